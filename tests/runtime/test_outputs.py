@@ -1,0 +1,110 @@
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gendsl.runtime.outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses,
+                                    read_csv_log, save_image_grid, save_latent_scatter,
+                                    save_scatter_2d)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def read_png(path):
+    from PIL import Image
+
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def test_atomic_save_round_trip_and_no_temp_files(tmp_path):
+    path = tmp_path / "ckpt" / "last.pt"
+    atomic_save({"step": 1, "w": torch.arange(3)}, path)
+    atomic_save({"step": 2, "w": torch.arange(4)}, path)
+    loaded = torch.load(path)
+    assert loaded["step"] == 2 and torch.equal(loaded["w"], torch.arange(4))
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
+
+
+def test_atomic_save_failure_keeps_old_file(tmp_path):
+    path = tmp_path / "last.pt"
+    atomic_save({"step": 1}, path)
+    with pytest.raises(Exception):
+        atomic_save({"bad": lambda: 0}, path)  # lambdas cannot be pickled
+    assert torch.load(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_atomic_write_json(tmp_path):
+    atomic_write_json({"modes": 8, "kl": math.inf}, tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text()) == {"modes": 8, "kl": math.inf}
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_csv_log(tmp_path):
+    path = tmp_path / "losses.csv"
+    log = CsvLog(path)
+    log.write(step=1, epoch=0, split="train", loss_d=torch.tensor(0.5), loss_g=1.5)
+    # readable before the run ends
+    assert path.read_text().splitlines() == ["step,epoch,split,loss_d,loss_g", "1,0,train,0.5,1.5"]
+    log({"step": 1, "epoch": 0, "split": "val"}, loss_d=0.25)
+    rows = list(csv.DictReader(path.open()))
+    assert rows[1] == {"step": "1", "epoch": "0", "split": "val", "loss_d": "0.25", "loss_g": ""}
+    with pytest.raises(ValueError, match="extra"):
+        log.write(step=2, extra=1.0)
+
+    resumed = CsvLog(path, append=True)
+    resumed.write(step=2, epoch=1, split="train", loss_g=1.0, loss_d=0.4)
+    rows = read_csv_log(path)
+    assert len(rows) == 3 and rows[2] == {"step": 2.0, "epoch": 1.0, "split": "train",
+                                          "loss_d": 0.4, "loss_g": 1.0}
+    CsvLog(path)  # a fresh run starts a fresh file
+    assert path.read_text() == ""
+
+
+def test_plot_losses(tmp_path):
+    log = CsvLog(tmp_path / "losses.csv")
+    for step in range(20):
+        log.write(step=step, epoch=step // 10, split="train", bce=100.0 / (step + 1), kl=5.0)
+        if step % 10 == 9:
+            log.write(step=step, epoch=step // 10, split="val", bce=20.0, kl=float("nan"))
+    plot_losses(tmp_path / "losses.csv", tmp_path / "plots" / "losses.png")
+    img = read_png(tmp_path / "plots" / "losses.png")
+    assert img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_save_image_grid_layout(tmp_path):
+    images = torch.stack([torch.full((1, 4, 4), float(i) / 9) for i in range(10)])  # in [0, 1]
+    save_image_grid(images * 2 - 1, tmp_path / "grid.png", (-1, 1), nrow=8)
+    img = read_png(tmp_path / "grid.png")
+    # 2 rows x 8 columns of 4x4 tiles with 2-pixel padding
+    assert img.shape == (2 * 6 + 2, 8 * 6 + 2, 3)
+    assert img[0, 0].tolist() == [0, 0, 0]  # padding
+    assert img[2 + 1, 2 + 6 * 1 + 1, 0] == pytest.approx(255 / 9, abs=1)  # image 1
+    assert img[8 + 1, 2 + 1, 0] == pytest.approx(255 * 8 / 9, abs=1)  # image 8, second row
+
+
+def test_save_image_grid_rgb(tmp_path):
+    images = torch.zeros(3, 3, 5, 5)
+    images[:, 0] = 1.0  # red
+    save_image_grid(images, tmp_path / "rgb.png", (0, 1), nrow=3)
+    img = read_png(tmp_path / "rgb.png")
+    assert img.shape == (5 + 4, 3 * 7 + 2, 3)
+    assert img[3, 3].tolist() == [255, 0, 0]
+    with pytest.raises(ValueError):
+        save_image_grid(torch.zeros(2, 5, 4, 4), tmp_path / "bad.png", (0, 1))
+
+
+def test_scatter_plots(tmp_path):
+    fake = torch.randn(500, 2) * 0.1
+    real = torch.randn(500, 2)
+    save_scatter_2d(fake, real, tmp_path / "scatter.png", centers=[(0.0, 0.0), (1.0, 1.0)])
+    assert read_png(tmp_path / "scatter.png").shape[0] > 100
+    labels = torch.randint(0, 10, (300,))
+    save_latent_scatter(torch.randn(300, 2), labels, tmp_path / "latent.png")
+    save_latent_scatter(torch.randn(300, 20), labels, tmp_path / "latent20.png")
+    assert read_png(tmp_path / "latent20.png").shape[0] > 100
