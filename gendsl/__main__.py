@@ -1,0 +1,3 @@
+from gendsl.cli import main
+
+raise SystemExit(main())

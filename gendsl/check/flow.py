@@ -1,0 +1,187 @@
+"""The `forward` block: how data, latents and networks connect, type-checked.
+
+Every call must pass tensors of exactly the types the network declares, so the
+cross-network contracts (generator output = discriminator input, encoder heads
+= latent size, ...) fall out of ordinary type checking here.
+"""
+
+from __future__ import annotations
+
+from gendsl import ir
+from gendsl.check.names import check_identifier
+from gendsl.check.result import CallStep, CheckedNetwork, CorruptStep, LatentDecl, SampleStep
+from gendsl.check.types import TensorType
+from gendsl.check.values import Env, as_int, evaluate
+from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
+
+CORRUPTIONS = {
+    "gaussian_noise": ("gaussian", "std", 0.1),
+    "masking_noise": ("masking", "p", 0.25),
+    "salt_and_pepper": ("salt_and_pepper", "p", 0.1),
+}
+
+
+class FlowChecker:
+    def __init__(self, forward: ir.Forward, variables: dict[str, TensorType], latents: dict[str, LatentDecl],
+                 networks: dict[str, CheckedNetwork | None], env: Env, reporter: Reporter, taken: set[str]):
+        self.forward = forward
+        self.vars = variables  # data are visible from the start
+        self.latents = latents
+        self.networks = networks
+        self.env = env
+        self.reporter = reporter
+        self.taken = taken  # top-level names a variable may not reuse
+        self.steps = []
+        self.calls: dict[str, list[CallStep]] = {}
+        self.depends: dict[str, set[str]] = {name: set() for name in variables}  # var -> networks it depends on
+        self.broken: set[str] = set()
+
+    def run(self):
+        for step in self.forward.steps:
+            try:
+                if isinstance(step, ir.Sample):
+                    self._sample(step)
+                else:
+                    self._assign(step)
+            except CompileError as exc:
+                if exc.diagnostic is not None:
+                    self.reporter.add(exc.diagnostic)
+                targets = [step.target] if isinstance(step, ir.Sample) else list(step.targets)
+                self.broken.update(t.id for t in targets)
+        return self.steps
+
+    def _bind(self, target: ir.Name, t: TensorType, deps: set[str]) -> None:
+        if target.id in self.vars:
+            raise error("E0202", f"`{target.id}` is assigned twice in `forward`", target.span, "assigned again",
+                        (), "give each value its own name")
+        if target.id in self.taken and target.id not in self.latents:
+            raise error("E0202", f"`{target.id}` is already the name of a declaration", target.span, "name taken")
+        check_identifier(target.id, target.span, "variable")
+        self.vars[target.id] = t
+        self.depends[target.id] = deps
+
+    def use(self, expr: ir.Expr) -> str:
+        """A forward variable read by a step or a loss term."""
+        if not isinstance(expr, ir.Name):
+            raise error("E0213", "expected the name of a value from `forward`", expr.span, "not a name")
+        if expr.id in self.broken:
+            raise _Cascade()
+        if expr.id not in self.vars:
+            if expr.id in self.latents:
+                raise error("E0401", f"latent `{expr.id}` is used before it is sampled", expr.span, "not sampled yet",
+                            (), f"add `{expr.id} ~ prior` (or `{expr.id} ~ normal(mu, logvar)`) to `forward` first")
+            raise error("E0201", f"unknown value `{expr.id}` in `forward`", expr.span, "not defined", (),
+                        did_you_mean(expr.id, self.vars) or "define it earlier in `forward`")
+        return expr.id
+
+    def _sample(self, step: ir.Sample) -> None:
+        name = step.target.id
+        latent = self.latents.get(name)
+        if latent is None:
+            raise error("E0402", f"`{name}` is not a declared latent", step.target.span, "not a latent", (),
+                        did_you_mean(name, self.latents) or f"declare it: `latent {name}: [n] ~ normal(0, 1)`")
+        dist = step.dist
+        if isinstance(dist, ir.Name) and dist.id == "prior":
+            self._bind(step.target, latent.type, set())
+            self.steps.append(SampleStep(name, "prior", []))
+            return
+        if isinstance(dist, ir.Call) and dist.func == "normal":
+            if len(dist.args) != 2 or dist.kwargs:
+                raise error("E0403", "a reparameterised sample is `normal(mu, logvar)`", dist.span,
+                            "expects two values: mean and log-variance")
+            mu, logvar = (self.use(a) for a in dist.args)
+            for arg, var in zip(dist.args, (mu, logvar)):
+                if self.vars[var] != latent.type:
+                    raise error("E0404", f"`{var}` is {self.vars[var]} but latent `{name}` is {latent.type}",
+                                arg.span, f"shape {self.vars[var]}", (),
+                                f"make the encoder head `{var}` produce {latent.type}")
+            self._bind(step.target, latent.type, self.depends[mu] | self.depends[logvar])
+            self.steps.append(SampleStep(name, "normal", [mu, logvar]))
+            return
+        raise error("E0403", f"cannot sample `{name}` from this", dist.span, "unknown distribution", (),
+                    "write `~ prior` or `~ normal(mu, logvar)`")
+
+    def _assign(self, step: ir.Assign) -> None:
+        value = step.value
+        if not isinstance(value, ir.Call):
+            raise error("E0405", "`forward` assigns the result of a network or a corruption", value.span,
+                        "expected a call like `net(x)`")
+        if value.func in CORRUPTIONS:
+            self._corrupt(step, value)
+            return
+        if value.func not in self.networks:
+            raise error("E0201", f"unknown network `{value.func}`", value.func_span, "not a network", (),
+                        did_you_mean(value.func, list(self.networks) + list(CORRUPTIONS)))
+        net = self.networks[value.func]
+        args = [self.use(a) for a in value.args]
+        if value.kwargs:
+            raise error("E0211", "networks take positional arguments only", value.kwargs[0].span, "keyword argument")
+        if net is None:
+            raise _Cascade()
+        if len(args) != len(net.inputs):
+            raise error("E0406", f"`{net.name}` takes {len(net.inputs)} input(s), given {len(args)}", value.span,
+                        "wrong number of inputs",
+                        (f"`{net.name}({', '.join(f'{n}: {t}' for n, t in net.inputs)})`",))
+        deps = {net.name}
+        for arg, var, (in_name, in_type) in zip(value.args, args, net.inputs):
+            if self.vars[var] != in_type:
+                help_text = None
+                if in_type.is_label and not self.vars[var].is_label:
+                    help_text = "pass the labels declared with `data y: label[N]`"
+                raise error("E0407", f"`{net.name}` input `{in_name}` is {in_type}, but `{var}` is {self.vars[var]}",
+                            arg.span, f"{self.vars[var]}", self._origin(var), help_text)
+            deps |= self.depends[var]
+        if len(step.targets) != len(net.outputs):
+            raise error("E0408", f"`{net.name}` returns {len(net.outputs)} value(s), but {len(step.targets)} "
+                        f"name(s) receive them", step.span, "count mismatch",
+                        (f"outputs: {', '.join(str(n or 'out') + ': ' + str(t) for n, t, _ in net.outputs)}",))
+        for target, (_, t, _) in zip(step.targets, net.outputs):
+            self._bind(target, t, deps)
+        call = CallStep([t.id for t in step.targets], net.name, args)
+        self.calls.setdefault(net.name, []).append(call)
+        self.steps.append(call)
+
+    def _origin(self, var: str) -> tuple[str, ...]:
+        for step in self.steps:
+            if isinstance(step, CallStep) and var in step.targets:
+                net = self.networks[step.network]
+                return (f"`{var}` is an output of `{step.network}`, declared {net.outputs[step.targets.index(var)][1]}",)
+        return ()
+
+    def _corrupt(self, step: ir.Assign, value: ir.Call) -> None:
+        kind, option, default = CORRUPTIONS[value.func]
+        if len(step.targets) != 1 or not value.args:
+            raise error("E0405", f"write `x_noisy = {value.func}(x, {option}=...)`", value.span, "malformed corruption")
+        source = self.use(value.args[0])
+        amount_expr = value.args[1] if len(value.args) > 1 else None
+        for kw in value.kwargs:
+            if kw.name != option:
+                raise error("E0211", f"`{value.func}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
+                            (), f"it takes `{option}`")
+            amount_expr = kw.value
+        amount = default
+        if amount_expr is not None:
+            v = evaluate(amount_expr, self.env)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise error("E0208", f"`{option}` must be a number", amount_expr.span, "not a number")
+            amount = float(v)
+            high = None if option == "std" else 1.0
+            if amount < 0 or (high is not None and amount >= high):
+                raise error("E0307", f"`{option}` of `{value.func}` must be in [0, {high if high else 'inf'})",
+                            amount_expr.span, "out of range")
+        if self.vars[source].is_label:
+            raise error("E0409", "labels cannot be corrupted", value.args[0].span, "labels")
+        self._bind(step.targets[0], self.vars[source], set(self.depends[source]))
+        self.steps.append(CorruptStep(step.targets[0].id, kind, source, amount))
+
+
+class _Cascade(CompileError):
+    """An input was already reported broken: skip quietly."""
+
+    def __init__(self):
+        Exception.__init__(self, "cascade")
+        self.diagnostic = None
+
+
+def is_cascade(exc: CompileError) -> bool:
+    return exc.diagnostic is None

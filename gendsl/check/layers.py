@@ -1,0 +1,342 @@
+"""The layer vocabulary: each op's arguments, its output shape and its parameter count.
+
+Shapes are per sample (no batch dimension). `infer` raises `ShapeError`, which
+the network pass turns into a diagnostic pointing at the layer (or at one of
+its arguments) with the chain of shapes that led there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any, Callable
+
+from gendsl.check.types import TensorType, fmt_shape
+
+REQUIRED = object()
+
+
+class ShapeError(Exception):
+    def __init__(self, message: str, arg: str | None = None, help: str | None = None,
+                 code: str = "E0302", label: str = ""):
+        super().__init__(message)
+        self.message, self.arg, self.help, self.code, self.label = message, arg, help, code, label
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: str  # int, float, bool, choice
+    default: Any = REQUIRED
+    low: float | None = None  # inclusive lower bound
+    high: float | None = None  # inclusive upper bound
+    high_open: bool = False  # upper bound excluded
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    args: tuple[Arg, ...]
+    infer: Callable[[list[TensorType], dict], TensorType]
+    params: Callable[[list[TensorType], dict], int] = lambda ins, a: 0
+    inputs: str = "one"  # one | many (tensor names as arguments, e.g. concat)
+    rest: str | None = None  # name of a variadic int argument, e.g. reshape's dims
+    doc: str = ""
+    accepts_labels: bool = False
+    prefix: str = ""  # attribute prefix in generated code for ops with a module
+    extra: dict = field(default_factory=dict)
+
+
+def _need_rank(t: TensorType, ranks: tuple[int, ...], op: str) -> None:
+    if t.is_label:
+        raise ShapeError(f"`{op}` cannot take class labels {t}", help="use `embedding` or `onehot` on labels first")
+    if t.rank not in ranks:
+        want = " or ".join({1: "a vector (features,)", 3: "an image (channels, height, width)"}.get(r, f"rank {r}")
+                           for r in ranks)
+        fix = "add `flatten` before it" if 1 in ranks and t.rank > 1 else (
+            "add `reshape(c, h, w)` before it" if 3 in ranks else None)
+        raise ShapeError(f"`{op}` expects {want}, but its input is {fmt_shape(t.shape)}", help=fix)
+
+
+def _positive(value: int, what: str, arg: str) -> int:
+    if value <= 0:
+        raise ShapeError(f"{what} would be {value}, but dimensions must be positive", arg=arg, code="E0301")
+    return value
+
+
+# ---- dense -------------------------------------------------------------------
+
+def _linear(ins, a):
+    _need_rank(ins[0], (1,), "linear")
+    return TensorType((a["out"],))
+
+
+def _linear_params(ins, a):
+    return ins[0].shape[0] * a["out"] + (a["out"] if a["bias"] else 0)
+
+
+# ---- convolution ---------------------------------------------------------------
+
+def conv_out(size: int, k: int, s: int, p: int, d: int) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def conv_transpose_out(size: int, k: int, s: int, p: int, op: int, d: int) -> int:
+    return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def _conv2d(ins, a):
+    _need_rank(ins[0], (3,), "conv2d")
+    c, h, w = ins[0].shape
+    k, s, p, d, g = a["kernel"], a["stride"], a["padding"], a["dilation"], a["groups"]
+    if c % g or a["out"] % g:
+        raise ShapeError(f"groups={g} must divide both input channels {c} and output channels {a['out']}", arg="groups")
+    reach = d * (k - 1) + 1
+    if reach > h + 2 * p or reach > w + 2 * p:
+        size = f"{h}x{w}" if not p else f"{h}x{w} (padded to {h + 2 * p}x{w + 2 * p})"
+        raise ShapeError(f"conv2d kernel {k} is larger than its input {size}", arg="kernel", code="E0303",
+                         help="use a smaller kernel, more padding, or less down-sampling before this layer")
+    return TensorType((a["out"], conv_out(h, k, s, p, d), conv_out(w, k, s, p, d)))
+
+
+def _conv2d_params(ins, a):
+    c = ins[0].shape[0]
+    return a["out"] * (c // a["groups"]) * a["kernel"] ** 2 + (a["out"] if a["bias"] else 0)
+
+
+def _conv_transpose2d(ins, a):
+    _need_rank(ins[0], (3,), "conv_transpose2d")
+    c, h, w = ins[0].shape
+    k, s, p, op, d = a["kernel"], a["stride"], a["padding"], a["output_padding"], a["dilation"]
+    if op >= max(s, d):
+        raise ShapeError(f"output_padding {op} must be smaller than stride {s} or dilation {d}", arg="output_padding",
+                         code="E0304")
+    oh = conv_transpose_out(h, k, s, p, op, d)
+    ow = conv_transpose_out(w, k, s, p, op, d)
+    _positive(min(oh, ow), "the output size", "padding")
+    return TensorType((a["out"], oh, ow))
+
+
+def _conv_transpose2d_params(ins, a):
+    return ins[0].shape[0] * a["out"] * a["kernel"] ** 2 + (a["out"] if a["bias"] else 0)
+
+
+def _subpixel(ins, a):
+    _need_rank(ins[0], (3,), "subpixel")
+    if a["kernel"] % 2 == 0:
+        raise ShapeError(f"subpixel kernel must be odd to keep the size, got {a['kernel']}", arg="kernel")
+    c, h, w = ins[0].shape
+    if a["kernel"] > h + a["kernel"] // 2 * 2:
+        raise ShapeError(f"subpixel kernel {a['kernel']} is larger than its input {h}x{w}", arg="kernel", code="E0303")
+    r = a["scale"]
+    return TensorType((a["out"], h * r, w * r))
+
+
+def _subpixel_params(ins, a):
+    conv_out_channels = a["out"] * a["scale"] ** 2
+    return conv_out_channels * ins[0].shape[0] * a["kernel"] ** 2 + (conv_out_channels if a["bias"] else 0)
+
+
+def _pixel_shuffle(ins, a):
+    _need_rank(ins[0], (3,), "pixel_shuffle")
+    c, h, w = ins[0].shape
+    r = a["scale"]
+    if c % (r * r):
+        raise ShapeError(f"pixel_shuffle({r}) needs channels divisible by {r * r}, but the input has {c}", arg="scale")
+    return TensorType((c // (r * r), h * r, w * r))
+
+
+def _upsample(ins, a):
+    _need_rank(ins[0], (3,), "upsample")
+    c, h, w = ins[0].shape
+    return TensorType((c, h * a["scale"], w * a["scale"]))
+
+
+def _pool(name):
+    def infer(ins, a):
+        _need_rank(ins[0], (3,), name)
+        c, h, w = ins[0].shape
+        k, p = a["kernel"], a["padding"]
+        s = a["stride"] if a["stride"] is not None else k
+        if 2 * p > k:
+            raise ShapeError(f"{name} padding {p} must be at most half the kernel {k}", arg="padding")
+        if k > h + 2 * p or k > w + 2 * p:
+            raise ShapeError(f"{name} kernel {k} is larger than its input {h}x{w}", arg="kernel", code="E0303")
+        return TensorType((c, conv_out(h, k, s, p, 1), conv_out(w, k, s, p, 1)))
+    return infer
+
+
+def _adaptive_pool(ins, a):
+    _need_rank(ins[0], (3,), "adaptive_avgpool")
+    return TensorType((ins[0].shape[0], a["size"], a["size"]))
+
+
+# ---- normalisation and regularisation -------------------------------------------
+
+def _batchnorm(ins, a):
+    _need_rank(ins[0], (1, 3), "batchnorm")
+    return ins[0]
+
+
+def _layernorm(ins, a):
+    _need_rank(ins[0], (1, 3), "layernorm")
+    return ins[0]
+
+
+def _same(name, ranks=(1, 2, 3)):
+    def infer(ins, a):
+        _need_rank(ins[0], ranks, name)
+        return ins[0]
+    return infer
+
+
+# ---- reshaping ---------------------------------------------------------------------
+
+def _flatten(ins, a):
+    _need_rank(ins[0], (1, 2, 3), "flatten")
+    return TensorType((ins[0].numel,))
+
+
+def _reshape(ins, a):
+    if ins[0].is_label:
+        raise ShapeError("`reshape` cannot take class labels", help="use `embedding` or `onehot` on labels first")
+    dims = a["dims"]
+    if not dims:
+        raise ShapeError("`reshape` needs the new shape, e.g. `reshape(64, 7, 7)`", arg="dims")
+    if prod(dims) != ins[0].numel:
+        raise ShapeError(f"cannot reshape {fmt_shape(ins[0].shape)} ({ins[0].numel} values) to "
+                         f"{fmt_shape(tuple(dims))} ({prod(dims)} values)", code="E0305", arg="dims")
+    return TensorType(tuple(dims))
+
+
+def _topk(ins, a):
+    _need_rank(ins[0], (1, 3), "topk")
+    if a["k"] > ins[0].numel:
+        raise ShapeError(f"topk keeps {a['k']} units, but its input has only {ins[0].numel}", arg="k", code="E0306")
+    return ins[0]
+
+
+def _embedding(ins, a):
+    t = ins[0]
+    if not t.is_label:
+        raise ShapeError(f"`embedding` takes class labels, but its input is {t}",
+                         help="pass a `label[N]` input, such as the data's labels")
+    num = a["num"] if a["num"] is not None else t.classes
+    if num < t.classes:
+        raise ShapeError(f"embedding has {num} rows but the labels have {t.classes} classes", arg="num")
+    return TensorType((a["dim"],))
+
+
+def _embedding_params(ins, a):
+    num = a["num"] if a["num"] is not None else ins[0].classes
+    return num * a["dim"]
+
+
+def _onehot(ins, a):
+    t = ins[0]
+    if not t.is_label:
+        raise ShapeError(f"`onehot` takes class labels, but its input is {t}")
+    return TensorType((t.classes,))
+
+
+def _concat(ins, a):
+    for t in ins:
+        if t.is_label:
+            raise ShapeError(f"`concat` cannot take class labels {t}", help="use `embedding` or `onehot` first")
+    first = ins[0]
+    for t in ins[1:]:
+        if t.rank != first.rank or t.shape[1:] != first.shape[1:]:
+            raise ShapeError(f"cannot concatenate {fmt_shape(first.shape)} and {fmt_shape(t.shape)}: "
+                             "all but the first (channel) dimension must match", code="E0305",
+                             help="reshape or upsample one of them to match first" if t.rank == first.rank else
+                             "`reshape` the vector to (channels, height, width), e.g. after a `linear` of size h*w")
+    return TensorType((sum(t.shape[0] for t in ins),) + first.shape[1:])
+
+
+def _add(ins, a):
+    for t in ins[1:]:
+        if t != ins[0]:
+            raise ShapeError(f"cannot add {ins[0]} and {t}: shapes differ", code="E0305")
+    if ins[0].is_label:
+        raise ShapeError("`add` cannot take class labels")
+    return ins[0]
+
+
+def _prelu_params(ins, a):
+    return 1
+
+
+def _bn_params(ins, a):
+    return 2 * ins[0].shape[0] if a["affine"] else 0
+
+
+def _ln_params(ins, a):
+    return 2 * ins[0].numel if a["affine"] else 0
+
+
+INT_POS = dict(kind="int", low=1)
+INT_NONNEG = dict(kind="int", low=0)
+
+
+def _a(name, default=REQUIRED, **kw) -> Arg:
+    return Arg(name, default=default, **kw)
+
+
+_ACTIVATION = "Activation; shape unchanged."
+
+OPS: dict[str, Op] = {op.name: op for op in [
+    Op("linear", (_a("out", **INT_POS), _a("bias", True, kind="bool")), _linear, _linear_params,
+       doc="Fully connected layer on a vector: (n,) -> (out,).", prefix="fc"),
+    Op("conv2d", (_a("out", **INT_POS), _a("kernel", aliases=("k",), **INT_POS),
+                  _a("stride", 1, aliases=("s",), **INT_POS), _a("padding", 0, aliases=("p",), **INT_NONNEG),
+                  _a("dilation", 1, **INT_POS), _a("groups", 1, **INT_POS), _a("bias", True, kind="bool")),
+       _conv2d, _conv2d_params, doc="2-D convolution: (c, h, w) -> (out, h', w').", prefix="conv"),
+    Op("conv_transpose2d", (_a("out", **INT_POS), _a("kernel", aliases=("k",), **INT_POS),
+                            _a("stride", 1, aliases=("s",), **INT_POS),
+                            _a("padding", 0, aliases=("p",), **INT_NONNEG),
+                            _a("output_padding", 0, **INT_NONNEG), _a("dilation", 1, **INT_POS),
+                            _a("bias", True, kind="bool")),
+       _conv_transpose2d, _conv_transpose2d_params,
+       doc="Transposed ('fractionally strided') convolution.", prefix="deconv"),
+    Op("subpixel", (_a("out", **INT_POS), _a("scale", 2, **INT_POS), _a("kernel", 3, aliases=("k",), **INT_POS),
+                    _a("bias", True, kind="bool")),
+       _subpixel, _subpixel_params,
+       doc="Sub-pixel convolution: conv2d to out*scale^2 channels, then PixelShuffle(scale).", prefix="subpixel"),
+    Op("pixel_shuffle", (_a("scale", **INT_POS),), _pixel_shuffle, doc="PixelShuffle: (c*r*r, h, w) -> (c, h*r, w*r)."),
+    Op("upsample", (_a("scale", 2, **INT_POS), _a("mode", "nearest", kind="choice", choices=("nearest", "bilinear"))),
+       _upsample, doc="Nearest or bilinear up-sampling by an integer factor."),
+    Op("maxpool", (_a("kernel", aliases=("k",), **INT_POS), _a("stride", None, aliases=("s",), **INT_POS),
+                   _a("padding", 0, aliases=("p",), **INT_NONNEG)), _pool("maxpool"), doc="2-D max pooling."),
+    Op("avgpool", (_a("kernel", aliases=("k",), **INT_POS), _a("stride", None, aliases=("s",), **INT_POS),
+                   _a("padding", 0, aliases=("p",), **INT_NONNEG)), _pool("avgpool"), doc="2-D average pooling."),
+    Op("adaptive_avgpool", (_a("size", 1, **INT_POS),), _adaptive_pool, doc="Adaptive average pooling to size x size."),
+    Op("batchnorm", (_a("momentum", 0.1, kind="float", low=0, high=1), _a("eps", 1e-5, kind="float", low=0, high_open=True, high=1),
+                     _a("affine", True, kind="bool")),
+       _batchnorm, _bn_params, doc="BatchNorm1d on vectors, BatchNorm2d on images.", prefix="bn"),
+    Op("layernorm", (_a("eps", 1e-5, kind="float", low=0, high=1), _a("affine", True, kind="bool")),
+       _layernorm, _ln_params, doc="LayerNorm over all of a sample's dimensions.", prefix="ln"),
+    Op("dropout", (_a("p", 0.5, kind="float", low=0, high=1, high_open=True),), _same("dropout"),
+       doc="Dropout with probability p (training only)."),
+    Op("relu", (), _same("relu"), doc=_ACTIVATION),
+    Op("leaky_relu", (_a("slope", 0.01, kind="float", low=0),), _same("leaky_relu"), doc=_ACTIVATION),
+    Op("elu", (_a("alpha", 1.0, kind="float", low=0),), _same("elu"), doc=_ACTIVATION),
+    Op("selu", (), _same("selu"), doc=_ACTIVATION),
+    Op("gelu", (), _same("gelu"), doc=_ACTIVATION),
+    Op("silu", (), _same("silu"), doc=_ACTIVATION),
+    Op("tanh", (), _same("tanh"), doc=_ACTIVATION),
+    Op("sigmoid", (), _same("sigmoid"), doc=_ACTIVATION),
+    Op("softplus", (_a("beta", 1.0, kind="float", low=0),), _same("softplus"), doc=_ACTIVATION),
+    Op("prelu", (), _same("prelu"), _prelu_params, doc="PReLU with one learned slope.", prefix="prelu"),
+    Op("identity", (), _same("identity", (0, 1, 2, 3)), doc="Passes its input through."),
+    Op("flatten", (), _flatten, doc="(c, h, w) -> (c*h*w,)."),
+    Op("reshape", (_a("dims", (), kind="ints"),), _reshape, rest="dims", doc="Reshape to the given dimensions."),
+    Op("unflatten", (_a("dims", (), kind="ints"),), _reshape, rest="dims", doc="Same as reshape."),
+    Op("topk", (_a("k", **INT_POS),), _topk, doc="k-sparse activation: keep the k largest units of each sample, zero the rest."),
+    Op("embedding", (_a("dim", **INT_POS), _a("num", None, **INT_POS)), _embedding, _embedding_params,
+       accepts_labels=True, doc="Embedding of class labels: label[N] -> (dim,).", prefix="embed"),
+    Op("onehot", (), _onehot, accepts_labels=True, doc="One-hot encoding of class labels: label[N] -> (N,)."),
+    Op("concat", (), _concat, inputs="many", doc="Concatenate along the first (channel/feature) dimension."),
+    Op("add", (), _add, inputs="many", doc="Element-wise sum of tensors of the same shape (residual connections)."),
+]}

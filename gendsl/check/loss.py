@@ -1,0 +1,358 @@
+"""The loss: a weighted sum of terms, each checked against the forward values it reads."""
+
+from __future__ import annotations
+
+from gendsl import ir
+from gendsl.check.flow import FlowChecker
+from gendsl.check.result import CallStep, GanObjective, Term, Weight
+from gendsl.check.types import TensorType
+from gendsl.check.values import Env, Symbol, describe, evaluate
+from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
+
+RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
+GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
+TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "contractive", "perceptual", "gan")
+
+
+class LossChecker:
+    def __init__(self, loss: ir.Loss, flow: FlowChecker, env: Env, schedules: set[str], reporter: Reporter):
+        self.loss = loss
+        self.flow = flow
+        self.env = env
+        self.schedules = schedules
+        self.reporter = reporter
+        self.terms: list[Term] = []
+        self.gan: GanObjective | None = None
+        self.text = ""
+
+    def run(self, source_text: str) -> None:
+        self.source_text = source_text
+        self._sum(self.loss.value, Weight())
+        if not self.terms and self.gan is None and not self.reporter.has_errors:
+            self.reporter.error("E0501", "the loss has no terms", self.loss.value.span, "nothing to minimise")
+
+    def _sum(self, expr: ir.Expr, weight: Weight) -> None:
+        if isinstance(expr, ir.BinOp) and expr.op in "+-":
+            self._sum(expr.left, weight)
+            self._sum(expr.right, weight if expr.op == "+" else weight.times(Weight(-1.0)))
+            return
+        if isinstance(expr, ir.Unary):
+            self._sum(expr.operand, weight if expr.op == "+" else weight.times(Weight(-1.0)))
+            return
+        if isinstance(expr, ir.BinOp) and expr.op in ("*", "/"):
+            left_is_term, right_is_term = _has_term(expr.left), _has_term(expr.right)
+            if left_is_term and right_is_term:
+                raise_ = error("E0502", "two loss terms cannot be multiplied", expr.span, "term * term", (),
+                               "a loss is a weighted sum: `recon * alpha + kl`")
+                self.reporter.add(raise_.diagnostic)
+                return
+            if right_is_term:
+                if expr.op == "/":
+                    self.reporter.error("E0502", "cannot divide by a loss term", expr.right.span, "term as divisor")
+                    return
+                self._sum(expr.right, weight.times(self._weight(expr.left)))
+                return
+            w = self._weight(expr.right)
+            if expr.op == "/":
+                if w.schedules:
+                    self.reporter.error("E0502", "cannot divide by a schedule", expr.right.span, "scheduled divisor",
+                                        (), "multiply by a schedule that goes the other way")
+                    return
+                w = Weight(1.0 / w.constant) if w.constant else w
+            self._sum(expr.left, weight.times(w))
+            return
+        if isinstance(expr, ir.Call):
+            try:
+                self._term(expr, weight)
+            except CompileError as exc:
+                if exc.diagnostic is not None:
+                    self.reporter.add(exc.diagnostic)
+            return
+        self.reporter.error("E0503", "expected a loss term such as `mse(x_hat, x)`", expr.span, "not a loss term",
+                            (f"terms: {', '.join(TERMS)}",))
+
+    def _weight(self, expr: ir.Expr) -> Weight:
+        if isinstance(expr, ir.Name) and expr.id in self.schedules:
+            return Weight(1.0, (expr.id,))
+        if isinstance(expr, ir.BinOp) and expr.op == "*":
+            return self._weight(expr.left).times(self._weight(expr.right))
+        try:
+            value = evaluate(expr, self.env)
+        except CompileError as exc:
+            self.reporter.add(exc.diagnostic)
+            return Weight()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.reporter.error("E0208", f"a loss weight must be a number, found {describe(value)}", expr.span)
+            return Weight()
+        return Weight(float(value))
+
+    # -- terms -----------------------------------------------------------------------
+    def _term(self, call: ir.Call, weight: Weight) -> None:
+        kind = call.func
+        if kind not in TERMS:
+            raise error("E0503", f"unknown loss term `{kind}`", call.func_span, "not a loss term",
+                        (f"terms: {', '.join(TERMS)}",), did_you_mean(kind, TERMS))
+        text = self.source_text[call.span.start:call.span.end]
+        if kind == "gan":
+            self._gan(call, weight)
+            return
+        options = self._options(call, kind)
+        args, types = self._args(call, kind)
+        if kind in RECONSTRUCTION:
+            self._arity(call, 2, f"`{kind}(prediction, target)`")
+            a, b = types
+            if a != b:
+                raise error("E0504", f"`{kind}` compares {a} with {b}", call.span, "shapes differ",
+                            (f"`{args[0]}` is {a}, `{args[1]}` is {b}",),
+                            "both sides of a reconstruction loss must have the same shape")
+            if a.is_label:
+                raise error("E0504", f"`{kind}` cannot compare class labels", call.span, "labels",
+                            (), "use `cross_entropy(logits, y)`")
+        elif kind == "cross_entropy":
+            self._arity(call, 2, "`cross_entropy(logits, labels)`")
+            logits, labels = types
+            if not labels.is_label or logits.shape != (labels.classes,):
+                raise error("E0504", f"`cross_entropy` needs logits of shape ({labels.classes if labels.is_label else 'N'},)"
+                            f" and labels, found {logits} and {labels}", call.span, "mismatched arguments")
+        elif kind == "kl":
+            self._arity(call, 1, "`kl(z)`")
+            step = self._sample_of(call.args[0], args[0])
+            prior = self.flow.latents[args[0]]
+            if prior.prior != "normal":
+                raise error("E0505", f"`kl` needs a normal prior, but `{args[0]}` has a {prior.prior} prior",
+                            call.args[0].span, "no closed form")
+            options["mu"], options["logvar"] = step.args
+            options["prior"] = prior.prior_args
+        elif kind in ("l1_activity", "kl_sparsity"):
+            self._arity(call, 1, f"`{kind}(h)`")
+        elif kind == "contractive":
+            self._arity(call, 2, "`contractive(code, x)`")
+            code, source = args
+            if source not in self.flow.depends or not self._reaches(source, code):
+                raise error("E0506", f"`{code}` does not depend on `{source}`", call.span, "no Jacobian",
+                            (), "the contractive penalty is the Jacobian of the code with respect to the input it was computed from")
+        elif kind == "perceptual":
+            self._perceptual(call, options, args, types)
+            args = args[1:]
+        label = kind if not any(t.label == kind for t in self.terms) else f"{kind}_{len(self.terms)}"
+        self.terms.append(Term(kind, args, options, weight, text, label))
+
+    def _arity(self, call: ir.Call, n: int, form: str) -> None:
+        if len(call.args) != n:
+            raise error("E0506", f"`{call.func}` takes {n} argument(s), given {len(call.args)}", call.span,
+                        "wrong number of arguments", (f"write {form}",))
+
+    def _options(self, call: ir.Call, kind: str) -> dict:
+        allowed = {"reduction": ("mean", "sum")} if kind in RECONSTRUCTION + ("cross_entropy", "perceptual") else {}
+        if kind == "kl_sparsity":
+            allowed = {"rho": float}
+        if kind in ("l1_activity", "contractive", "kl"):
+            allowed = {}
+        options = {"reduction": "mean"} if "reduction" in allowed else {}
+        if kind == "kl_sparsity":
+            options["rho"] = 0.05
+        for kw in call.kwargs:
+            if kw.name not in allowed:
+                raise error("E0211", f"`{kind}` has no option `{kw.name}`", kw.name_span, "unknown option",
+                            (f"options: {', '.join(allowed) or 'none'}",), did_you_mean(kw.name, allowed))
+            spec = allowed[kw.name]
+            if isinstance(spec, tuple):
+                value = evaluate(kw.value, self.env, frozenset(spec))
+                name = value.name if isinstance(value, Symbol) else value
+                if name not in spec:
+                    raise error("E0307", f"`{kw.name}` must be one of {', '.join(spec)}", kw.value.span,
+                                f"found {describe(value)}", (), did_you_mean(str(name), spec))
+                options[kw.name] = name
+            else:
+                value = evaluate(kw.value, self.env)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                    raise error("E0307", f"`{kw.name}` must be a number strictly between 0 and 1", kw.value.span,
+                                "out of range")
+                options[kw.name] = float(value)
+        return options
+
+    def _args(self, call: ir.Call, kind: str) -> tuple[list[str], list[TensorType]]:
+        names, types = [], []
+        for k, arg in enumerate(call.args):
+            if kind == "perceptual" and k == 0:
+                names.append(arg.id if isinstance(arg, ir.Name) else "")
+                types.append(TensorType(()))
+                continue
+            if isinstance(arg, ir.Attribute):
+                var, t = self._tap(arg)
+            else:
+                var = self.flow.use(arg)
+                t = self.flow.vars[var]
+            names.append(var)
+            types.append(t)
+        return names, types
+
+    def _tap(self, attr: ir.Attribute) -> tuple[str, TensorType]:
+        """`enc.h`: the activation of statement `h` inside network `enc`, read from its one call."""
+        net = self.flow.networks.get(attr.obj)
+        if attr.obj not in self.flow.networks:
+            raise error("E0201", f"unknown network `{attr.obj}`", attr.span, "not a network", (),
+                        did_you_mean(attr.obj, self.flow.networks))
+        if net is None:
+            from gendsl.check.flow import _Cascade
+            raise _Cascade()
+        layer = net.named(attr.attr)
+        if layer is None:
+            raise error("E0201", f"network `{attr.obj}` has no statement named `{attr.attr}`", attr.attr_span,
+                        "not a named statement", (), did_you_mean(attr.attr, [l.statement for l in net.layers if l.statement])
+                        or f"name it inside `{attr.obj}`: `{attr.attr} = ...`")
+        calls = self.flow.calls.get(net.name, [])
+        if len(calls) != 1:
+            raise error("E0507", f"`{attr.obj}` is called {len(calls)} times in `forward`, so `{attr.obj}.{attr.attr}` "
+                        "is ambiguous", attr.span, "which call?", (),
+                        f"return `{attr.attr}` as an output of `{attr.obj}` and name it in `forward`")
+        var = f"{net.name}_{attr.attr}"
+        while var in self.flow.vars and var not in calls[0].taps:
+            var += "_"
+        if attr.attr not in [n for n, _ in net.taps]:
+            net.taps.append((attr.attr, layer.out))
+            calls[0].taps.append(var)
+            self.flow.vars[var] = layer.out
+            self.flow.depends[var] = {net.name} | set().union(*(self.flow.depends[a] for a in calls[0].args))
+        else:
+            var = calls[0].taps[[n for n, _ in net.taps].index(attr.attr)]
+        return var, layer.out
+
+    def _sample_of(self, expr: ir.Expr, var: str):
+        from gendsl.check.result import SampleStep
+        for step in self.flow.steps:
+            if isinstance(step, SampleStep) and step.target == var:
+                if step.dist != "normal":
+                    raise error("E0505", f"`kl({var})` needs `{var} ~ normal(mu, logvar)` in `forward`", expr.span,
+                                "sampled from the prior", (), "KL compares the encoder's posterior with the prior")
+                return step
+        raise error("E0505", f"`kl` takes a latent sampled in `forward`, not `{var}`", expr.span, "not a latent sample")
+
+    def _reaches(self, source: str, code: str) -> bool:
+        """Whether `code` is computed from `source` through network calls."""
+        frontier, seen = {code}, set()
+        while frontier:
+            var = frontier.pop()
+            if var == source:
+                return True
+            seen.add(var)
+            for step in self.flow.steps:
+                targets = getattr(step, "targets", None) or [getattr(step, "target", None)]
+                if isinstance(step, CallStep):
+                    targets = step.targets + step.taps
+                if var in targets:
+                    reads = step.args if isinstance(step, CallStep) else (
+                        [step.source] if hasattr(step, "source") else list(getattr(step, "args", [])))
+                    frontier |= set(reads) - seen
+        return False
+
+    def _perceptual(self, call: ir.Call, options: dict, args: list[str], types) -> None:
+        self._arity(call, 3, "`perceptual(features, prediction, target)`")
+        first = call.args[0]
+        net = self.flow.networks.get(first.id) if isinstance(first, ir.Name) else None
+        if not isinstance(first, ir.Name) or first.id not in self.flow.networks:
+            raise error("E0508", "the first argument of `perceptual` is a feature network", first.span,
+                        "not a network", (), "declare one: `network features(x) -> [..] { ... }`")
+        if net is None:
+            from gendsl.check.flow import _Cascade
+            raise _Cascade()
+        a, b = types[1], types[2]
+        if a != b:
+            raise error("E0504", f"`perceptual` compares {a} with {b}", call.span, "shapes differ")
+        if len(net.inputs) != 1 or net.inputs[0][1] != a:
+            raise error("E0407", f"feature network `{net.name}` takes {net.inputs[0][1] if net.inputs else 'nothing'}, "
+                        f"but the compared values are {a}", first.span, "wrong input type")
+        options["features"] = net.name
+        options["feature_type"] = net.outputs[0][1]
+
+    def _gan(self, call: ir.Call, weight: Weight) -> None:
+        if self.gan is not None:
+            raise error("E0509", "a model has one `gan` objective", call.span, "second objective")
+        if len(call.args) not in (2, 3):
+            raise error("E0506", "write `gan(D(x), D(fake), non_saturating)`", call.span, "wrong arguments")
+        real, fake = call.args[0], call.args[1]
+        kind = "non_saturating"
+        if len(call.args) == 3:
+            k = call.args[2]
+            if not isinstance(k, ir.Name) or k.id not in GAN_KINDS:
+                raise error("E0307", "unknown GAN objective", k.span, "not an objective",
+                            (f"objectives: {', '.join(GAN_KINDS)}",),
+                            did_you_mean(k.id, GAN_KINDS) if isinstance(k, ir.Name) else None)
+            kind = k.id
+        options = {"clip": None, "gp": None}
+        for kw in call.kwargs:
+            if kw.name not in options:
+                raise error("E0211", f"`gan` has no option `{kw.name}`", kw.name_span, "unknown option",
+                            ("options: clip (wasserstein), gp (wasserstein_gp)",), did_you_mean(kw.name, options))
+            value = evaluate(kw.value, self.env)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise error("E0307", f"`{kw.name}` must be a positive number", kw.value.span, "out of range")
+            options[kw.name] = float(value)
+        if kind == "wasserstein" and options["clip"] is None:
+            options["clip"] = 0.01
+        if kind == "wasserstein_gp" and options["gp"] is None:
+            options["gp"] = 10.0
+        if options["clip"] is not None and kind != "wasserstein":
+            raise error("E0510", "`clip` applies to the `wasserstein` objective only", call.span, "clip without wasserstein")
+        if options["gp"] is not None and kind != "wasserstein_gp":
+            raise error("E0510", "`gp` applies to the `wasserstein_gp` objective only", call.span,
+                        "gradient penalty without wasserstein_gp")
+        d_real, real_args = self._critic_call(real)
+        d_fake, fake_args = self._critic_call(fake)
+        if d_real.name != d_fake.name:
+            raise error("E0511", f"real and fake samples go to different networks (`{d_real.name}`, `{d_fake.name}`)",
+                        call.span, "two critics", (), "both sides of `gan` call the same discriminator")
+        if d_real.role not in ("discriminator", "critic"):
+            raise error("E0512", f"`{d_real.name}` is a {d_real.role}; `gan` needs a discriminator or critic",
+                        real.span, f"role: {d_real.role}")
+        fake_deps = self.flow.depends.get(fake_args[0], set())
+        generators = [n for n in fake_deps if self.flow.networks.get(n) is not None]
+        if not generators:
+            raise error("E0513", f"`{fake_args[0]}` is not produced by a network", fake.args[0].span,
+                        "nothing to train against the discriminator", (), "pass the generator's output: `D(G(z))`")
+        shaping = ("flatten", "reshape", "unflatten", "identity")
+        last = next((l.op for l in reversed(d_real.layers) if l.op not in shaping), "")
+        probabilities = last == "sigmoid"
+        if kind.startswith("wasserstein") and probabilities:
+            self.reporter.warning("W0501", f"critic `{d_real.name}` ends in `sigmoid`", d_real.layers[-1].span,
+                                  "bounded output", ("a Wasserstein critic outputs unbounded scores",),
+                                  "remove the final `sigmoid`")
+        if kind == "max_likelihood" and not probabilities:
+            pass  # logits work directly: exp(logit(D)) = exp(logits)
+        out_type = d_real.outputs[0][1]
+        if out_type.numel != 1:
+            raise error("E0514", f"discriminator `{d_real.name}` returns {out_type} per sample; it must return one score",
+                        real.span, f"{out_type}", (), "end it with `flatten -> linear(1)` or a 1x1 output map")
+        if weight.constant != 1.0 or weight.schedules:
+            raise error("E0515", "the `gan` objective cannot be weighted", call.span, "weighted",
+                        (), "weight the other terms instead")
+        self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities)
+
+    def _critic_call(self, expr: ir.Expr):
+        if not isinstance(expr, ir.Call) or expr.func not in self.flow.networks:
+            raise error("E0511", "each side of `gan` is a call of the discriminator, like `D(x)`", expr.span,
+                        "expected `D(...)`")
+        net = self.flow.networks[expr.func]
+        if net is None:
+            from gendsl.check.flow import _Cascade
+            raise _Cascade()
+        args = [self.flow.use(a) for a in expr.args]
+        if len(args) != len(net.inputs):
+            raise error("E0406", f"`{net.name}` takes {len(net.inputs)} input(s), given {len(args)}", expr.span,
+                        "wrong number of inputs")
+        for a, var, (name, t) in zip(expr.args, args, net.inputs):
+            if self.flow.vars[var] != t:
+                raise error("E0407", f"`{net.name}` input `{name}` is {t}, but `{var}` is {self.flow.vars[var]}",
+                            a.span, str(self.flow.vars[var]))
+        self.flow.calls.setdefault(net.name, []).append(CallStep([], net.name, args))
+        return net, args
+
+
+def _has_term(expr: ir.Expr) -> bool:
+    if isinstance(expr, ir.Call):
+        return True
+    if isinstance(expr, ir.BinOp):
+        return _has_term(expr.left) or _has_term(expr.right)
+    if isinstance(expr, ir.Unary):
+        return _has_term(expr.operand)
+    return False

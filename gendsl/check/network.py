@@ -1,0 +1,382 @@
+"""One network's layer graph: resolve names, bind arguments, infer every shape.
+
+Statements are nodes of a networkx graph with an edge from each tensor a
+statement reads. Names may be used before the statement that defines them;
+a cycle is an error. Shapes are inferred in topological order (source order
+breaks ties), so the generated `forward` reads top to bottom like the spec.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from gendsl import ir
+from gendsl.check.layers import OPS, REQUIRED, Op, ShapeError
+from gendsl.check.names import check_identifier
+from gendsl.check.result import CheckedNetwork, Layer
+from gendsl.check.types import TensorType, fmt_shape
+from gendsl.check.values import Env, Symbol, as_int, describe, evaluate
+from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
+from gendsl.source import Span
+
+MAX_PARAMS = 10**10  # about 40 GB of float32 weights: surely a typo
+
+
+def class_name(name: str) -> str:
+    parts = [p for p in name.split("_") if p]
+    camel = "".join(p[:1].upper() + p[1:] for p in parts) or "Net"
+    return camel
+
+
+class NetworkChecker:
+    def __init__(self, net: ir.Network, input_types: list[TensorType | None], env: Env, reporter: Reporter):
+        self.net = net
+        self.env = env
+        self.reporter = reporter
+        self.input_types = input_types
+        self.graph = nx.DiGraph()
+        self.names: dict[str, Span] = {}  # tensor names: inputs and named statements
+        self.types: dict[str, TensorType | None] = {}  # statement key -> output type
+        self.history: dict[str, list[TensorType]] = {}
+        self.layers: dict[int, list[Layer]] = {}
+
+    # -- names -------------------------------------------------------------------
+    def _define(self, name: str, span: Span, what: str) -> bool:
+        try:
+            check_identifier(name, span, what)
+            if name in OPS:
+                raise error("E0204", f"`{name}` is a layer name and cannot name a tensor", span, "shadows a layer",
+                            (), f"rename it, e.g. `{name}_out`")
+        except CompileError as exc:
+            self.reporter.add(exc.diagnostic)
+            return False
+        if name in self.names:
+            self.reporter.error("E0202", f"`{name}` is defined twice in network `{self.net.name}`", span,
+                                "defined again here", (f"first defined at offset {self.names[name].start}",),
+                                "give each named statement its own name")
+            return False
+        self.names[name] = span
+        return True
+
+    def run(self) -> CheckedNetwork | None:
+        net = self.net
+        errors_before = len([d for d in self.reporter.diagnostics if d.is_error])
+        inputs = []
+        for inp, t in zip(net.inputs, self.input_types):
+            if self._define(inp.name, inp.span, "input"):
+                self.graph.add_node(inp.name)
+                self.types[inp.name] = t
+                self.history[inp.name] = [t] if t else []
+                inputs.append((inp.name, t))
+        if not net.body:
+            self.reporter.error("E0310", f"network `{net.name}` has no layers", net.name_span, "empty body")
+            return None
+
+        # statement keys: their name, or `#i` for unnamed ones
+        keys = []
+        for i, stmt in enumerate(net.body):
+            if stmt.name is not None and self._define(stmt.name, stmt.name_span, "statement"):
+                keys.append(stmt.name)
+            else:
+                keys.append(f"#{i}")
+            self.graph.add_node(keys[-1], index=i)
+
+        sources: dict[int, list[tuple[str, Span]]] = {}
+        for i, stmt in enumerate(net.body):
+            previous = keys[i - 1] if i else (net.inputs[0].name if net.inputs else None)
+            reads = self._reads(stmt, previous)
+            sources[i] = reads
+            for name, span in reads:
+                if name in self.graph:
+                    self.graph.add_edge(name, keys[i])
+
+        try:
+            cycle = nx.find_cycle(self.graph)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            names = [a for a, _ in cycle] + [cycle[0][0]]
+            first = next(i for i, k in enumerate(keys) if k == cycle[0][1])
+            self.reporter.error("E0308", f"cycle in network `{net.name}`: " + " -> ".join(f"`{n}`" for n in names),
+                                net.body[first].span, "part of the cycle", (),
+                                "a statement cannot depend on its own output")
+            return None
+
+        order = list(nx.lexicographical_topological_sort(
+            self.graph, key=lambda k: (-1, k) if "index" not in self.graph.nodes[k]
+            else (self.graph.nodes[k]["index"], "")))
+        for key in order:
+            if "index" not in self.graph.nodes[key]:
+                continue
+            i = self.graph.nodes[key]["index"]
+            self._statement(i, key, net.body[i], sources[i])
+
+        outputs = self._outputs(keys)
+        errors_after = len([d for d in self.reporter.diagnostics if d.is_error])
+        if errors_after > errors_before or outputs is None:
+            return None
+        layers = [layer for key in order if "index" in self.graph.nodes[key]
+                  for layer in self.layers.get(self.graph.nodes[key]["index"], [])]
+        self._assign_variables(layers, outputs, [name for name, _ in inputs])
+        total = sum(layer.params for layer in layers)
+        if total > MAX_PARAMS:
+            self.reporter.error("E0311", f"network `{net.name}` has {total:,} parameters "
+                                f"(about {total * 4 / 2**30:,.0f} GiB of float32 weights)", net.name_span,
+                                "too large", (), "check the layer sizes; a dimension may be multiplied twice")
+            return None
+        return CheckedNetwork(net.role, net.name, class_name(net.name), inputs, outputs, layers, span=net.span)
+
+    def _reads(self, stmt: ir.Statement, previous: str | None) -> list[tuple[str, Span]]:
+        """The tensors a statement reads: its source (explicit or the previous statement) and concat/add args."""
+        reads = []
+        first = stmt.elements[0]
+        starts_from_name = not first.has_parens and first.op not in OPS
+        if starts_from_name:
+            reads.append((first.op, first.op_span))
+        elif OPS.get(first.op) is None or OPS[first.op].inputs == "one":
+            if previous is not None:
+                reads.append((previous, stmt.span))
+        for j, el in enumerate(stmt.elements):
+            op = OPS.get(el.op)
+            if op is not None and op.inputs == "many":
+                if j > 0 or starts_from_name:
+                    pass  # the chain's input comes first, already read
+                for arg in el.args:
+                    if isinstance(arg, ir.Name):
+                        reads.append((arg.id, arg.span))
+        return reads
+
+    # -- one statement ---------------------------------------------------------------
+    def _statement(self, i: int, key: str, stmt: ir.Statement, reads) -> None:
+        self.types[key] = None
+        elements = list(stmt.elements)
+        first = elements[0]
+        current: str | None
+        if not first.has_parens and first.op not in OPS:
+            current = self._lookup(first.op, first.op_span)
+            elements = elements[1:]
+            if current is None:
+                return
+        elif OPS.get(first.op) is not None and OPS[first.op].inputs == "many":
+            current = None
+        else:
+            current = reads[0][0] if reads else None
+            if current is None:
+                self.reporter.error("E0312", f"`{first.op}` has no input", first.span, "nothing flows into this",
+                                    (), "networks need at least one input: `network N(x: [..]) -> [..]`")
+                return
+        if current is not None and self.types.get(current) is None:
+            return  # an error upstream was already reported
+        t = self.types.get(current) if current is not None else None
+        history = list(self.history.get(current, [])) if current is not None else []
+        var_in = current
+        layers = []
+        for j, el in enumerate(elements):
+            op = OPS.get(el.op)
+            if op is None:
+                self._unknown_op(el)
+                return
+            try:
+                args = self._bind(op, el)
+                if op.inputs == "many":
+                    names = [a.id for a in el.args if isinstance(a, ir.Name)]
+                    ins_vars = ([var_in] if var_in is not None else []) + names
+                    in_types = []
+                    for a in el.args:
+                        if not isinstance(a, ir.Name):
+                            raise error("E0213", f"`{el.op}` takes tensor names, found an expression", a.span,
+                                        "not a tensor name")
+                    for name, a_span in zip(ins_vars, [first.span] * (len(ins_vars) - len(names)) +
+                                            [a.span for a in el.args]):
+                        resolved = self._lookup(name, a_span)
+                        if resolved is None:
+                            return
+                        if self.types.get(resolved) is None:
+                            return
+                        in_types.append(self.types[resolved])
+                    if len(in_types) < 2:
+                        raise error("E0214", f"`{el.op}` needs at least two tensors", el.span, "one input only",
+                                    (), f"name them: `{el.op}(a, b)`")
+                else:
+                    ins_vars = [var_in]
+                    in_types = [t]
+                out = op.infer(in_types, args)
+                params = op.params(in_types, args)
+            except ShapeError as exc:
+                self._shape_error(exc, el, history, t)
+                return
+            except CompileError as exc:
+                self.reporter.add(exc.diagnostic)
+                return
+            layers.append(Layer(el.op, args, list(ins_vars), in_types, out, params, var=key, attr=None,
+                                statement=stmt.name, span=el.span))
+            history.append(out)
+            t = out
+            var_in = key
+        self.layers[i] = layers
+        if not layers:
+            # `y = x`: an alias; keep it as an identity so the variable exists
+            layers.append(Layer("identity", {}, [var_in], [t], t, 0, var=key, attr=None, statement=stmt.name,
+                                span=stmt.span))
+        self.types[key] = t
+        self.history[key] = history
+
+    def _lookup(self, name: str, span: Span) -> str | None:
+        if name in self.names:
+            return name
+        candidates = list(self.names) + list(OPS)
+        self.reporter.error("E0201", f"unknown name `{name}` in network `{self.net.name}`", span,
+                            "not a layer or a tensor of this network", (),
+                            did_you_mean(name, candidates) or "name a statement with `name = ...` to use it here")
+        return None
+
+    def _unknown_op(self, el: ir.Element) -> None:
+        if el.op in self.names:
+            self.reporter.error("E0203", f"`{el.op}` is a tensor and can only start a chain", el.op_span,
+                                "not a layer", (), f"start a new statement with `{el.op} -> ...`")
+            return
+        self.reporter.error("E0203", f"unknown layer `{el.op}`", el.op_span, "not a layer", (),
+                            did_you_mean(el.op, OPS) or "see docs/language.md for the list of layers")
+
+    def _bind(self, op: Op, el: ir.Element) -> dict:
+        values: dict = {}
+        spans: dict = {}
+        params = [a for a in op.args if a.name != op.rest]
+        positional = list(el.args) if op.inputs == "one" else []
+        if op.rest is not None:
+            values[op.rest] = tuple(as_int(evaluate(e, self.env), e, "a dimension") for e in positional)
+            for e, d in zip(positional, values[op.rest]):
+                if d <= 0:
+                    raise error("E0301", f"dimension {d} must be positive", e.span, "not positive")
+            positional = []
+        if len(positional) > len(params):
+            extra = positional[len(params)]
+            raise error("E0211", f"`{op.name}` takes at most {len(params)} positional arguments", extra.span,
+                        "unexpected argument", (f"`{op.name}({', '.join(a.name for a in params)})`",))
+        for arg, expr in zip(params, positional):
+            values[arg.name] = (expr, arg)
+        by_name = {a.name: a for a in op.args}
+        for a in op.args:
+            for alias in a.aliases:
+                by_name[alias] = a
+        for kw in el.kwargs:
+            arg = by_name.get(kw.name)
+            if arg is None:
+                raise error("E0211", f"`{op.name}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
+                            (f"`{op.name}` takes: {', '.join(a.name for a in op.args) or 'no arguments'}",),
+                            did_you_mean(kw.name, by_name))
+            if arg.name in values:
+                raise error("E0211", f"argument `{arg.name}` is given twice", kw.span, "given again")
+            values[arg.name] = (kw.value, arg)
+        out = {}
+        for arg in op.args:
+            if arg.name == op.rest:
+                out[arg.name] = values.get(arg.name, ())
+                continue
+            if arg.name not in values:
+                if arg.default is REQUIRED:
+                    raise error("E0212", f"`{op.name}` needs its `{arg.name}` argument", el.span, "missing argument",
+                                (f"`{op.name}({', '.join(a.name for a in params)})`",),
+                                f"write e.g. `{op.name}({', '.join(a.name + '=...' for a in params if a.default is REQUIRED)})`")
+                out[arg.name] = arg.default
+                continue
+            expr, _ = values[arg.name]
+            out[arg.name] = convert(evaluate(expr, self.env, frozenset(arg.choices)), arg, expr, op.name)
+        return out
+
+    def _shape_error(self, exc: ShapeError, el: ir.Element, history, t) -> None:
+        span = el.span
+        if exc.arg is not None:
+            for kw in el.kwargs:
+                if kw.name == exc.arg or kw.name in next((a.aliases for a in OPS[el.op].args if a.name == exc.arg), ()):
+                    span = kw.span
+            names = [a.name for a in OPS[el.op].args]
+            if exc.arg in names and span == el.span:
+                idx = names.index(exc.arg)
+                if idx < len(el.args):
+                    span = el.args[idx].span
+        notes = []
+        chain = [h for h in history if h is not None]
+        if chain:
+            shown = chain[-8:]
+            notes.append("shapes: " + (".. -> " if len(chain) > 8 else "") + " -> ".join(str(s) for s in shown))
+        label = exc.label or (f"input {t}" if t is not None else "")
+        self.reporter.error(exc.code, exc.message, span, label, notes, exc.help)
+
+    # -- outputs -----------------------------------------------------------------------
+    def _outputs(self, keys) -> list | None:
+        net = self.net
+        outs = []
+        for head in net.outputs:
+            if head.name is None:
+                key = keys[-1]
+            else:
+                if head.name not in self.names:
+                    self.reporter.error("E0313", f"output `{head.name}` of `{net.name}` is never computed",
+                                        head.span, "no statement has this name", (),
+                                        f"name the statement that computes it: `{head.name} = ...`")
+                    return None
+                key = head.name
+            outs.append((head.name, self.types.get(key), key))
+        return outs
+
+    def _assign_variables(self, layers: list[Layer], outputs, inputs: list[str]) -> None:
+        """Unnamed statements write to a running variable `h`; a value still needed later keeps its own."""
+        taken = set(self.names)
+        running = "h"
+        while running in taken:
+            running += "_"
+        rename = {}
+        for layer in layers:
+            if layer.var.startswith("#"):
+                rename[layer.var] = running
+        # liveness: the running variable may only be read while it still holds that statement's value
+        holder = None
+        for layer in layers:
+            for v in layer.inputs:
+                if v is not None and v.startswith("#") and rename.get(v) == running and holder != v:
+                    rename[v] = f"{running}{v[1:]}"
+            if layer.var.startswith("#") and rename[layer.var] == running:
+                holder = layer.var
+        for name, t, key in outputs:
+            if key.startswith("#") and rename.get(key) == running:
+                pass
+        for layer in layers:
+            layer.inputs = [rename.get(v, v) for v in layer.inputs]
+            layer.var = rename.get(layer.var, layer.var)
+        for k, (name, t, key) in enumerate(outputs):
+            outputs[k] = (name, t, rename.get(key, key))
+
+
+def convert(value, arg, expr: ir.Expr, op: str):
+    """Check one argument value against its declared kind and range."""
+    kind = arg.kind
+    if kind == "int":
+        if value is None:
+            return None
+        v = as_int(value, expr, f"`{arg.name}` of `{op}`")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise error("E0208", f"`{arg.name}` of `{op}` must be a number, found {describe(value)}", expr.span,
+                        "not a number")
+        v = float(value)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise error("E0208", f"`{arg.name}` of `{op}` must be `true` or `false`, found {describe(value)}",
+                        expr.span, "not a boolean")
+        return value
+    elif kind == "choice":
+        name = value.name if isinstance(value, Symbol) else value
+        if name not in arg.choices:
+            raise error("E0307", f"`{arg.name}` of `{op}` must be one of {', '.join(arg.choices)}", expr.span,
+                        f"found {describe(value)}", (), did_you_mean(str(name), arg.choices))
+        return name
+    else:
+        raise TypeError(kind)
+    if arg.low is not None and v < arg.low:
+        raise error("E0307" if kind == "float" or arg.low == 0 else "E0301",
+                    f"`{arg.name}` of `{op}` must be at least {arg.low:g}, found {v:g}", expr.span, "out of range")
+    if arg.high is not None and (v > arg.high or (arg.high_open and v >= arg.high)):
+        bound = f"below {arg.high:g}" if arg.high_open else f"at most {arg.high:g}"
+        raise error("E0307", f"`{arg.name}` of `{op}` must be {bound}, found {v:g}", expr.span, "out of range")
+    return v

@@ -1,0 +1,191 @@
+"""Training settings and loss-weight schedules."""
+
+from __future__ import annotations
+
+from gendsl import ir
+from gendsl.check.result import LrScheduleDecl, OptimizerDecl, ScheduleDecl, TrainDecl
+from gendsl.check.values import Env, Symbol, as_int, describe, evaluate
+from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
+
+# optimizer -> {option: (kind, default)}
+OPTIMIZERS = {
+    "adam": {"lr": ("float", 1e-3), "betas": ("pair", (0.9, 0.999)), "weight_decay": ("float", 0.0),
+             "eps": ("float", 1e-8)},
+    "adamw": {"lr": ("float", 1e-3), "betas": ("pair", (0.9, 0.999)), "weight_decay": ("float", 0.01),
+              "eps": ("float", 1e-8)},
+    "sgd": {"lr": ("float", 1e-2), "momentum": ("float", 0.0), "nesterov": ("bool", False),
+            "weight_decay": ("float", 0.0)},
+    "rmsprop": {"lr": ("float", 1e-2), "alpha": ("float", 0.99), "momentum": ("float", 0.0),
+                "weight_decay": ("float", 0.0), "eps": ("float", 1e-8)},
+}
+LR_SCHEDULES = {
+    "constant": {},
+    "linear": {"end_factor": ("float", 0.0)},
+    "cosine": {"min_lr": ("float", 0.0)},
+    "step": {"every": ("int", None), "gamma": ("float", 0.1)},
+    "exponential": {"gamma": ("float", 0.99)},
+}
+INITS = {"default": {}, "dcgan": {}, "normal": {"std": ("float", 0.02)}, "xavier": {}, "kaiming": {}}
+SETTINGS = ("optimizer", "lr_schedule", "init", "batch_size", "epochs", "d_steps", "n_critic", "seed",
+            "checkpoint_every", "sample_every")
+
+
+def check_schedule(decl: ir.Schedule, env: Env) -> ScheduleDecl:
+    """`schedule beta = linear(0, 1, epochs=10)` or `cyclical(0, 1, epochs=20, cycles=4)`."""
+    call = decl.value
+    if call.func not in ("linear", "cyclical", "constant"):
+        raise error("E0520", f"unknown schedule `{call.func}`", call.func_span, "not a schedule",
+                    ("schedules: linear(start, end, steps=N | epochs=N), cyclical(start, end, epochs=N, cycles=M), "
+                     "constant(value)",), did_you_mean(call.func, ("linear", "cyclical", "constant")))
+    values = [_number(evaluate(a, env), a) for a in call.args]
+    if call.func == "constant":
+        if len(values) != 1 or call.kwargs:
+            raise error("E0521", "write `constant(value)`", call.span, "malformed schedule")
+        return ScheduleDecl(decl.name, "constant", values[0], values[0], 1, "steps")
+    if len(values) != 2:
+        raise error("E0521", f"write `{call.func}(start, end, epochs=N)`", call.span, "needs start and end values")
+    length, unit, cycles = None, None, 1
+    for kw in call.kwargs:
+        value = evaluate(kw.value, env)
+        if kw.name in ("steps", "epochs"):
+            length, unit = as_int(value, kw.value, f"`{kw.name}`"), kw.name
+            if length <= 0:
+                raise error("E0307", f"`{kw.name}` must be positive", kw.value.span, "out of range")
+        elif kw.name == "cycles" and call.func == "cyclical":
+            cycles = as_int(value, kw.value, "`cycles`")
+            if cycles <= 0:
+                raise error("E0307", "`cycles` must be positive", kw.value.span, "out of range")
+        else:
+            raise error("E0211", f"`{call.func}` has no option `{kw.name}`", kw.name_span, "unknown option",
+                        ("options: steps or epochs" + (", cycles" if call.func == "cyclical" else ""),))
+    if length is None:
+        raise error("E0521", f"say how long `{decl.name}` takes: `steps=N` or `epochs=N`", call.span,
+                    "no length")
+    return ScheduleDecl(decl.name, call.func, values[0], values[1], length, unit, cycles)
+
+
+def _number(value, expr) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error("E0208", f"expected a number, found {describe(value)}", expr.span, "not a number")
+    return float(value)
+
+
+class TrainChecker:
+    def __init__(self, trains: list[ir.Train], networks: dict, trained: list[str], env: Env, reporter: Reporter):
+        self.trains = trains
+        self.networks = networks
+        self.trained = trained  # networks with parameters the loss trains, in declaration order
+        self.env = env
+        self.reporter = reporter
+
+    def run(self) -> TrainDecl:
+        out = TrainDecl([], [])
+        seen: dict[tuple, ir.Setting] = {}
+        for train in self.trains:
+            for s in train.settings:
+                try:
+                    self._setting(s, out, seen)
+                except CompileError as exc:
+                    self.reporter.add(exc.diagnostic)
+        covered = {n for o in out.optimizers for n in o.networks}
+        if not out.optimizers:
+            out.optimizers.append(OptimizerDecl(list(self.trained), "adam", _defaults(OPTIMIZERS["adam"])))
+        else:
+            missing = [n for n in self.trained if n not in covered]
+            if missing:
+                span = self.trains[0].span if self.trains else None
+                self.reporter.error("E0530", f"network `{missing[0]}` is trained but has no optimizer", span,
+                                    "no optimizer for it", (),
+                                    f"add `optimizer {missing[0]} = adam(lr=1e-3)` or one `optimizer = ...` for all")
+        return out
+
+    def _setting(self, s: ir.Setting, out: TrainDecl, seen: dict) -> None:
+        if s.key not in SETTINGS:
+            raise error("E0531", f"unknown training setting `{s.key}`", s.key_span, "not a setting",
+                        (f"settings: {', '.join(SETTINGS)}",), did_you_mean(s.key, SETTINGS))
+        key = "d_steps" if s.key == "n_critic" else s.key
+        if (key, s.target) in seen:
+            raise error("E0202", f"`{s.key}` is set twice", s.span, "set again")
+        seen[(key, s.target)] = s
+        if key == "init":
+            if s.target is not None and s.target not in self.networks:
+                raise error("E0201", f"unknown network `{s.target}`", s.target_span, "not a network", (),
+                            did_you_mean(s.target, self.networks))
+            kind, options = self._call(s.value, INITS, key)
+            targets = [s.target] if s.target else list(self.networks)
+            for net in targets:
+                out.init[net] = (kind, options.get("std"))
+            return
+        if key in ("optimizer", "lr_schedule"):
+            if s.target is not None and s.target not in self.networks:
+                raise error("E0201", f"unknown network `{s.target}`", s.target_span, "not a network", (),
+                            did_you_mean(s.target, self.networks))
+            targets = [s.target] if s.target else list(self.trained)
+            kind, options = self._call(s.value, OPTIMIZERS if key == "optimizer" else LR_SCHEDULES, key)
+            if key == "optimizer":
+                out.optimizers.append(OptimizerDecl(targets, kind, options))
+            else:
+                out.lr_schedules.append(LrScheduleDecl(targets, kind, options))
+            return
+        if s.target is not None:
+            raise error("E0532", f"`{s.key}` applies to the whole model, not to `{s.target}`", s.target_span,
+                        "unexpected name")
+        value = evaluate(s.value, self.env)
+        number = as_int(value, s.value, f"`{s.key}`")
+        low = 0 if key == "seed" else 1
+        if number < low:
+            raise error("E0307", f"`{s.key}` must be at least {low}, found {number}", s.value.span, "out of range")
+        if key in ("batch_size", "epochs", "d_steps", "seed"):
+            setattr(out, key, number)
+        else:
+            out.extra[key] = number
+
+    def _call(self, expr: ir.Expr, table: dict, what: str):
+        if isinstance(expr, ir.Name) and expr.id in table:
+            return expr.id, _defaults(table[expr.id])
+        if not isinstance(expr, ir.Call) or expr.func not in table:
+            name = expr.func if isinstance(expr, ir.Call) else getattr(expr, "id", "")
+            raise error("E0533", f"unknown {what.replace('_', ' ')} `{name}`" if name else f"expected an {what}",
+                        expr.span, f"not an {what}", (f"choices: {', '.join(table)}",), did_you_mean(name, table))
+        spec = table[expr.func]
+        options = _defaults(spec)
+        names = list(spec)
+        if len(expr.args) > len(names):
+            raise error("E0211", f"`{expr.func}` takes at most {len(names)} positional argument(s)", expr.span,
+                        "too many arguments")
+        given = list(zip(names, expr.args)) + [(kw.name, kw.value) for kw in expr.kwargs]
+        for kw in expr.kwargs:
+            if kw.name not in spec:
+                raise error("E0211", f"`{expr.func}` has no option `{kw.name}`", kw.name_span, "unknown option",
+                            (f"options: {', '.join(spec) or 'none'}",), did_you_mean(kw.name, spec))
+        for name, value_expr in given:
+            kind = spec[name][0]
+            value = evaluate(value_expr, self.env)
+            if kind == "pair":
+                if not (isinstance(value, tuple) and len(value) == 2 and
+                        all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in value)):
+                    raise error("E0307", f"`{name}` must be a pair of numbers in [0, 1), like (0.5, 0.999)",
+                                value_expr.span, "not a valid pair")
+                options[name] = tuple(float(v) for v in value)
+            elif kind == "bool":
+                if not isinstance(value, bool):
+                    raise error("E0208", f"`{name}` must be true or false", value_expr.span, "not a boolean")
+                options[name] = value
+            elif kind == "int":
+                options[name] = as_int(value, value_expr, f"`{name}`")
+                if options[name] <= 0:
+                    raise error("E0307", f"`{name}` must be positive", value_expr.span, "out of range")
+            else:
+                number = _number(value, value_expr)
+                if number < 0 or (name == "lr" and number == 0):
+                    raise error("E0307", f"`{name}` must be {'positive' if name == 'lr' else 'non-negative'}",
+                                value_expr.span, "out of range")
+                options[name] = number
+        for name, (kind, default) in spec.items():
+            if options[name] is None:
+                raise error("E0212", f"`{expr.func}` needs `{name}`", expr.span, "missing option")
+        return expr.func, options
+
+
+def _defaults(spec: dict) -> dict:
+    return {name: default for name, (kind, default) in spec.items()}

@@ -1,0 +1,151 @@
+"""Evaluate constant expressions: parameters, layer arguments, weights, settings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gendsl import ir
+from gendsl.diagnostics import did_you_mean, error
+
+MAX_INT = 2**53  # beyond this, a "dimension" is a mistake and floats lose integers
+MAX_EXPONENT = 256
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A bare word used as a value: `sum`, `minimax`, `bilinear`."""
+
+    name: str
+
+
+Value = int | float | bool | str | Symbol | tuple
+
+
+class Env:
+    """Names visible to constant expressions: parameters, then `true`/`false`."""
+
+    def __init__(self, params: dict[str, Value] | None = None):
+        self.params: dict[str, Value] = dict(params or {})
+
+    def lookup(self, name: ir.Name, symbols: frozenset[str] = frozenset()) -> Value:
+        if name.id in self.params:
+            return self.params[name.id]
+        if name.id == "true":
+            return True
+        if name.id == "false":
+            return False
+        if name.id in symbols:
+            return Symbol(name.id)
+        candidates = list(self.params) + sorted(symbols)
+        raise error("E0201", f"unknown name `{name.id}`", name.span, "not defined",
+                    (), did_you_mean(name.id, candidates) or
+                    (f"expected a parameter or one of: {', '.join(sorted(symbols))}" if symbols
+                     else "declare it with `param NAME = VALUE`"))
+
+
+def evaluate(expr: ir.Expr, env: Env, symbols: frozenset[str] = frozenset()) -> Value:
+    """The value of `expr`; raises CompileError with a span on any problem."""
+    if isinstance(expr, ir.Num):
+        return _finite(expr.value, expr)
+    if isinstance(expr, ir.Str):
+        return expr.value
+    if isinstance(expr, ir.Name):
+        return env.lookup(expr, symbols)
+    if isinstance(expr, ir.Unary):
+        value = _number(evaluate(expr.operand, env), expr.operand)
+        return -value if expr.op == "-" else value
+    if isinstance(expr, ir.BinOp):
+        left = _number(evaluate(expr.left, env), expr.left)
+        right = _number(evaluate(expr.right, env), expr.right)
+        return _finite(_binop(expr, left, right), expr)
+    if isinstance(expr, (ir.Tuple, ir.List)):
+        return tuple(evaluate(item, env, symbols) for item in expr.items)
+    if isinstance(expr, ir.Attribute):
+        raise error("E0207", f"`{expr.obj}.{expr.attr}` is not a constant", expr.span, "not a number",
+                    (), "layer activations can only be used in the loss")
+    if isinstance(expr, ir.Call):
+        raise error("E0207", f"`{expr.func}(...)` is not a constant", expr.span, "a call is not allowed here",
+                    (), "use a number, a parameter or arithmetic on them")
+    raise TypeError(f"unexpected expression {expr!r}")
+
+
+def _number(value: Value, expr: ir.Expr) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error("E0208", f"expected a number, found {describe(value)}", expr.span, "not a number")
+    return value
+
+
+def _binop(expr: ir.BinOp, a, b):
+    op = expr.op
+    if op in ("/", "//", "%") and b == 0:
+        raise error("E0209", "division by zero", expr.right.span, "this is zero")
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        if isinstance(a, int) and isinstance(b, int) and abs(a) * abs(b) > MAX_INT * MAX_INT:
+            raise _too_large(expr)
+        return a * b
+    if op == "/":
+        return a / b
+    if op == "//":
+        return a // b
+    if op == "%":
+        return a % b
+    if op == "**":
+        if abs(b) > MAX_EXPONENT and abs(a) > 1:
+            raise _too_large(expr)
+        try:
+            result = a ** b
+        except (OverflowError, ZeroDivisionError):
+            raise _too_large(expr) from None
+        if isinstance(result, complex):
+            raise error("E0210", "this power has no real value", expr.span, "complex result")
+        return result
+    raise TypeError(op)
+
+
+def _too_large(expr) -> Exception:
+    return error("E0210", "number out of range", expr.span, "too large",
+                 (f"values must stay below {MAX_INT:,} in magnitude",))
+
+
+def _finite(value, expr):
+    if isinstance(value, float) and not math.isfinite(value):
+        return _raise(error("E0210", "number out of range", expr.span, "not a finite number",
+                            ("`1e999` and similar overflow to infinity",)))
+    if isinstance(value, int) and abs(value) > MAX_INT * MAX_INT:
+        return _raise(_too_large(expr))
+    return value
+
+
+def _raise(exc):
+    raise exc
+
+
+def describe(value: Value) -> str:
+    if isinstance(value, bool):
+        return f"boolean `{str(value).lower()}`"
+    if isinstance(value, Symbol):
+        return f"`{value.name}`"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, tuple):
+        return "a tuple"
+    return f"`{value!r}`"
+
+
+def as_int(value: Value, expr: ir.Expr, what: str) -> int:
+    """An integer dimension or count; integral floats such as `img / 4` with img=28 are accepted."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error("E0208", f"{what} must be an integer, found {describe(value)}", expr.span, "not an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise error("E0301", f"{what} must be a whole number, but this is {value:g}", expr.span,
+                        "fractional", (), "use `//` for integer division")
+        value = int(value)
+    if abs(value) > MAX_INT:
+        raise _too_large(expr)
+    return value

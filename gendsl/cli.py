@@ -1,0 +1,162 @@
+"""The `gendsl` command: check, summary, compile, run.
+
+User errors exit 1 with diagnostics; an internal failure exits 2 with one line
+naming the spec. Users never see a traceback (set GENDSL_TRACEBACK=1 to).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from pathlib import Path
+
+from gendsl import __version__
+
+EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
+
+
+def _print_diagnostics(result) -> None:
+    from gendsl.render import render
+
+    for d in result.diagnostics:
+        print(render(d, result.source), file=sys.stderr)
+        print(file=sys.stderr)
+
+
+def _internal_error(path: str, exc: BaseException) -> int:
+    if os.environ.get("GENDSL_TRACEBACK"):
+        raise exc
+    print(f"{path}: internal error: {type(exc).__name__}: {exc} (please report this, with the spec)",
+          file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _each(paths, fn) -> int:
+    status = EXIT_OK
+    for path in paths:
+        try:
+            status = max(status, fn(path))
+        except RecursionError as exc:
+            status = max(status, _internal_error(path, exc))
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            status = max(status, _internal_error(path, exc))
+    return status
+
+
+def cmd_check(args) -> int:
+    from gendsl.driver import compile_path
+
+    def one(path):
+        result = compile_path(path, emit_files=False)
+        _print_diagnostics(result)
+        return EXIT_OK if result.ok else EXIT_USER
+    return _each(args.files, one)
+
+
+def cmd_summary(args) -> int:
+    from gendsl.driver import compile_path
+    from gendsl.summary import summary_table
+
+    def one(path):
+        result = compile_path(path, emit_files=False)
+        _print_diagnostics(result)
+        if not result.ok:
+            return EXIT_USER
+        print(summary_table(result.model))
+        return EXIT_OK
+    return _each(args.files, one)
+
+
+def output_dir(out: str | None, model_name: str) -> Path:
+    return Path(out if out is not None else "generated") / model_name
+
+
+def cmd_compile(args) -> int:
+    from gendsl.driver import compile_path
+    from gendsl.files import write_atomically
+
+    def one(path):
+        result = compile_path(path)
+        _print_diagnostics(result)
+        if not result.ok:
+            return EXIT_USER
+        folder = output_dir(args.output, result.model.name)
+        if args.check:
+            return _diff(folder, result.files)
+        write_atomically(folder, result.files)
+        if not args.quiet:
+            print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(result.files))})")
+        return EXIT_OK
+    return _each(args.files, one)
+
+
+def _diff(folder: Path, files: dict[str, str]) -> int:
+    status = EXIT_OK
+    for name, text in sorted(files.items()):
+        target = folder / name
+        old = target.read_text(encoding="utf-8") if target.exists() else ""
+        if old != text:
+            status = EXIT_USER
+            shown = target.as_posix()
+            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
+                                                       f"{shown} (committed)", f"{shown} (generated)"))
+            if not old:
+                print(f"{shown}: missing; run `gendsl compile` to create it")
+    if status:
+        print(f"{folder.as_posix()}/ is out of date: run `gendsl compile` and commit the result", file=sys.stderr)
+    return status
+
+
+def cmd_run(args, train_args: list[str]) -> int:
+    from gendsl.run import run_spec
+
+    try:
+        return run_spec(args.spec, train_args, output=args.output, write=not args.no_write)
+    except Exception as exc:  # noqa: BLE001
+        return _internal_error(args.spec, exc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gendsl", description="Compile .gen model specs to PyTorch code.")
+    parser.add_argument("--version", action="version", version=f"gendsl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="check specs and print diagnostics only")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("summary", help="print each network's layers, shapes and parameter counts")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(fn=cmd_summary)
+
+    p = sub.add_parser("compile", help="write generated/<model>/ from specs")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: generated)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 with a diff if the generated files differ")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.set_defaults(fn=cmd_compile)
+
+    p = sub.add_parser("run", help="compile a spec and train it (other options go to train.py)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", metavar="DIR", help="where to write the generated code (default: generated)")
+    p.add_argument("--no-write", action="store_true", help="compile into a temporary folder; leave the tree alone")
+    p.set_defaults(fn=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if argv and argv[0] == "run":
+        args, rest = parser.parse_known_args(argv)
+        return cmd_run(args, rest)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

@@ -1,0 +1,136 @@
+"""Python source fragments for layers: constructor calls and forward expressions.
+
+Every literal goes through `lit` (repr); every name was validated by check.
+"""
+
+from __future__ import annotations
+
+from gendsl.check.result import CheckedNetwork, Layer
+from gendsl.check.types import TensorType
+
+ATTR_PREFIX = {"linear": "fc", "conv2d": "conv", "conv_transpose2d": "deconv", "subpixel": "subpixel",
+               "batchnorm": "bn", "layernorm": "ln", "embedding": "embed", "prelu": "prelu"}
+
+
+def lit(value) -> str:
+    """A Python literal for a checked value (numbers, booleans, strings, tuples)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return repr(value)
+    return repr(value)
+
+
+def shape_comment(t: TensorType) -> str:
+    if t.is_label:
+        return f"(B,) labels in [0, {t.classes})"
+    return "(B, " + ", ".join(str(d) for d in t.shape) + ")"
+
+
+def assign_attributes(net: CheckedNetwork) -> None:
+    """Name each layer's module: a named statement's single module takes its name, others `fc1`, `conv2`, ..."""
+    counters: dict[str, int] = {}
+    per_statement: dict[str, int] = {}
+    for layer in net.layers:
+        if layer.op in ATTR_PREFIX and layer.statement:
+            per_statement[layer.statement] = per_statement.get(layer.statement, 0) + 1
+    used = {n for n, _ in net.inputs} | {l.var for l in net.layers}
+    taken = set()
+    for layer in net.layers:
+        if layer.op not in ATTR_PREFIX:
+            continue
+        if layer.statement and per_statement[layer.statement] == 1 and layer.statement not in taken:
+            name = layer.statement
+        else:
+            prefix = ATTR_PREFIX[layer.op]
+            while True:
+                counters[prefix] = counters.get(prefix, 0) + 1
+                name = f"{prefix}{counters[prefix]}"
+                if name not in taken and name not in used:
+                    break
+        taken.add(name)
+        layer.attr = name
+
+
+def _kw(args: dict, defaults: dict) -> list[str]:
+    return [f"{k}={lit(args[k])}" for k in defaults if args[k] != defaults[k]]
+
+
+def constructor(layer: Layer) -> str | None:
+    a, t = layer.args, layer.in_types[0] if layer.in_types else None
+    op = layer.op
+    if op == "linear":
+        return f"nn.Linear({t.shape[0]}, {a['out']}" + ("" if a["bias"] else ", bias=False") + ")"
+    if op == "conv2d":
+        extra = _kw(a, {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True})
+        return f"nn.Conv2d({t.shape[0]}, {a['out']}, {a['kernel']}" + "".join(", " + e for e in extra) + ")"
+    if op == "conv_transpose2d":
+        extra = _kw(a, {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1, "bias": True})
+        return f"nn.ConvTranspose2d({t.shape[0]}, {a['out']}, {a['kernel']}" + "".join(", " + e for e in extra) + ")"
+    if op == "subpixel":
+        channels = a["out"] * a["scale"] ** 2
+        bias = "" if a["bias"] else ", bias=False"
+        return f"nn.Conv2d({t.shape[0]}, {channels}, {a['kernel']}, padding={a['kernel'] // 2}{bias})"
+    if op == "batchnorm":
+        cls = "nn.BatchNorm1d" if t.rank == 1 else "nn.BatchNorm2d"
+        extra = _kw(a, {"eps": 1e-5, "momentum": 0.1, "affine": True})
+        return f"{cls}({t.shape[0]}" + "".join(", " + e for e in extra) + ")"
+    if op == "layernorm":
+        shape = t.shape[0] if t.rank == 1 else list(t.shape)
+        extra = _kw(a, {"eps": 1e-5, "affine": True})
+        extra = [e.replace("affine=", "elementwise_affine=") for e in extra]
+        return f"nn.LayerNorm({shape!r}" + "".join(", " + e for e in extra) + ")"
+    if op == "embedding":
+        num = a["num"] if a["num"] is not None else t.classes
+        return f"nn.Embedding({num}, {a['dim']})"
+    if op == "prelu":
+        return "nn.PReLU()"
+    return None
+
+
+def forward_expr(layer: Layer) -> str:
+    a = layer.args
+    src = layer.inputs[0] if layer.inputs else "h"
+    op = layer.op
+    if layer.attr is not None and op != "subpixel":
+        return f"self.{layer.attr}({src})"
+    simple = {"relu": "F.relu", "selu": "F.selu", "gelu": "F.gelu", "silu": "F.silu", "tanh": "torch.tanh",
+              "sigmoid": "torch.sigmoid"}
+    if op in simple:
+        return f"{simple[op]}({src})"
+    if op == "leaky_relu":
+        return f"F.leaky_relu({src}, {lit(a['slope'])})"
+    if op == "elu":
+        return f"F.elu({src}, alpha={lit(a['alpha'])})"
+    if op == "softplus":
+        return f"F.softplus({src}, beta={lit(a['beta'])})"
+    if op == "dropout":
+        return f"F.dropout({src}, p={lit(a['p'])}, training=self.training)"
+    if op == "identity":
+        return src
+    if op == "flatten":
+        return f"torch.flatten({src}, 1)"
+    if op in ("reshape", "unflatten"):
+        return f"{src}.reshape(-1, {', '.join(str(d) for d in a['dims'])})"
+    if op == "subpixel":
+        return f"F.pixel_shuffle(self.{layer.attr}({src}), {a['scale']})"
+    if op == "pixel_shuffle":
+        return f"F.pixel_shuffle({src}, {a['scale']})"
+    if op == "upsample":
+        mode = a["mode"]
+        corners = ", align_corners=False" if mode == "bilinear" else ""
+        return f"F.interpolate({src}, scale_factor={a['scale']}, mode={mode!r}{corners})"
+    if op in ("maxpool", "avgpool"):
+        fn = "F.max_pool2d" if op == "maxpool" else "F.avg_pool2d"
+        stride = a["stride"] if a["stride"] is not None else a["kernel"]
+        pad = f", padding={a['padding']}" if a["padding"] else ""
+        return f"{fn}({src}, {a['kernel']}, stride={stride}{pad})"
+    if op == "adaptive_avgpool":
+        return f"F.adaptive_avg_pool2d({src}, {a['size']})"
+    if op == "topk":
+        return f"topk_activation({src}, {a['k']})"
+    if op == "onehot":
+        return f"F.one_hot({src}, {layer.in_types[0].classes}).float()"
+    if op == "concat":
+        return f"torch.cat([{', '.join(layer.inputs)}], dim=1)"
+    if op == "add":
+        return " + ".join(layer.inputs)
+    raise ValueError(f"no code for layer {op}")
