@@ -206,6 +206,10 @@ class LossChecker:
             raise error("E0507", f"`{attr.obj}` is called {len(calls)} times in `forward`, so `{attr.obj}.{attr.attr}` "
                         "is ambiguous", attr.span, "which call?", (),
                         f"return `{attr.attr}` as an output of `{attr.obj}` and name it in `forward`")
+        outputs = [v for _, _, v in net.outputs]
+        if layer.var in outputs and calls[0].targets:
+            # `enc.code` where `code` is what `enc` returns: read the value `forward` already named
+            return calls[0].targets[outputs.index(layer.var)], layer.out
         var = f"{net.name}_{attr.attr}"
         while var in self.flow.vars and var not in calls[0].taps:
             var += "_"

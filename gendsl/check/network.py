@@ -179,20 +179,20 @@ class NetworkChecker:
             try:
                 args = self._bind(op, el)
                 if op.inputs == "many":
-                    names = [a.id for a in el.args if isinstance(a, ir.Name)]
-                    ins_vars = ([var_in] if var_in is not None else []) + names
-                    in_types = []
                     for a in el.args:
                         if not isinstance(a, ir.Name):
                             raise error("E0213", f"`{el.op}` takes tensor names, found an expression", a.span,
                                         "not a tensor name")
-                    for name, a_span in zip(ins_vars, [first.span] * (len(ins_vars) - len(names)) +
-                                            [a.span for a in el.args]):
-                        resolved = self._lookup(name, a_span)
+                    # the chain's input (the value flowing in, of type `t`) comes first, then the named tensors
+                    ins_vars = [var_in] if var_in is not None else []
+                    in_types = [t] if var_in is not None else []
+                    for a in el.args:
+                        resolved = self._lookup(a.id, a.span)
                         if resolved is None:
                             return
                         if self.types.get(resolved) is None:
                             return
+                        ins_vars.append(resolved)
                         in_types.append(self.types[resolved])
                     if len(in_types) < 2:
                         raise error("E0214", f"`{el.op}` needs at least two tensors", el.span, "one input only",
