@@ -61,40 +61,53 @@ def atomic_write_json(obj, path):
 class CsvLog:
     """Rows of step/epoch/split/term values appended to a CSV file.
 
-    The header is the first row's keys. Each row is flushed to disk as it is
-    written, so the file is readable while training runs. With append=True an
-    existing file (a resumed run) is kept and its header reused.
+    The header is `fields` when given, else the first row's keys; a row may
+    leave columns empty. Each row is flushed as it is written, so the file is
+    readable while training runs. With append=True an existing file (a resumed
+    run) is kept and its header reused.
 
-        log = CsvLog(out / "losses.csv")
+        log = CsvLog(out / "losses.csv", fields=["step", "epoch", "split", "loss_d", "loss_g"])
         log.write(step=100, epoch=0, split="train", loss_d=0.7, loss_g=1.2)
     """
 
-    def __init__(self, path, append=False):
+    def __init__(self, path, append=False, fields=None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fields = None
+        self.fields = list(fields) if fields else None
+        self._file = None
+        self._writer = None
         if append and self.path.exists() and self.path.stat().st_size > 0:
             with open(self.path, newline="") as f:
-                self.fields = next(csv.reader(f), None)
+                self.fields = next(csv.reader(f), None) or self.fields
+            self._open("a", header=False)
         else:
             self.path.write_text("")
+            if self.fields:
+                self._open("a", header=True)
+
+    def _open(self, mode, header):
+        self._file = open(self.path, mode, newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.fields, restval="")
+        if header:
+            self._writer.writeheader()
 
     def write(self, row=None, **values):
         """Append one row, given as a dict and/or keyword arguments."""
         row = {**(row or {}), **values}
         row = {k: _plain(v) for k, v in row.items()}
-        new_file = self.fields is None
-        if new_file:
-            self.fields = list(row)
+        if self._writer is None:
+            self.fields = self.fields or list(row)
+            self._open("a", header=True)
         unknown = [k for k in row if k not in self.fields]
         if unknown:
             raise ValueError(f"{self.path}: columns {unknown} are not in the header {self.fields}")
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.fields)
-            if new_file:
-                writer.writeheader()
-            writer.writerow(row)
-            f.flush()
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
 
     __call__ = write
 
