@@ -16,7 +16,17 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 GENERATED_NAMES = frozenset("""
 torch nn F math dataclass dataclasses field Params Tensor Optional self cls super
 args argparse os sys time json csv random np numpy main train evaluate build_networks
+topk_activation init_dcgan init_xavier init_kaiming
+nets values weights terms loss log opt optimizer optimizers extra update_generator d_real d_fake loss_d loss_g
+penalty iteration Path signal DataError fake_data load_data toy_modes accuracy_per_class mode_metrics CsvLog
+atomic_save atomic_write_json plot_losses save_image_grid save_latent_scatter save_scatter_2d reparameterize
+kl_to_standard_normal kl_to_normal l1_activity kl_sparsity contractive_penalty gaussian_noise masking_noise
+salt_and_pepper discriminator_loss generator_loss gradient_penalty loss_weights model_forward loss_terms
+train_step make_optimizers make_schedulers batches generate save_samples final_metrics load_checkpoint
+save_checkpoint parse_args pick_device device n row sums count codes labels shown pairs modes samples metrics
+SPEC_SHA256 DATA_SHAPE DATA_RANGE NUM_CLASSES DEFAULT_DATA D_STEPS TRAINED FROZEN
 """.split())
+GENERATED_PREFIXES = ("init_normal_", "sample_", "opt_")  # helper functions named after their arguments
 MODULE_ATTRIBUTES = frozenset("""
 T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
 double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
@@ -39,12 +49,44 @@ def check_identifier(name: str, span: Span, what: str) -> None:
                     ("names become Python identifiers in generated code",),
                     "use letters a-z, A-Z, digits and `_`, starting with a letter")
     if name.startswith("__") or name.startswith("_"):
-        raise error("E0206", f"{what} name `{name}` starts with `_`", span, "reserved",
+        raise error("E0207", f"{what} name `{name}` starts with `_`", span, "reserved",
                     ("names starting with `_` are reserved for generated code",),
                     f"rename it, e.g. `{name.lstrip('_') or 'v'}`")
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in GENERATED_NAMES \
-            or name in MODULE_ATTRIBUTES or name in BUILTINS:
-        raise error("E0206", f"{what} name `{name}` is reserved in generated Python code", span,
+    # parameters only become fields of the `Params` dataclass, so only keywords clash there
+    only_keywords = what == "parameter"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or not only_keywords and (
+            name in GENERATED_NAMES or name in MODULE_ATTRIBUTES or name in BUILTINS
+            or name.startswith(GENERATED_PREFIXES)):
+        raise error("E0207", f"{what} name `{name}` is reserved in generated Python code", span,
                     "reserved name",
                     ("it is a Python keyword, a builtin, an `nn.Module` attribute or a name the generated code uses",),
                     f"rename it, e.g. `{name}_` or `my_{name}`")
+
+
+def assign_class_names(networks) -> None:
+    """Give each network a class name that no other global of the generated module uses.
+
+    `class_name` camel-cases the network name; `f` would become `F` (torch.nn.functional),
+    `Enc` would equal its own variable in `build_networks`, `a_b` and `aB` would share `AB`,
+    and `true` would become the keyword `True`. Such names get a `Net` suffix (and a number).
+    """
+    reserved = GENERATED_NAMES | BUILTINS | {n.name for n in networks} | {
+        k for k in keyword.kwlist + keyword.softkwlist}
+    taken: set[str] = set()
+    for net in networks:
+        base = candidate = net.class_name
+        number = 1
+        while candidate in reserved or candidate in taken:
+            candidate = f"{base}Net" + (str(number) if number > 1 else "")
+            number += 1
+        taken.add(candidate)
+        net.class_name = candidate
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character escaped, safe inside a `#` comment or docstring.
+
+    A spec's path goes into generated headers; a newline (or U+2028, which `str.splitlines`
+    also breaks on) in a file name must not start a line of code.
+    """
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
