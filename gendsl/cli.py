@@ -7,7 +7,6 @@ naming the spec. Users never see a traceback (set GENDSL_TRACEBACK=1 to).
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from pathlib import Path
@@ -93,6 +92,8 @@ def cmd_compile(args) -> int:
 
 
 def _diff(folder: Path, files: dict[str, str]) -> int:
+    import difflib
+
     status = EXIT_OK
     for name, text in sorted(files.items()):
         target = folder / name
