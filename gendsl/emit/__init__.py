@@ -5,7 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import jinja2
+
 from gendsl.check.result import CheckedModel
+from gendsl.emit.apps_py import apps_view
 from gendsl.emit.model_py import model_view
 from gendsl.emit.train_py import train_view
 
@@ -13,9 +16,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 
 @lru_cache(maxsize=1)
-def _env():
-    import jinja2  # here, not at the top: `gendsl check` never renders a template
-
+def _env() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
                               undefined=jinja2.StrictUndefined)
@@ -38,6 +39,8 @@ def emit(model: CheckedModel) -> dict[str, str]:
     """File name -> contents, for the folder of this model."""
     files = {"model.py": tidy(_env().get_template("model.py.j2").render(**model_view(model))),
              "train.py": tidy(_env().get_template("train.py.j2").render(**train_view(model)))}
+    if (apps := apps_view(model)) is not None:  # models with an encoder and a reconstruction
+        files["apps.py"] = tidy(_env().get_template("apps.py.j2").render(**apps))
     for name in RUNTIME_FILES:
         files[name] = runtime_file(name, model.path)
     return files
