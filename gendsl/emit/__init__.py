@@ -5,8 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import jinja2
-
 from gendsl.check.result import CheckedModel
 from gendsl.emit.apps_py import apps_view
 from gendsl.emit.model_py import model_view
@@ -16,7 +14,9 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 
 @lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
+def _env():
+    import jinja2  # here, not at the top: `gendsl check` never renders a template
+
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
                               undefined=jinja2.StrictUndefined)
