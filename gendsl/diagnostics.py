@@ -1,6 +1,8 @@
 """Diagnostics as data: what went wrong, where, and how to fix it.
 
 Checks create `Diagnostic` values; only the CLI renders them (see render.py).
+Every code a check may use is listed in `CODES` with a one-line title;
+docs/diagnostics.md explains each one and tests/diagnostics/ pins its output.
 """
 
 from __future__ import annotations
@@ -9,16 +11,103 @@ from dataclasses import dataclass, field
 
 from gendsl.source import Span
 
+# code -> title. E01xx files and syntax, E02xx names and values, E03xx shapes,
+# E04xx model wiring and contracts, E05xx loss and training, Wxxxx warnings.
+CODES: dict[str, str] = {
+    "E0101": "unexpected token",
+    "E0102": "invalid character",
+    "E0103": "unclosed delimiter",
+    "E0104": "unmatched closing delimiter",
+    "E0105": "cannot read file",
+    "E0106": "file too large",
+    "E0107": "file is not UTF-8 text",
+    "E0108": "empty file",
+    "E0110": "not supported yet",
+    "E0201": "unknown name",
+    "E0202": "duplicate name",
+    "E0203": "unknown layer",
+    "E0204": "tensor used as a layer",
+    "E0205": "layer name used as a tensor name",
+    "E0206": "invalid identifier",
+    "E0207": "reserved name",
+    "E0208": "not a constant",
+    "E0209": "wrong kind of value",
+    "E0210": "division by zero",
+    "E0211": "number too large",
+    "E0212": "unknown argument",
+    "E0213": "missing argument",
+    "E0214": "wrong number of arguments",
+    "E0215": "argument given twice",
+    "E0216": "keyword argument not allowed",
+    "E0217": "expected a tensor name",
+    "E0218": "parameter cycle",
+    "E0219": "not a whole number",
+    "E0220": "value out of range",
+    "E0221": "invalid choice",
+    "E0301": "non-positive dimension",
+    "E0302": "fractional dimension",
+    "E0303": "kernel larger than its input",
+    "E0304": "layer cannot take this input",
+    "E0305": "reshape changes the number of values",
+    "E0306": "shapes cannot be combined",
+    "E0307": "layer arguments do not fit the input",
+    "E0308": "declared output shape differs",
+    "E0309": "cycle in a network",
+    "E0310": "empty network",
+    "E0311": "network too large",
+    "E0312": "layer without input",
+    "E0313": "output never computed",
+    "E0314": "malformed tensor type",
+    "E0315": "unknown tensor kind",
+    "E0401": "latent used before it is sampled",
+    "E0402": "sampling something that is not a latent",
+    "E0403": "malformed sample",
+    "E0404": "posterior shape differs from the latent",
+    "E0405": "malformed `forward` step",
+    "E0406": "wrong number of network inputs",
+    "E0407": "network input has the wrong type",
+    "E0408": "wrong number of outputs received",
+    "E0409": "labels cannot be corrupted",
+    "E0410": "missing declaration",
+    "E0411": "declared more than once",
+    "E0412": "unknown prior",
+    "E0413": "network input without a type",
+    "E0420": "generator output differs from the data",
+    "E0421": "discriminator or encoder input differs from the data",
+    "E0422": "discriminator does not return one score",
+    "E0502": "more than one `gan` objective",
+    "E0503": "invalid loss arithmetic",
+    "E0504": "unknown loss term",
+    "E0505": "loss term arguments do not match",
+    "E0506": "`kl` without a posterior",
+    "E0507": "code does not depend on the input",
+    "E0508": "ambiguous activation",
+    "E0509": "not a feature network",
+    "E0510": "option of another GAN objective",
+    "E0511": "malformed `gan` term",
+    "E0512": "`gan` on a network that is not a discriminator",
+    "E0513": "fake samples not produced by a network",
+    "E0514": "weighted `gan` objective",
+    "E0520": "unknown schedule",
+    "E0530": "trained network without an optimizer",
+    "E0531": "unknown training setting",
+    "E0532": "setting does not take a network",
+    "E0533": "unknown optimizer, learning-rate schedule or init",
+    "W0401": "unused network",
+    "W0501": "Wasserstein critic ends in `sigmoid`",
+}
+
 
 @dataclass(frozen=True)
 class Diagnostic:
     severity: str  # "error" or "warning"
     code: str
     message: str
-    span: Span
+    span: Span | None  # None: the whole file (it could not be read)
     label: str = ""  # text written after the carets
     notes: tuple[str, ...] = ()
     help: str | None = None
+    related: tuple[tuple[Span, str], ...] = ()  # secondary spans, drawn with `-`
 
     @property
     def is_error(self) -> bool:
@@ -28,9 +117,16 @@ class Diagnostic:
 class CompileError(Exception):
     """Raised inside a check to abandon one construct; carries one diagnostic."""
 
-    def __init__(self, diagnostic: Diagnostic):
-        super().__init__(diagnostic.message)
+    def __init__(self, diagnostic: Diagnostic | None):
+        super().__init__(diagnostic.message if diagnostic is not None else "cascade")
         self.diagnostic = diagnostic
+
+
+class Cascade(CompileError):
+    """Abandon a construct whose input was already reported broken, quietly."""
+
+    def __init__(self):
+        super().__init__(None)
 
 
 @dataclass
@@ -39,26 +135,36 @@ class Reporter:
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, code: str, message: str, span: Span, label: str = "",
-              notes: tuple[str, ...] | list[str] = (), help: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic("error", code, message, span, label, tuple(notes), help))
+    def error(self, code: str, message: str, span: Span | None, label: str = "",
+              notes: tuple[str, ...] | list[str] = (), help: str | None = None,
+              related: tuple[tuple[Span, str], ...] = ()) -> None:
+        self.diagnostics.append(Diagnostic("error", code, message, span, label, tuple(notes), help,
+                                           tuple(related)))
 
-    def warning(self, code: str, message: str, span: Span, label: str = "",
-                notes: tuple[str, ...] | list[str] = (), help: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic("warning", code, message, span, label, tuple(notes), help))
+    def warning(self, code: str, message: str, span: Span | None, label: str = "",
+                notes: tuple[str, ...] | list[str] = (), help: str | None = None,
+                related: tuple[tuple[Span, str], ...] = ()) -> None:
+        self.diagnostics.append(Diagnostic("warning", code, message, span, label, tuple(notes), help,
+                                           tuple(related)))
 
-    def add(self, diagnostic: Diagnostic) -> None:
-        self.diagnostics.append(diagnostic)
+    def add(self, diagnostic: Diagnostic | None) -> None:
+        if diagnostic is not None:  # None: a cascade, already reported upstream
+            self.diagnostics.append(diagnostic)
 
     @property
     def has_errors(self) -> bool:
         return any(d.is_error for d in self.diagnostics)
 
+    @property
+    def error_count(self) -> int:
+        return sum(1 for d in self.diagnostics if d.is_error)
+
 
 def error(code: str, message: str, span: Span, label: str = "",
-          notes: tuple[str, ...] | list[str] = (), help: str | None = None) -> CompileError:
+          notes: tuple[str, ...] | list[str] = (), help: str | None = None,
+          related: tuple[tuple[Span, str], ...] = ()) -> CompileError:
     """Build a CompileError to raise: `raise error("E0301", ...)`."""
-    return CompileError(Diagnostic("error", code, message, span, label, tuple(notes), help))
+    return CompileError(Diagnostic("error", code, message, span, label, tuple(notes), help, tuple(related)))
 
 
 def did_you_mean(name: str, candidates) -> str | None:
@@ -67,3 +173,8 @@ def did_you_mean(name: str, candidates) -> str | None:
 
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """`1 input`, `2 inputs`."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gendsl.check.result import CheckedModel
 from gendsl.diagnostics import Diagnostic, Reporter
-from gendsl.source import NO_SPAN, SourceFile
+from gendsl.source import SourceFile
 
 MAX_SOURCE_BYTES = 1_000_000  # a spec is a page or two; 1 MB is surely not one
 
@@ -40,21 +40,27 @@ def read_source(path: str) -> tuple[SourceFile, Diagnostic | None]:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        return SourceFile(shown, ""), Diagnostic("error", "E0001", f"cannot read file: {exc.strerror}", NO_SPAN)
+        reason = (exc.strerror or str(exc)).lower()
+        return SourceFile(shown, ""), Diagnostic(
+            "error", "E0105", f"cannot read file `{shown}`: {reason}", None, "", (),
+            "check the path" if isinstance(exc, FileNotFoundError) else
+            "pass a .gen file" if isinstance(exc, IsADirectoryError) else None)
     if len(raw) > MAX_SOURCE_BYTES:
         return SourceFile(shown, ""), Diagnostic(
-            "error", "E0002", f"file is {len(raw):,} bytes; specs are limited to {MAX_SOURCE_BYTES:,}", NO_SPAN)
+            "error", "E0106", f"file is {len(raw):,} bytes; specs are limited to {MAX_SOURCE_BYTES:,}", None, "", (),
+            "a spec is a page or two of text; is this the right file?")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         prefix = raw[:exc.start].decode("utf-8", "replace")
         source = SourceFile(shown, prefix + "\ufffd")
-        return source, Diagnostic("error", "E0003", "file is not valid UTF-8",
-                                  _span_at(len(prefix)), "invalid byte here")
+        return source, Diagnostic("error", "E0107", "file is not valid UTF-8",
+                                  _span_at(len(prefix)), f"invalid byte 0x{raw[exc.start]:02x} here", (),
+                                  "save the file as UTF-8")
     if "\x00" in text:
         pos = text.index("\x00")
-        return SourceFile(shown, text), Diagnostic("error", "E0003", "file contains a NUL byte", _span_at(pos),
-                                                   "NUL byte")
+        return SourceFile(shown, text), Diagnostic("error", "E0107", "file contains a NUL byte", _span_at(pos),
+                                                   "NUL byte", (), "is this a text file?")
     return SourceFile(shown, text), None
 
 
@@ -73,7 +79,7 @@ def compile_source(source: SourceFile, emit_files: bool = True) -> Result:
     spec = parse(source, reporter)
     if spec is not None:
         result.model = check(spec, source, reporter)
-    result.diagnostics = sorted(reporter.diagnostics, key=lambda d: (d.span.start, d.code))
+    result.diagnostics = sorted(reporter.diagnostics, key=lambda d: (d.span.start if d.span else -1, d.code))
     if result.ok and result.model is not None and emit_files:
         from gendsl.emit import emit
         result.files = emit(result.model)

@@ -11,8 +11,8 @@ from gendsl import ir
 from gendsl.check.names import check_identifier
 from gendsl.check.result import CallStep, CheckedNetwork, CorruptStep, LatentDecl, SampleStep
 from gendsl.check.types import TensorType
-from gendsl.check.values import Env, as_int, evaluate
-from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
+from gendsl.check.values import Env, as_int, describe, evaluate
+from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error, plural
 
 CORRUPTIONS = {
     "gaussian_noise": ("gaussian", "std", 0.1),
@@ -34,7 +34,9 @@ class FlowChecker:
         self.steps = []
         self.calls: dict[str, list[CallStep]] = {}
         self.depends: dict[str, set[str]] = {name: set() for name in variables}  # var -> networks it depends on
-        self.broken: set[str] = set()
+        self.broken: set[str] = set()  # values (and declarations) whose error was already reported
+        self.spans: dict = {}  # forward variable -> where it was assigned
+        self.unknown_calls: list[str] = []  # calls of networks that do not exist
 
     def run(self):
         for step in self.forward.steps:
@@ -52,20 +54,26 @@ class FlowChecker:
 
     def _bind(self, target: ir.Name, t: TensorType, deps: set[str]) -> None:
         if target.id in self.vars:
+            first = self.spans.get(target.id)
             raise error("E0202", f"`{target.id}` is assigned twice in `forward`", target.span, "assigned again",
-                        (), "give each value its own name")
+                        (), "give each value its own name",
+                        ((first, "first assigned here"),) if first is not None else ())
         if target.id in self.taken and target.id not in self.latents:
-            raise error("E0202", f"`{target.id}` is already the name of a declaration", target.span, "name taken")
+            raise error("E0202", f"`{target.id}` is already the name of a declaration", target.span, "name taken",
+                        (), f"call the value something else, e.g. `{target.id}_out`")
         check_identifier(target.id, target.span, "variable")
         self.vars[target.id] = t
         self.depends[target.id] = deps
+        self.spans[target.id] = target.span
 
     def use(self, expr: ir.Expr) -> str:
         """A forward variable read by a step or a loss term."""
         if not isinstance(expr, ir.Name):
-            raise error("E0213", "expected the name of a value from `forward`", expr.span, "not a name")
+            raise error("E0217", "expected the name of a value from `forward`", expr.span, "not a name",
+                        (), f"compute it on a line of its own first: `v = {expr.func}(...)`, then pass `v`"
+                        if isinstance(expr, ir.Call) else "name the value first in `forward`, then pass the name")
         if expr.id in self.broken:
-            raise _Cascade()
+            raise Cascade()
         if expr.id not in self.vars:
             if expr.id in self.latents:
                 raise error("E0401", f"latent `{expr.id}` is used before it is sampled", expr.span, "not sampled yet",
@@ -77,9 +85,15 @@ class FlowChecker:
     def _sample(self, step: ir.Sample) -> None:
         name = step.target.id
         latent = self.latents.get(name)
+        if latent is None and name in self.broken:
+            raise Cascade()
         if latent is None:
+            unsampled = [n for n in self.latents if n not in self.vars]
+            self.broken.update(unsampled)  # the sample was probably meant for one of them: no follow-on errors
             raise error("E0402", f"`{name}` is not a declared latent", step.target.span, "not a latent", (),
-                        did_you_mean(name, self.latents) or f"declare it: `latent {name}: [n] ~ normal(0, 1)`")
+                        did_you_mean(name, self.latents) or
+                        (f"did you mean `{unsampled[0]}`?" if len(unsampled) == 1 else
+                         f"declare it: `latent {name}: [n] ~ normal(0, 1)`"))
         dist = step.dist
         if isinstance(dist, ir.Name) and dist.id == "prior":
             self._bind(step.target, latent.type, set())
@@ -88,39 +102,48 @@ class FlowChecker:
         if isinstance(dist, ir.Call) and dist.func == "normal":
             if len(dist.args) != 2 or dist.kwargs:
                 raise error("E0403", "a reparameterised sample is `normal(mu, logvar)`", dist.span,
-                            "expects two values: mean and log-variance")
+                            "expects two values: mean and log-variance", (),
+                            f"write `{name} ~ normal(mu, logvar)` with the encoder's two heads")
             mu, logvar = (self.use(a) for a in dist.args)
             for arg, var in zip(dist.args, (mu, logvar)):
                 if self.vars[var] != latent.type:
-                    raise error("E0404", f"`{var}` is {self.vars[var]} but latent `{name}` is {latent.type}",
+                    raise error("E0404", f"`{var}` is {self.vars[var]}, but latent `{name}` is {latent.type}",
                                 arg.span, f"shape {self.vars[var]}", (),
                                 f"make the encoder head `{var}` produce {latent.type}")
             self._bind(step.target, latent.type, self.depends[mu] | self.depends[logvar])
             self.steps.append(SampleStep(name, "normal", [mu, logvar]))
             return
-        raise error("E0403", f"cannot sample `{name}` from this", dist.span, "unknown distribution", (),
-                    "write `~ prior` or `~ normal(mu, logvar)`")
+        raise error("E0403", f"cannot sample `{name}` from this", dist.span, "not `prior` or `normal(mu, logvar)`",
+                    (), f"write `{name} ~ prior` or `{name} ~ normal(mu, logvar)`")
 
     def _assign(self, step: ir.Assign) -> None:
         value = step.value
         if not isinstance(value, ir.Call):
             raise error("E0405", "`forward` assigns the result of a network or a corruption", value.span,
-                        "expected a call like `net(x)`")
+                        "expected a call like `net(x)`", (),
+                        "call a network (`x_hat = dec(z)`) or corrupt a value (`x_noisy = gaussian_noise(x, std=0.3)`)")
         if value.func in CORRUPTIONS:
             self._corrupt(step, value)
             return
         if value.func not in self.networks:
+            if value.func in self.broken:
+                raise Cascade()
+            self.unknown_calls.append(value.func)
             raise error("E0201", f"unknown network `{value.func}`", value.func_span, "not a network", (),
-                        did_you_mean(value.func, list(self.networks) + list(CORRUPTIONS)))
+                        did_you_mean(value.func, list(self.networks) + list(CORRUPTIONS)) or
+                        (f"networks: {', '.join(f'`{n}`' for n in self.networks)}" if self.networks else
+                         "declare it, e.g. `network net(x) -> [n] { ... }`"))
         net = self.networks[value.func]
         args = [self.use(a) for a in value.args]
         if value.kwargs:
-            raise error("E0211", "networks take positional arguments only", value.kwargs[0].span, "keyword argument")
+            raise error("E0216", "networks take positional arguments only", value.kwargs[0].name_span,
+                        "keyword argument", (), f"write `{value.func}({', '.join(_text(a) for a in value.args + tuple(k.value for k in value.kwargs))})`")
         if net is None:
-            raise _Cascade()
+            raise Cascade()
         if len(args) != len(net.inputs):
-            raise error("E0406", f"`{net.name}` takes {len(net.inputs)} input(s), given {len(args)}", value.span,
-                        "wrong number of inputs",
+            raise error("E0406", f"`{net.name}` takes {plural(len(net.inputs), 'input')}, but "
+                        f"{plural(len(args), 'was', 'were')} given",
+                        value.span, f"expected {plural(len(net.inputs), 'input')}",
                         (f"`{net.name}({', '.join(f'{n}: {t}' for n, t in net.inputs)})`",))
         deps = {net.name}
         for arg, var, (in_name, in_type) in zip(value.args, args, net.inputs):
@@ -129,12 +152,14 @@ class FlowChecker:
                 if in_type.is_label and not self.vars[var].is_label:
                     help_text = "pass the labels declared with `data y: label[N]`"
                 raise error("E0407", f"`{net.name}` input `{in_name}` is {in_type}, but `{var}` is {self.vars[var]}",
-                            arg.span, f"{self.vars[var]}", self._origin(var), help_text)
+                            arg.span, f"`{var}` is {self.vars[var]}", self._origin(var), help_text)
             deps |= self.depends[var]
         if len(step.targets) != len(net.outputs):
-            raise error("E0408", f"`{net.name}` returns {len(net.outputs)} value(s), but {len(step.targets)} "
-                        f"name(s) receive them", step.span, "count mismatch",
-                        (f"outputs: {', '.join(str(n or 'out') + ': ' + str(t) for n, t, _ in net.outputs)}",))
+            raise error("E0408", f"`{net.name}` returns {plural(len(net.outputs), 'value')}, but "
+                        f"{plural(len(step.targets), 'name')} receive{'s' if len(step.targets) == 1 else ''} them",
+                        step.targets[0].span.join(step.targets[-1].span), f"expected {plural(len(net.outputs), 'name')}",
+                        (f"outputs: {', '.join(str(n or 'out') + ': ' + str(t) for n, t, _ in net.outputs)}",),
+                        f"write `{', '.join(n or 'out' for n, _, _ in net.outputs)} = {net.name}(...)`")
         for target, (_, t, _) in zip(step.targets, net.outputs):
             self._bind(target, t, deps)
         call = CallStep([t.id for t in step.targets], net.name, args)
@@ -151,36 +176,40 @@ class FlowChecker:
     def _corrupt(self, step: ir.Assign, value: ir.Call) -> None:
         kind, option, default = CORRUPTIONS[value.func]
         if len(step.targets) != 1 or not value.args:
-            raise error("E0405", f"write `x_noisy = {value.func}(x, {option}=...)`", value.span, "malformed corruption")
+            raise error("E0405", f"`{value.func}` corrupts one value into one name", value.span, "malformed corruption",
+                        (), f"write `x_noisy = {value.func}(x, {option}={default})`")
         source = self.use(value.args[0])
         amount_expr = value.args[1] if len(value.args) > 1 else None
         for kw in value.kwargs:
             if kw.name != option:
-                raise error("E0211", f"`{value.func}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
+                raise error("E0212", f"`{value.func}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
                             (), f"it takes `{option}`")
             amount_expr = kw.value
         amount = default
         if amount_expr is not None:
             v = evaluate(amount_expr, self.env)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise error("E0208", f"`{option}` must be a number", amount_expr.span, "not a number")
+                raise error("E0209", f"`{option}` must be a number, found {describe(v)}", amount_expr.span, "not a number")
             amount = float(v)
             high = None if option == "std" else 1.0
             if amount < 0 or (high is not None and amount >= high):
-                raise error("E0307", f"`{option}` of `{value.func}` must be in [0, {high if high else 'inf'})",
+                raise error("E0220", f"`{option}` of `{value.func}` must be " +
+                            (f"in [0, {high:g}), found {amount:g}" if high else f"at least 0, found {amount:g}"),
                             amount_expr.span, "out of range")
         if self.vars[source].is_label:
-            raise error("E0409", "labels cannot be corrupted", value.args[0].span, "labels")
+            raise error("E0409", "labels cannot be corrupted", value.args[0].span, "class labels", (),
+                        "corrupt the data tensor instead")
         self._bind(step.targets[0], self.vars[source], set(self.depends[source]))
         self.steps.append(CorruptStep(step.targets[0].id, kind, source, amount))
 
 
-class _Cascade(CompileError):
-    """An input was already reported broken: skip quietly."""
+_Cascade = Cascade  # an input was already reported broken: skip quietly
 
-    def __init__(self):
-        Exception.__init__(self, "cascade")
-        self.diagnostic = None
+
+def _text(expr) -> str:
+    if isinstance(expr, ir.Name):
+        return expr.id
+    return "..."
 
 
 def is_cascade(exc: CompileError) -> bool:

@@ -18,7 +18,7 @@ REQUIRED = object()
 
 class ShapeError(Exception):
     def __init__(self, message: str, arg: str | None = None, help: str | None = None,
-                 code: str = "E0302", label: str = ""):
+                 code: str = "E0304", label: str = ""):
         super().__init__(message)
         self.message, self.arg, self.help, self.code, self.label = message, arg, help, code, label
 
@@ -92,11 +92,13 @@ def _conv2d(ins, a):
     c, h, w = ins[0].shape
     k, s, p, d, g = a["kernel"], a["stride"], a["padding"], a["dilation"], a["groups"]
     if c % g or a["out"] % g:
-        raise ShapeError(f"groups={g} must divide both input channels {c} and output channels {a['out']}", arg="groups")
+        raise ShapeError(f"groups={g} must divide both input channels {c} and output channels {a['out']}", arg="groups",
+                         code="E0307", label=f"does not divide {c if c % g else a['out']}", help="use a number of groups that divides both channel counts")
     reach = d * (k - 1) + 1
     if reach > h + 2 * p or reach > w + 2 * p:
         size = f"{h}x{w}" if not p else f"{h}x{w} (padded to {h + 2 * p}x{w + 2 * p})"
         raise ShapeError(f"conv2d kernel {k} is larger than its input {size}", arg="kernel", code="E0303",
+                         label=f"larger than {size.split(' ')[0]}",
                          help="use a smaller kernel, more padding, or less down-sampling before this layer")
     return TensorType((a["out"], conv_out(h, k, s, p, d), conv_out(w, k, s, p, d)))
 
@@ -112,7 +114,7 @@ def _conv_transpose2d(ins, a):
     k, s, p, op, d = a["kernel"], a["stride"], a["padding"], a["output_padding"], a["dilation"]
     if op >= max(s, d):
         raise ShapeError(f"output_padding {op} must be smaller than stride {s} or dilation {d}", arg="output_padding",
-                         code="E0304")
+                         code="E0307", help=f"use `output_padding={max(s, d) - 1}` or less", label="too large")
     oh = conv_transpose_out(h, k, s, p, op, d)
     ow = conv_transpose_out(w, k, s, p, op, d)
     _positive(min(oh, ow), "the output size", "padding")
@@ -126,10 +128,12 @@ def _conv_transpose2d_params(ins, a):
 def _subpixel(ins, a):
     _need_rank(ins[0], (3,), "subpixel")
     if a["kernel"] % 2 == 0:
-        raise ShapeError(f"subpixel kernel must be odd to keep the size, got {a['kernel']}", arg="kernel")
+        raise ShapeError(f"subpixel kernel must be odd to keep the size, found {a['kernel']}", arg="kernel",
+                         code="E0307", help=f"use `kernel={a['kernel'] + 1}` or `kernel={a['kernel'] - 1}`")
     c, h, w = ins[0].shape
     if a["kernel"] > h + a["kernel"] // 2 * 2:
-        raise ShapeError(f"subpixel kernel {a['kernel']} is larger than its input {h}x{w}", arg="kernel", code="E0303")
+        raise ShapeError(f"subpixel kernel {a['kernel']} is larger than its input {h}x{w}", arg="kernel", code="E0303",
+                         help="use a smaller kernel, or less down-sampling before this layer")
     r = a["scale"]
     return TensorType((a["out"], h * r, w * r))
 
@@ -144,7 +148,8 @@ def _pixel_shuffle(ins, a):
     c, h, w = ins[0].shape
     r = a["scale"]
     if c % (r * r):
-        raise ShapeError(f"pixel_shuffle({r}) needs channels divisible by {r * r}, but the input has {c}", arg="scale")
+        raise ShapeError(f"pixel_shuffle({r}) needs channels divisible by {r * r}, but the input has {c}", arg="scale",
+                         code="E0307", help=f"give the layer before it a multiple of {r * r} channels")
     return TensorType((c // (r * r), h * r, w * r))
 
 
@@ -161,9 +166,11 @@ def _pool(name):
         k, p = a["kernel"], a["padding"]
         s = a["stride"] if a["stride"] is not None else k
         if 2 * p > k:
-            raise ShapeError(f"{name} padding {p} must be at most half the kernel {k}", arg="padding")
+            raise ShapeError(f"{name} padding {p} must be at most half the kernel {k}", arg="padding", code="E0307",
+                             help=f"use `padding={k // 2}` or less")
         if k > h + 2 * p or k > w + 2 * p:
-            raise ShapeError(f"{name} kernel {k} is larger than its input {h}x{w}", arg="kernel", code="E0303")
+            raise ShapeError(f"{name} kernel {k} is larger than its input {h}x{w}", arg="kernel", code="E0303",
+                             help="use a smaller kernel, or less down-sampling before this layer")
         return TensorType((c, conv_out(h, k, s, p, 1), conv_out(w, k, s, p, 1)))
     return infer
 
@@ -204,17 +211,21 @@ def _reshape(ins, a):
         raise ShapeError("`reshape` cannot take class labels", help="use `embedding` or `onehot` on labels first")
     dims = a["dims"]
     if not dims:
-        raise ShapeError("`reshape` needs the new shape, e.g. `reshape(64, 7, 7)`", arg="dims")
+        raise ShapeError("`reshape` needs the new shape", arg="dims", code="E0213",
+                         help=f"write e.g. `reshape({ins[0].numel})`")
     if prod(dims) != ins[0].numel:
         raise ShapeError(f"cannot reshape {fmt_shape(ins[0].shape)} ({ins[0].numel} values) to "
-                         f"{fmt_shape(tuple(dims))} ({prod(dims)} values)", code="E0305", arg="dims")
+                         f"{fmt_shape(tuple(dims))} ({prod(dims)} values)", code="E0305", arg="dims",
+                         label=f"{prod(dims)} values, not {ins[0].numel}",
+                         help=f"the new dimensions must multiply to {ins[0].numel}")
     return TensorType(tuple(dims))
 
 
 def _topk(ins, a):
     _need_rank(ins[0], (1, 3), "topk")
     if a["k"] > ins[0].numel:
-        raise ShapeError(f"topk keeps {a['k']} units, but its input has only {ins[0].numel}", arg="k", code="E0306")
+        raise ShapeError(f"topk keeps {a['k']} units, but its input has only {ins[0].numel}", arg="k", code="E0307",
+                         help=f"use `k` of at most {ins[0].numel}")
     return ins[0]
 
 
@@ -225,7 +236,8 @@ def _embedding(ins, a):
                          help="pass a `label[N]` input, such as the data's labels")
     num = a["num"] if a["num"] is not None else t.classes
     if num < t.classes:
-        raise ShapeError(f"embedding has {num} rows but the labels have {t.classes} classes", arg="num")
+        raise ShapeError(f"embedding has {num} rows but the labels have {t.classes} classes", arg="num", code="E0307",
+                         help=f"use `num={t.classes}`, or leave `num` out")
     return TensorType((a["dim"],))
 
 
@@ -249,7 +261,8 @@ def _concat(ins, a):
     for t in ins[1:]:
         if t.rank != first.rank or t.shape[1:] != first.shape[1:]:
             raise ShapeError(f"cannot concatenate {fmt_shape(first.shape)} and {fmt_shape(t.shape)}: "
-                             "all but the first (channel) dimension must match", code="E0305",
+                             "all but the first (channel) dimension must match", code="E0306",
+                             label=f"{fmt_shape(first.shape)} and {fmt_shape(t.shape)}",
                              help="reshape or upsample one of them to match first" if t.rank == first.rank else
                              "`reshape` the vector to (channels, height, width), e.g. after a `linear` of size h*w")
     return TensorType((sum(t.shape[0] for t in ins),) + first.shape[1:])
@@ -258,7 +271,8 @@ def _concat(ins, a):
 def _add(ins, a):
     for t in ins[1:]:
         if t != ins[0]:
-            raise ShapeError(f"cannot add {ins[0]} and {t}: shapes differ", code="E0305")
+            raise ShapeError(f"cannot add {ins[0]} and {t}: shapes differ", code="E0306", label=f"{ins[0]} and {t}",
+                             help="`add` sums tensors of the same shape; use `concat` to stack different ones")
     if ins[0].is_label:
         raise ShapeError("`add` cannot take class labels")
     return ins[0]

@@ -6,8 +6,9 @@ from gendsl import ir
 from gendsl.check.flow import FlowChecker
 from gendsl.check.result import CallStep, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
-from gendsl.check.values import Env, Symbol, describe, evaluate
-from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
+from gendsl.source import Span
+from gendsl.check.values import Env, Symbol, describe, evaluate, evaluate_choice
+from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error, plural
 
 RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
 GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
@@ -27,9 +28,7 @@ class LossChecker:
 
     def run(self, source_text: str) -> None:
         self.source_text = source_text
-        self._sum(self.loss.value, Weight())
-        if not self.terms and self.gan is None and not self.reporter.has_errors:
-            self.reporter.error("E0501", "the loss has no terms", self.loss.value.span, "nothing to minimise")
+        self._sum(self.loss.value, Weight())  # every expression is a term or reported (E0503, E0504)
 
     def _sum(self, expr: ir.Expr, weight: Weight) -> None:
         if isinstance(expr, ir.BinOp) and expr.op in "+-":
@@ -42,23 +41,30 @@ class LossChecker:
         if isinstance(expr, ir.BinOp) and expr.op in ("*", "/"):
             left_is_term, right_is_term = _has_term(expr.left), _has_term(expr.right)
             if left_is_term and right_is_term:
-                raise_ = error("E0502", "two loss terms cannot be multiplied", expr.span, "term * term", (),
-                               "a loss is a weighted sum: `recon * alpha + kl`")
-                self.reporter.add(raise_.diagnostic)
+                self.reporter.error("E0503", f"two loss terms cannot be {'multiplied' if expr.op == '*' else 'divided'}",
+                                    expr.span, f"term {expr.op} term", (),
+                                    "a loss is a weighted sum of terms: `recon + 0.5 * kl(z)`")
+                return
+            if not left_is_term and not right_is_term:
+                self._not_a_term(expr)
                 return
             if right_is_term:
                 if expr.op == "/":
-                    self.reporter.error("E0502", "cannot divide by a loss term", expr.right.span, "term as divisor")
+                    self.reporter.error("E0503", "cannot divide by a loss term", expr.right.span, "a loss term",
+                                        (), "a loss is a weighted sum of terms: `recon + 0.5 * kl(z)`")
                     return
                 self._sum(expr.right, weight.times(self._weight(expr.left)))
                 return
             w = self._weight(expr.right)
             if expr.op == "/":
                 if w.schedules:
-                    self.reporter.error("E0502", "cannot divide by a schedule", expr.right.span, "scheduled divisor",
+                    self.reporter.error("E0503", "cannot divide by a schedule", expr.right.span, "a schedule",
                                         (), "multiply by a schedule that goes the other way")
                     return
-                w = Weight(1.0 / w.constant) if w.constant else w
+                if w.constant == 0:
+                    self.reporter.error("E0210", "division by zero", expr.right.span, "this is zero")
+                    return
+                w = Weight(1.0 / w.constant)
             self._sum(expr.left, weight.times(w))
             return
         if isinstance(expr, ir.Call):
@@ -68,12 +74,25 @@ class LossChecker:
                 if exc.diagnostic is not None:
                     self.reporter.add(exc.diagnostic)
             return
-        self.reporter.error("E0503", "expected a loss term such as `mse(x_hat, x)`", expr.span, "not a loss term",
-                            (f"terms: {', '.join(TERMS)}",))
+        self._not_a_term(expr)
+
+    def _not_a_term(self, expr: ir.Expr) -> None:
+        found = "a number" if isinstance(expr, ir.Num) else "a name" if isinstance(expr, ir.Name) else \
+            "an expression without a loss term"
+        self.reporter.error("E0504", f"expected a loss term such as `mse(x_hat, x)`, found {found}", expr.span,
+                            "not a loss term", (f"terms: {', '.join(TERMS)}",),
+                            "weights multiply terms: `0.5 * kl(z)`" if not isinstance(expr, ir.Name) else
+                            did_you_mean(expr.id, TERMS) or "weights multiply terms: `beta * kl(z)`")
 
     def _weight(self, expr: ir.Expr) -> Weight:
         if isinstance(expr, ir.Name) and expr.id in self.schedules:
             return Weight(1.0, (expr.id,))
+        if isinstance(expr, ir.Name) and expr.id not in self.env.params and expr.id not in self.env.broken \
+                and expr.id not in ("true", "false"):
+            self.reporter.error("E0201", f"unknown name `{expr.id}`", expr.span, "not a parameter or schedule", (),
+                                did_you_mean(expr.id, list(self.env.params) + list(self.schedules)) or
+                                f"declare it: `param {expr.id} = 1.0` or `schedule {expr.id} = linear(0, 1, epochs=10)`")
+            return Weight()
         if isinstance(expr, ir.BinOp) and expr.op == "*":
             return self._weight(expr.left).times(self._weight(expr.right))
         try:
@@ -82,7 +101,8 @@ class LossChecker:
             self.reporter.add(exc.diagnostic)
             return Weight()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.reporter.error("E0208", f"a loss weight must be a number, found {describe(value)}", expr.span)
+            self.reporter.error("E0209", f"a loss weight must be a number, found {describe(value)}", expr.span,
+                                "not a number")
             return Weight()
         return Weight(float(value))
 
@@ -90,7 +110,7 @@ class LossChecker:
     def _term(self, call: ir.Call, weight: Weight) -> None:
         kind = call.func
         if kind not in TERMS:
-            raise error("E0503", f"unknown loss term `{kind}`", call.func_span, "not a loss term",
+            raise error("E0504", f"unknown loss term `{kind}`", call.func_span, "not a loss term",
                         (f"terms: {', '.join(TERMS)}",), did_you_mean(kind, TERMS))
         text = self.source_text[call.span.start:call.span.end]
         if kind == "gan":
@@ -102,25 +122,26 @@ class LossChecker:
             self._arity(call, 2, f"`{kind}(prediction, target)`")
             a, b = types
             if a != b:
-                raise error("E0504", f"`{kind}` compares {a} with {b}", call.span, "shapes differ",
-                            (f"`{args[0]}` is {a}, `{args[1]}` is {b}",),
-                            "both sides of a reconstruction loss must have the same shape")
+                raise error("E0505", f"`{kind}` compares {a} with {b}", call.args[0].span, f"`{args[0]}` is {a}",
+                            (), "both sides of a reconstruction loss must have the same shape",
+                            ((call.args[1].span, f"`{args[1]}` is {b}"),))
             if a.is_label:
-                raise error("E0504", f"`{kind}` cannot compare class labels", call.span, "labels",
+                raise error("E0505", f"`{kind}` cannot compare class labels", call.args[0].span, "class labels",
                             (), "use `cross_entropy(logits, y)`")
         elif kind == "cross_entropy":
             self._arity(call, 2, "`cross_entropy(logits, labels)`")
             logits, labels = types
             if not labels.is_label or logits.shape != (labels.classes,):
-                raise error("E0504", f"`cross_entropy` needs logits of shape ({labels.classes if labels.is_label else 'N'},)"
-                            f" and labels, found {logits} and {labels}", call.span, "mismatched arguments")
+                raise error("E0505", f"`cross_entropy` needs logits of shape ({labels.classes if labels.is_label else 'N'},)"
+                            f" and labels, found {logits} and {labels}", call.span, "mismatched arguments", (),
+                            "write `cross_entropy(logits, y)` with `data y: label[N]` and logits of shape (N,)")
         elif kind == "kl":
             self._arity(call, 1, "`kl(z)`")
             step = self._sample_of(call.args[0], args[0])
             prior = self.flow.latents[args[0]]
             if prior.prior != "normal":
-                raise error("E0505", f"`kl` needs a normal prior, but `{args[0]}` has a {prior.prior} prior",
-                            call.args[0].span, "no closed form")
+                raise error("E0506", f"`kl` needs a normal prior, but `{args[0]}` has a {prior.prior} prior",
+                            call.args[0].span, "no closed form", (), f"declare `latent {args[0]}: [..] ~ normal(0, 1)`")
             options["mu"], options["logvar"] = step.args
             options["prior"] = prior.prior_args
         elif kind in ("l1_activity", "kl_sparsity"):
@@ -129,8 +150,12 @@ class LossChecker:
             self._arity(call, 2, "`contractive(code, x)`")
             code, source = args
             if source not in self.flow.depends or not self._reaches(source, code):
-                raise error("E0506", f"`{code}` does not depend on `{source}`", call.span, "no Jacobian",
-                            (), "the contractive penalty is the Jacobian of the code with respect to the input it was computed from")
+                swapped = code in self.flow.depends and self._reaches(code, source)
+                raise error("E0507", f"`{code}` does not depend on `{source}`", call.args[0].span.join(call.args[1].span),
+                            "no Jacobian", ("the contractive penalty is the Jacobian of the code with respect to the "
+                                            "input it was computed from",),
+                            f"the arguments are the other way round: `contractive({source}, {code})`" if swapped
+                            else f"pass a code computed from `{source}`, e.g. `contractive(code, {source})`")
         elif kind == "perceptual":
             self._perceptual(call, options, args, types)
             args = args[1:]
@@ -139,8 +164,9 @@ class LossChecker:
 
     def _arity(self, call: ir.Call, n: int, form: str) -> None:
         if len(call.args) != n:
-            raise error("E0506", f"`{call.func}` takes {n} argument(s), given {len(call.args)}", call.span,
-                        "wrong number of arguments", (f"write {form}",))
+            raise error("E0214", f"`{call.func}` takes {plural(n, 'argument')}, but "
+                        f"{plural(len(call.args), 'was', 'were')} given", call.span,
+                        f"expected {plural(n, 'argument')}", (), f"write {form}")
 
     def _options(self, call: ir.Call, kind: str) -> dict:
         allowed = {"reduction": ("mean", "sum")} if kind in RECONSTRUCTION + ("cross_entropy", "perceptual") else {}
@@ -153,21 +179,22 @@ class LossChecker:
             options["rho"] = 0.05
         for kw in call.kwargs:
             if kw.name not in allowed:
-                raise error("E0211", f"`{kind}` has no option `{kw.name}`", kw.name_span, "unknown option",
+                raise error("E0212", f"`{kind}` has no option `{kw.name}`", kw.name_span, "unknown option",
                             (f"options: {', '.join(allowed) or 'none'}",), did_you_mean(kw.name, allowed))
             spec = allowed[kw.name]
             if isinstance(spec, tuple):
-                value = evaluate(kw.value, self.env, frozenset(spec))
+                value = evaluate_choice(kw.value, self.env, spec)
                 name = value.name if isinstance(value, Symbol) else value
                 if name not in spec:
-                    raise error("E0307", f"`{kw.name}` must be one of {', '.join(spec)}", kw.value.span,
+                    raise error("E0221", f"`{kw.name}` must be {_choices(spec)}", kw.value.span,
                                 f"found {describe(value)}", (), did_you_mean(str(name), spec))
                 options[kw.name] = name
             else:
                 value = evaluate(kw.value, self.env)
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-                    raise error("E0307", f"`{kw.name}` must be a number strictly between 0 and 1", kw.value.span,
-                                "out of range")
+                    raise error("E0220", f"`{kw.name}` must be a number strictly between 0 and 1, found "
+                                f"{value if isinstance(value, (int, float)) and not isinstance(value, bool) else describe(value)}",
+                                kw.value.span, "out of range")
                 options[kw.name] = float(value)
         return options
 
@@ -191,11 +218,11 @@ class LossChecker:
         """`enc.h`: the activation of statement `h` inside network `enc`, read from its one call."""
         net = self.flow.networks.get(attr.obj)
         if attr.obj not in self.flow.networks:
-            raise error("E0201", f"unknown network `{attr.obj}`", attr.span, "not a network", (),
+            raise error("E0201", f"unknown network `{attr.obj}`", Span(attr.span.start, attr.span.start + len(attr.obj)),
+                        "not a network", (),
                         did_you_mean(attr.obj, self.flow.networks))
         if net is None:
-            from gendsl.check.flow import _Cascade
-            raise _Cascade()
+            raise Cascade()
         layer = net.named(attr.attr)
         if layer is None:
             raise error("E0201", f"network `{attr.obj}` has no statement named `{attr.attr}`", attr.attr_span,
@@ -203,7 +230,7 @@ class LossChecker:
                         or f"name it inside `{attr.obj}`: `{attr.attr} = ...`")
         calls = self.flow.calls.get(net.name, [])
         if len(calls) != 1:
-            raise error("E0507", f"`{attr.obj}` is called {len(calls)} times in `forward`, so `{attr.obj}.{attr.attr}` "
+            raise error("E0508", f"`{attr.obj}` is called {len(calls)} times in `forward`, so `{attr.obj}.{attr.attr}` "
                         "is ambiguous", attr.span, "which call?", (),
                         f"return `{attr.attr}` as an output of `{attr.obj}` and name it in `forward`")
         outputs = [v for _, _, v in net.outputs]
@@ -227,10 +254,11 @@ class LossChecker:
         for step in self.flow.steps:
             if isinstance(step, SampleStep) and step.target == var:
                 if step.dist != "normal":
-                    raise error("E0505", f"`kl({var})` needs `{var} ~ normal(mu, logvar)` in `forward`", expr.span,
+                    raise error("E0506", f"`kl({var})` needs `{var} ~ normal(mu, logvar)` in `forward`", expr.span,
                                 "sampled from the prior", (), "KL compares the encoder's posterior with the prior")
                 return step
-        raise error("E0505", f"`kl` takes a latent sampled in `forward`, not `{var}`", expr.span, "not a latent sample")
+        raise error("E0506", f"`kl` takes a latent sampled in `forward`, not `{var}`", expr.span, "not a latent sample",
+                    (), "write `kl(z)` where `forward` has `z ~ normal(mu, logvar)`")
 
     def _reaches(self, source: str, code: str) -> bool:
         """Whether `code` is computed from `source` through network calls."""
@@ -255,14 +283,14 @@ class LossChecker:
         first = call.args[0]
         net = self.flow.networks.get(first.id) if isinstance(first, ir.Name) else None
         if not isinstance(first, ir.Name) or first.id not in self.flow.networks:
-            raise error("E0508", "the first argument of `perceptual` is a feature network", first.span,
+            raise error("E0509", "the first argument of `perceptual` is a feature network", first.span,
                         "not a network", (), "declare one: `network features(x) -> [..] { ... }`")
         if net is None:
-            from gendsl.check.flow import _Cascade
-            raise _Cascade()
+            raise Cascade()
         a, b = types[1], types[2]
         if a != b:
-            raise error("E0504", f"`perceptual` compares {a} with {b}", call.span, "shapes differ")
+            raise error("E0505", f"`perceptual` compares {a} with {b}", call.args[1].span, f"`{args[1]}` is {a}", (),
+                        "both compared values must have the same shape", ((call.args[2].span, f"`{args[2]}` is {b}"),))
         if len(net.inputs) != 1 or net.inputs[0][1] != a:
             raise error("E0407", f"feature network `{net.name}` takes {net.inputs[0][1] if net.inputs else 'nothing'}, "
                         f"but the compared values are {a}", first.span, "wrong input type")
@@ -271,44 +299,52 @@ class LossChecker:
 
     def _gan(self, call: ir.Call, weight: Weight) -> None:
         if self.gan is not None:
-            raise error("E0509", "a model has one `gan` objective", call.span, "second objective")
+            raise error("E0502", "a model has one `gan` objective", call.func_span, "second objective", (),
+                        "one `gan` term trains the generator and the discriminator together; remove this one")
         if len(call.args) not in (2, 3):
-            raise error("E0506", "write `gan(D(x), D(fake), non_saturating)`", call.span, "wrong arguments")
+            raise error("E0214", f"`gan` takes 2 or 3 arguments, but {plural(len(call.args), 'was', 'were')} given",
+                        call.span, "wrong arguments", (), "write `gan(D(x), D(fake), non_saturating)`")
         real, fake = call.args[0], call.args[1]
         kind = "non_saturating"
         if len(call.args) == 3:
             k = call.args[2]
             if not isinstance(k, ir.Name) or k.id not in GAN_KINDS:
-                raise error("E0307", "unknown GAN objective", k.span, "not an objective",
+                raise error("E0221", "unknown GAN objective" + (f" `{k.id}`" if isinstance(k, ir.Name) else ""),
+                            k.span, "not an objective",
                             (f"objectives: {', '.join(GAN_KINDS)}",),
                             did_you_mean(k.id, GAN_KINDS) if isinstance(k, ir.Name) else None)
             kind = k.id
         options = {"clip": None, "gp": None}
         for kw in call.kwargs:
             if kw.name not in options:
-                raise error("E0211", f"`gan` has no option `{kw.name}`", kw.name_span, "unknown option",
+                raise error("E0212", f"`gan` has no option `{kw.name}`", kw.name_span, "unknown option",
                             ("options: clip (wasserstein), gp (wasserstein_gp)",), did_you_mean(kw.name, options))
             value = evaluate(kw.value, self.env)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise error("E0307", f"`{kw.name}` must be a positive number", kw.value.span, "out of range")
+                raise error("E0220", f"`{kw.name}` must be a positive number, found "
+                            f"{value if isinstance(value, (int, float)) and not isinstance(value, bool) else describe(value)}",
+                            kw.value.span, "out of range")
             options[kw.name] = float(value)
         if kind == "wasserstein" and options["clip"] is None:
             options["clip"] = 0.01
         if kind == "wasserstein_gp" and options["gp"] is None:
             options["gp"] = 10.0
         if options["clip"] is not None and kind != "wasserstein":
-            raise error("E0510", "`clip` applies to the `wasserstein` objective only", call.span, "clip without wasserstein")
+            raise error("E0510", f"`clip` applies to the `wasserstein` objective only, not `{kind}`",
+                        _kw_span(call, "clip"), "weight clipping", (), "remove `clip=`, or use `wasserstein`")
         if options["gp"] is not None and kind != "wasserstein_gp":
-            raise error("E0510", "`gp` applies to the `wasserstein_gp` objective only", call.span,
-                        "gradient penalty without wasserstein_gp")
+            raise error("E0510", f"`gp` applies to the `wasserstein_gp` objective only, not `{kind}`",
+                        _kw_span(call, "gp"), "gradient penalty", (), "remove `gp=`, or use `wasserstein_gp`")
         d_real, real_args = self._critic_call(real)
         d_fake, fake_args = self._critic_call(fake)
         if d_real.name != d_fake.name:
             raise error("E0511", f"real and fake samples go to different networks (`{d_real.name}`, `{d_fake.name}`)",
-                        call.span, "two critics", (), "both sides of `gan` call the same discriminator")
+                        fake.func_span, f"not `{d_real.name}`", (), "both sides of `gan` call the same discriminator",
+                        ((real.func_span, "real samples go here"),))
         if d_real.role not in ("discriminator", "critic"):
             raise error("E0512", f"`{d_real.name}` is a {d_real.role}; `gan` needs a discriminator or critic",
-                        real.span, f"role: {d_real.role}")
+                        real.func_span, f"a {d_real.role}", (),
+                        f"declare it as `discriminator {d_real.name}(...)` or `critic {d_real.name}(...)`")
         fake_deps = self.flow.depends.get(fake_args[0], set())
         generators = [n for n in fake_deps if self.flow.networks.get(n) is not None]
         if not generators:
@@ -323,27 +359,27 @@ class LossChecker:
                                   "remove the final `sigmoid`")
         if kind == "max_likelihood" and not probabilities:
             pass  # logits work directly: exp(logit(D)) = exp(logits)
-        out_type = d_real.outputs[0][1]
-        if out_type.numel != 1:
-            raise error("E0514", f"discriminator `{d_real.name}` returns {out_type} per sample; it must return one score",
-                        real.span, f"{out_type}", (), "end it with `flatten -> linear(1)` or a 1x1 output map")
+        if d_real.outputs[0][1].numel != 1:
+            raise Cascade()  # reported by the discriminator contract (E0422)
         if weight.constant != 1.0 or weight.schedules:
-            raise error("E0515", "the `gan` objective cannot be weighted", call.span, "weighted",
+            raise error("E0514", "the `gan` objective cannot be weighted", call.func_span, "weighted",
                         (), "weight the other terms instead")
         self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities)
 
     def _critic_call(self, expr: ir.Expr):
         if not isinstance(expr, ir.Call) or expr.func not in self.flow.networks:
+            if isinstance(expr, ir.Call) and expr.func in self.flow.broken:
+                raise Cascade()
             raise error("E0511", "each side of `gan` is a call of the discriminator, like `D(x)`", expr.span,
-                        "expected `D(...)`")
+                        "expected `D(...)`", (), "write `gan(D(x), D(fake), non_saturating)`")
         net = self.flow.networks[expr.func]
         if net is None:
-            from gendsl.check.flow import _Cascade
-            raise _Cascade()
+            raise Cascade()
         args = [self.flow.use(a) for a in expr.args]
         if len(args) != len(net.inputs):
-            raise error("E0406", f"`{net.name}` takes {len(net.inputs)} input(s), given {len(args)}", expr.span,
-                        "wrong number of inputs")
+            raise error("E0406", f"`{net.name}` takes {plural(len(net.inputs), 'input')}, but "
+                        f"{plural(len(args), 'was', 'were')} given", expr.span,
+                        f"expected {plural(len(net.inputs), 'input')}")
         for a, var, (name, t) in zip(expr.args, args, net.inputs):
             if self.flow.vars[var] != t:
                 raise error("E0407", f"`{net.name}` input `{name}` is {t}, but `{var}` is {self.flow.vars[var]}",
@@ -360,3 +396,14 @@ def _has_term(expr: ir.Expr) -> bool:
     if isinstance(expr, ir.Unary):
         return _has_term(expr.operand)
     return False
+
+
+def _kw_span(call: ir.Call, name: str) -> Span:
+    return next((kw.span for kw in call.kwargs if kw.name == name), call.span)
+
+
+def _choices(choices) -> str:
+    shown = [f"`{c}`" for c in choices]
+    if len(shown) == 1:
+        return shown[0]
+    return ("one of " if len(shown) > 2 else "") + ", ".join(shown[:-1]) + " or " + shown[-1]

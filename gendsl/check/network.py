@@ -15,7 +15,7 @@ from gendsl.check.layers import OPS, REQUIRED, Op, ShapeError
 from gendsl.check.names import check_identifier
 from gendsl.check.result import CheckedNetwork, Layer
 from gendsl.check.types import TensorType, fmt_shape
-from gendsl.check.values import Env, Symbol, as_int, describe, evaluate
+from gendsl.check.values import Env, Symbol, as_int, describe, evaluate, evaluate_choice
 from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
 from gendsl.source import Span
 
@@ -29,8 +29,10 @@ def class_name(name: str) -> str:
 
 
 class NetworkChecker:
-    def __init__(self, net: ir.Network, input_types: list[TensorType | None], env: Env, reporter: Reporter):
+    def __init__(self, net: ir.Network, input_types: list[TensorType | None], env: Env, reporter: Reporter,
+                 line_of=None):
         self.net = net
+        self.line_of = line_of  # offset -> line number, for messages
         self.env = env
         self.reporter = reporter
         self.input_types = input_types
@@ -39,21 +41,22 @@ class NetworkChecker:
         self.types: dict[str, TensorType | None] = {}  # statement key -> output type
         self.history: dict[str, list[TensorType]] = {}
         self.layers: dict[int, list[Layer]] = {}
+        self.output_histories: list[list[TensorType]] = []  # per output head: the shapes that led to it
 
     # -- names -------------------------------------------------------------------
     def _define(self, name: str, span: Span, what: str) -> bool:
         try:
             check_identifier(name, span, what)
             if name in OPS:
-                raise error("E0204", f"`{name}` is a layer name and cannot name a tensor", span, "shadows a layer",
+                raise error("E0205", f"`{name}` is a layer name and cannot name a tensor", span, "a layer name",
                             (), f"rename it, e.g. `{name}_out`")
         except CompileError as exc:
             self.reporter.add(exc.diagnostic)
             return False
         if name in self.names:
             self.reporter.error("E0202", f"`{name}` is defined twice in network `{self.net.name}`", span,
-                                "defined again here", (f"first defined at offset {self.names[name].start}",),
-                                "give each named statement its own name")
+                                "defined again here", (), "give each named statement its own name",
+                                ((self.names[name], f"`{name}` first defined here"),))
             return False
         self.names[name] = span
         return True
@@ -90,21 +93,13 @@ class NetworkChecker:
                 if name in self.graph:
                     self.graph.add_edge(name, keys[i])
 
-        try:
-            cycle = nx.find_cycle(self.graph)
-        except nx.NetworkXNoCycle:
-            cycle = None
-        if cycle:
-            names = [a for a, _ in cycle] + [cycle[0][0]]
-            first = next(i for i, k in enumerate(keys) if k == cycle[0][1])
-            self.reporter.error("E0308", f"cycle in network `{net.name}`: " + " -> ".join(f"`{n}`" for n in names),
-                                net.body[first].span, "part of the cycle", (),
-                                "a statement cannot depend on its own output")
-            return None
-
+        cyclic = self._cycles(keys, sources)
+        acyclic = self.graph.subgraph(n for n in self.graph if n not in cyclic)
         order = list(nx.lexicographical_topological_sort(
-            self.graph, key=lambda k: (-1, k) if "index" not in self.graph.nodes[k]
+            acyclic, key=lambda k: (-1, k) if "index" not in self.graph.nodes[k]
             else (self.graph.nodes[k]["index"], "")))
+        for key in cyclic:
+            self.types[key] = None  # reported: statements reading them stay quiet
         for key in order:
             if "index" not in self.graph.nodes[key]:
                 continue
@@ -113,7 +108,7 @@ class NetworkChecker:
 
         outputs = self._outputs(keys)
         errors_after = len([d for d in self.reporter.diagnostics if d.is_error])
-        if errors_after > errors_before or outputs is None:
+        if errors_after > errors_before or outputs is None or any(t is None for _, t, _ in outputs):
             return None
         layers = [layer for key in order if "index" in self.graph.nodes[key]
                   for layer in self.layers.get(self.graph.nodes[key]["index"], [])]
@@ -125,6 +120,40 @@ class NetworkChecker:
                                 "too large", (), "check the layer sizes; a dimension may be multiplied twice")
             return None
         return CheckedNetwork(net.role, net.name, class_name(net.name), inputs, outputs, layers, span=net.span)
+
+    def _cycles(self, keys: list[str], sources) -> set[str]:
+        """Report each group of statements that read each other in a circle; return their keys."""
+        cyclic: set[str] = set()
+        groups = [c for c in nx.strongly_connected_components(self.graph)
+                  if len(c) > 1 or any(self.graph.has_edge(n, n) for n in c)]
+        index = {k: i for i, k in enumerate(keys)}
+        for group in sorted(groups, key=lambda c: min(index.get(k, -1) for k in c)):
+            cyclic |= group
+            cycle = nx.find_cycle(self.graph.subgraph(group))
+            # each edge (u, v): statement v reads u; point at the read of a statement defined below
+            reads = []
+            for u, v in cycle:
+                span = next((sp for name, sp in sources[index[v]] if name == u), self.net.body[index[v]].span)
+                reads.append((u, v, span))
+            backward = next((r for r in reads if index[r[0]] >= index[r[1]]), reads[0])
+            def show(k):
+                return f"`{k}`" if not k.startswith("#") else \
+                    f"the statement on line {self._line(self.net.body[index[k]].span)}"
+            u, v, span = backward
+            if len(group) == 1:
+                message = f"{show(v)} in network `{self.net.name}` reads its own output"
+            else:
+                shown = [show(k) for k in sorted(group, key=lambda k: index.get(k, -1))]
+                message = f"statements {', '.join(shown[:-1])} and {shown[-1]} of network `{self.net.name}` " \
+                    "read each other"
+            related = tuple((sp, f"{show(b)} reads {show(a)}") for a, b, sp in reads if sp != span)
+            self.reporter.error("E0309", message, span, f"{show(v)} reads {show(u)}", (),
+                                "a statement can only read inputs and statements that do not depend on it",
+                                related)
+        return cyclic
+
+    def _line(self, span: Span) -> int:
+        return self.line_of(span.start) if self.line_of else 0
 
     def _reads(self, stmt: ir.Statement, previous: str | None) -> list[tuple[str, Span]]:
         """The tensors a statement reads: its source (explicit or the previous statement) and concat/add args."""
@@ -148,71 +177,81 @@ class NetworkChecker:
 
     # -- one statement ---------------------------------------------------------------
     def _statement(self, i: int, key: str, stmt: ir.Statement, reads) -> None:
+        """Infer a statement's shapes. After an error, later elements are still checked for unknown
+        layers and bad arguments (errors of their own), but no shape is inferred (no cascades)."""
         self.types[key] = None
         elements = list(stmt.elements)
         first = elements[0]
         current: str | None
+        broken = False
         if not first.has_parens and first.op not in OPS:
             current = self._lookup(first.op, first.op_span)
             elements = elements[1:]
-            if current is None:
-                return
+            broken = current is None
         elif OPS.get(first.op) is not None and OPS[first.op].inputs == "many":
             current = None
         else:
             current = reads[0][0] if reads else None
             if current is None:
-                self.reporter.error("E0312", f"`{first.op}` has no input", first.span, "nothing flows into this",
+                self.reporter.error("E0312", f"`{first.op}` has no input", first.op_span, "nothing flows into this",
                                     (), "networks need at least one input: `network N(x: [..]) -> [..]`")
-                return
+                broken = True
         if current is not None and self.types.get(current) is None:
-            return  # an error upstream was already reported
+            broken = True  # an error upstream was already reported
         t = self.types.get(current) if current is not None else None
-        history = list(self.history.get(current, [])) if current is not None else []
+        history = list(self.history.get(current, [])) if current is not None and not broken else []
         var_in = current
         layers = []
         for j, el in enumerate(elements):
             op = OPS.get(el.op)
             if op is None:
                 self._unknown_op(el)
-                return
+                broken = True
+                continue
             try:
                 args = self._bind(op, el)
                 if op.inputs == "many":
                     for a in el.args:
                         if not isinstance(a, ir.Name):
-                            raise error("E0213", f"`{el.op}` takes tensor names, found an expression", a.span,
-                                        "not a tensor name")
+                            raise error("E0217", f"`{el.op}` takes tensor names, found an expression", a.span,
+                                        "not a tensor name", (), f"name the value first: `h = ...`, then `{el.op}(h)`")
                     # the chain's input (the value flowing in, of type `t`) comes first, then the named tensors
                     ins_vars = [var_in] if var_in is not None else []
                     in_types = [t] if var_in is not None else []
                     for a in el.args:
                         resolved = self._lookup(a.id, a.span)
-                        if resolved is None:
-                            return
-                        if self.types.get(resolved) is None:
-                            return
+                        if resolved is None or self.types.get(resolved) is None:
+                            broken = True
+                            continue
                         ins_vars.append(resolved)
                         in_types.append(self.types[resolved])
+                    if broken:
+                        continue
                     if len(in_types) < 2:
                         raise error("E0214", f"`{el.op}` needs at least two tensors", el.span, "one input only",
                                     (), f"name them: `{el.op}(a, b)`")
                 else:
                     ins_vars = [var_in]
                     in_types = [t]
+                if broken:
+                    continue
                 out = op.infer(in_types, args)
                 params = op.params(in_types, args)
             except ShapeError as exc:
                 self._shape_error(exc, el, history, t)
-                return
+                broken = True
+                continue
             except CompileError as exc:
                 self.reporter.add(exc.diagnostic)
-                return
+                broken = True
+                continue
             layers.append(Layer(el.op, args, list(ins_vars), in_types, out, params, var=key, attr=None,
                                 statement=stmt.name, span=el.span))
             history.append(out)
             t = out
             var_in = key
+        if broken:
+            return
         self.layers[i] = layers
         if not layers:
             # `y = x`: an alias; keep it as an identity so the variable exists
@@ -232,8 +271,10 @@ class NetworkChecker:
 
     def _unknown_op(self, el: ir.Element) -> None:
         if el.op in self.names:
-            self.reporter.error("E0203", f"`{el.op}` is a tensor and can only start a chain", el.op_span,
-                                "not a layer", (), f"start a new statement with `{el.op} -> ...`")
+            self.reporter.error("E0204", f"`{el.op}` is a tensor, not a layer", el.op_span,
+                                "a tensor of this network", (),
+                                f"a tensor can only start a chain: `{el.op} -> ...`; to combine it, use `concat({el.op})` "
+                                f"or `add({el.op})`")
             return
         self.reporter.error("E0203", f"unknown layer `{el.op}`", el.op_span, "not a layer", (),
                             did_you_mean(el.op, OPS) or "see docs/language.md for the list of layers")
@@ -244,15 +285,16 @@ class NetworkChecker:
         params = [a for a in op.args if a.name != op.rest]
         positional = list(el.args) if op.inputs == "one" else []
         if op.rest is not None:
-            values[op.rest] = tuple(as_int(evaluate(e, self.env), e, "a dimension") for e in positional)
+            values[op.rest] = tuple(as_int(evaluate(e, self.env), e, "a dimension", dimension=True)
+                                    for e in positional)
             for e, d in zip(positional, values[op.rest]):
                 if d <= 0:
                     raise error("E0301", f"dimension {d} must be positive", e.span, "not positive")
             positional = []
         if len(positional) > len(params):
             extra = positional[len(params)]
-            raise error("E0211", f"`{op.name}` takes at most {len(params)} positional arguments", extra.span,
-                        "unexpected argument", (f"`{op.name}({', '.join(a.name for a in params)})`",))
+            raise error("E0214", f"`{op.name}` takes {_at_most(len(params))}, but {len(positional)} were given",
+                        extra.span, "unexpected argument", (f"`{op.name}({', '.join(a.name for a in params)})`",))
         for arg, expr in zip(params, positional):
             values[arg.name] = (expr, arg)
         by_name = {a.name: a for a in op.args}
@@ -262,11 +304,12 @@ class NetworkChecker:
         for kw in el.kwargs:
             arg = by_name.get(kw.name)
             if arg is None:
-                raise error("E0211", f"`{op.name}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
+                raise error("E0212", f"`{op.name}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
                             (f"`{op.name}` takes: {', '.join(a.name for a in op.args) or 'no arguments'}",),
                             did_you_mean(kw.name, by_name))
             if arg.name in values:
-                raise error("E0211", f"argument `{arg.name}` is given twice", kw.span, "given again")
+                raise error("E0215", f"argument `{arg.name}` of `{op.name}` is given twice", kw.span, "given again",
+                            (), f"remove one of the two values of `{arg.name}`")
             values[arg.name] = (kw.value, arg)
         out = {}
         for arg in op.args:
@@ -275,32 +318,38 @@ class NetworkChecker:
                 continue
             if arg.name not in values:
                 if arg.default is REQUIRED:
-                    raise error("E0212", f"`{op.name}` needs its `{arg.name}` argument", el.span, "missing argument",
+                    raise error("E0213", f"`{op.name}` needs its `{arg.name}` argument", el.span, f"`{arg.name}` missing",
                                 (f"`{op.name}({', '.join(a.name for a in params)})`",),
                                 f"write e.g. `{op.name}({', '.join(a.name + '=...' for a in params if a.default is REQUIRED)})`")
                 out[arg.name] = arg.default
                 continue
             expr, _ = values[arg.name]
-            out[arg.name] = convert(evaluate(expr, self.env, frozenset(arg.choices)), arg, expr, op.name)
+            value = evaluate_choice(expr, self.env, arg.choices) if arg.kind == "choice" else \
+                evaluate(expr, self.env)
+            out[arg.name] = convert(value, arg, expr, op.name)
         return out
 
     def _shape_error(self, exc: ShapeError, el: ir.Element, history, t) -> None:
+        op = OPS[el.op]
         span = el.span
-        if exc.arg is not None:
+        if exc.arg is not None and exc.arg == op.rest and el.args:
+            span = el.args[0].span.join(el.args[-1].span)  # reshape(64, 7, 7): all the dimensions
+        elif exc.arg is not None:
+            arg = next((a for a in op.args if a.name == exc.arg), None)
             for kw in el.kwargs:
-                if kw.name == exc.arg or kw.name in next((a.aliases for a in OPS[el.op].args if a.name == exc.arg), ()):
-                    span = kw.span
-            names = [a.name for a in OPS[el.op].args]
+                if arg is not None and (kw.name == arg.name or kw.name in arg.aliases):
+                    span = kw.value.span
+            names = [a.name for a in op.args]
             if exc.arg in names and span == el.span:
                 idx = names.index(exc.arg)
                 if idx < len(el.args):
                     span = el.args[idx].span
         notes = []
-        chain = [h for h in history if h is not None]
+        chain = shape_chain(history)
         if chain:
-            shown = chain[-8:]
-            notes.append("shapes: " + (".. -> " if len(chain) > 8 else "") + " -> ".join(str(s) for s in shown))
-        label = exc.label or (f"input {t}" if t is not None else "")
+            notes.append(f"shapes: {chain}")
+        label = exc.label or (f"input {t}" if t is not None and span == el.span else
+                              f"the input is {t}" if t is not None else "")
         self.reporter.error(exc.code, exc.message, span, label, notes, exc.help)
 
     # -- outputs -----------------------------------------------------------------------
@@ -318,6 +367,7 @@ class NetworkChecker:
                     return None
                 key = head.name
             outs.append((head.name, self.types.get(key), key))
+            self.output_histories.append(self.history.get(key, []))
         return outs
 
     def _assign_variables(self, layers: list[Layer], outputs, inputs: list[str]) -> None:
@@ -354,29 +404,51 @@ def convert(value, arg, expr: ir.Expr, op: str):
     if kind == "int":
         if value is None:
             return None
-        v = as_int(value, expr, f"`{arg.name}` of `{op}`")
+        v = as_int(value, expr, f"`{arg.name}` of `{op}`", dimension=True)
     elif kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise error("E0208", f"`{arg.name}` of `{op}` must be a number, found {describe(value)}", expr.span,
+            raise error("E0209", f"`{arg.name}` of `{op}` must be a number, found {describe(value)}", expr.span,
                         "not a number")
         v = float(value)
     elif kind == "bool":
         if not isinstance(value, bool):
-            raise error("E0208", f"`{arg.name}` of `{op}` must be `true` or `false`, found {describe(value)}",
+            raise error("E0209", f"`{arg.name}` of `{op}` must be `true` or `false`, found {describe(value)}",
                         expr.span, "not a boolean")
         return value
     elif kind == "choice":
         name = value.name if isinstance(value, Symbol) else value
         if name not in arg.choices:
-            raise error("E0307", f"`{arg.name}` of `{op}` must be one of {', '.join(arg.choices)}", expr.span,
+            raise error("E0221", f"`{arg.name}` of `{op}` must be {_choices(arg.choices)}", expr.span,
                         f"found {describe(value)}", (), did_you_mean(str(name), arg.choices))
         return name
     else:
         raise TypeError(kind)
     if arg.low is not None and v < arg.low:
-        raise error("E0307" if kind == "float" or arg.low == 0 else "E0301",
-                    f"`{arg.name}` of `{op}` must be at least {arg.low:g}, found {v:g}", expr.span, "out of range")
+        raise error("E0220" if kind == "float" or arg.low == 0 else "E0301",
+                    f"`{arg.name}` of `{op}` must be at least {arg.low:g}, found {v:g}", expr.span,
+                    "out of range" if kind == "float" or arg.low == 0 else "not positive")
     if arg.high is not None and (v > arg.high or (arg.high_open and v >= arg.high)):
         bound = f"below {arg.high:g}" if arg.high_open else f"at most {arg.high:g}"
-        raise error("E0307", f"`{arg.name}` of `{op}` must be {bound}, found {v:g}", expr.span, "out of range")
+        raise error("E0220", f"`{arg.name}` of `{op}` must be {bound}, found {v:g}", expr.span, "out of range")
     return v
+
+
+def shape_chain(history, limit: int = 8) -> str:
+    """`(3, 64, 64) -> (16, 32, 32) -> (32, 16, 16)`: the shapes a value went through, repeats merged."""
+    chain = []
+    for t in history:
+        if t is not None and (not chain or chain[-1] != t):
+            chain.append(t)
+    shown = chain[-limit:]
+    return (".. -> " if len(chain) > limit else "") + " -> ".join(str(t) for t in shown)
+
+
+def _at_most(n: int) -> str:
+    return "no positional arguments" if n == 0 else f"at most {n} positional argument" + ("s" if n > 1 else "")
+
+
+def _choices(choices) -> str:
+    shown = [f"`{c}`" for c in choices]
+    if len(shown) == 1:
+        return shown[0]
+    return ("one of " if len(shown) > 2 else "") + ", ".join(shown[:-1]) + " or " + shown[-1]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from gendsl import ir
 from gendsl.check.result import LrScheduleDecl, OptimizerDecl, ScheduleDecl, TrainDecl
 from gendsl.check.values import Env, Symbol, as_int, describe, evaluate
-from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
+from gendsl.source import Span
+from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error, plural
 
 # optimizer -> {option: (kind, default)}
 OPTIMIZERS = {
@@ -40,33 +41,37 @@ def check_schedule(decl: ir.Schedule, env: Env) -> ScheduleDecl:
     values = [_number(evaluate(a, env), a) for a in call.args]
     if call.func == "constant":
         if len(values) != 1 or call.kwargs:
-            raise error("E0521", "write `constant(value)`", call.span, "malformed schedule")
+            raise error("E0214", f"`constant` takes 1 argument, but {plural(len(call.args) + len(call.kwargs), 'was', 'were')} "
+                        "given", call.span, "expected 1 argument", (), "write `constant(value)`")
         return ScheduleDecl(decl.name, "constant", values[0], values[0], 1, "steps")
     if len(values) != 2:
-        raise error("E0521", f"write `{call.func}(start, end, epochs=N)`", call.span, "needs start and end values")
+        raise error("E0214", f"`{call.func}` takes 2 positional arguments (start, end), but "
+                    f"{plural(len(values), 'was', 'were')} given", call.span, "expected start and end values", (),
+                    f"write `{call.func}(start, end, epochs=N)`")
     length, unit, cycles = None, None, 1
     for kw in call.kwargs:
         value = evaluate(kw.value, env)
         if kw.name in ("steps", "epochs"):
             length, unit = as_int(value, kw.value, f"`{kw.name}`"), kw.name
             if length <= 0:
-                raise error("E0307", f"`{kw.name}` must be positive", kw.value.span, "out of range")
+                raise error("E0220", f"`{kw.name}` must be at least 1, found {length}", kw.value.span, "out of range")
         elif kw.name == "cycles" and call.func == "cyclical":
             cycles = as_int(value, kw.value, "`cycles`")
             if cycles <= 0:
-                raise error("E0307", "`cycles` must be positive", kw.value.span, "out of range")
+                raise error("E0220", f"`cycles` must be at least 1, found {cycles}", kw.value.span, "out of range")
         else:
-            raise error("E0211", f"`{call.func}` has no option `{kw.name}`", kw.name_span, "unknown option",
-                        ("options: steps or epochs" + (", cycles" if call.func == "cyclical" else ""),))
+            options = ("steps", "epochs") + (("cycles",) if call.func == "cyclical" else ())
+            raise error("E0212", f"`{call.func}` has no option `{kw.name}`", kw.name_span, "unknown option",
+                        ("options: " + ", ".join(options),), did_you_mean(kw.name, options))
     if length is None:
-        raise error("E0521", f"say how long `{decl.name}` takes: `steps=N` or `epochs=N`", call.span,
-                    "no length")
+        raise error("E0213", f"schedule `{decl.name}` needs a length", call.span, "`steps` or `epochs` missing",
+                    (), f"write e.g. `{call.func}({', '.join(_text(a) for a in call.args)}, epochs=10)`")
     return ScheduleDecl(decl.name, call.func, values[0], values[1], length, unit, cycles)
 
 
 def _number(value, expr) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise error("E0208", f"expected a number, found {describe(value)}", expr.span, "not a number")
+        raise error("E0209", f"expected a number, found {describe(value)}", expr.span, "not a number")
     return float(value)
 
 
@@ -93,10 +98,11 @@ class TrainChecker:
         else:
             missing = [n for n in self.trained if n not in covered]
             if missing:
-                span = self.trains[0].span if self.trains else None
-                self.reporter.error("E0530", f"network `{missing[0]}` is trained but has no optimizer", span,
-                                    "no optimizer for it", (),
-                                    f"add `optimizer {missing[0]} = adam(lr=1e-3)` or one `optimizer = ...` for all")
+                span = Span(self.trains[0].span.start, self.trains[0].span.start + len("train"))
+                for name in missing:
+                    self.reporter.error("E0530", f"network `{name}` is trained but has no optimizer", span,
+                                        f"no optimizer for `{name}`", (),
+                                        f"add `optimizer {name} = adam(lr=1e-3)`, or one `optimizer = ...` for all")
         return out
 
     def _setting(self, s: ir.Setting, out: TrainDecl, seen: dict) -> None:
@@ -105,21 +111,18 @@ class TrainChecker:
                         (f"settings: {', '.join(SETTINGS)}",), did_you_mean(s.key, SETTINGS))
         key = "d_steps" if s.key == "n_critic" else s.key
         if (key, s.target) in seen:
-            raise error("E0202", f"`{s.key}` is set twice", s.span, "set again")
+            raise error("E0202", f"`{s.key}{' ' + s.target if s.target else ''}` is set twice", s.key_span,
+                        "set again", (), "remove one of the two settings", ((seen[(key, s.target)].key_span, "first set here"),))
         seen[(key, s.target)] = s
         if key == "init":
-            if s.target is not None and s.target not in self.networks:
-                raise error("E0201", f"unknown network `{s.target}`", s.target_span, "not a network", (),
-                            did_you_mean(s.target, self.networks))
+            self._target(s)
             kind, options = self._call(s.value, INITS, key)
             targets = [s.target] if s.target else list(self.networks)
             for net in targets:
                 out.init[net] = (kind, options.get("std"))
             return
         if key in ("optimizer", "lr_schedule"):
-            if s.target is not None and s.target not in self.networks:
-                raise error("E0201", f"unknown network `{s.target}`", s.target_span, "not a network", (),
-                            did_you_mean(s.target, self.networks))
+            self._target(s)
             targets = [s.target] if s.target else list(self.trained)
             kind, options = self._call(s.value, OPTIMIZERS if key == "optimizer" else LR_SCHEDULES, key)
             if key == "optimizer":
@@ -129,34 +132,44 @@ class TrainChecker:
             return
         if s.target is not None:
             raise error("E0532", f"`{s.key}` applies to the whole model, not to `{s.target}`", s.target_span,
-                        "unexpected name")
+                        "unexpected name", (), f"write `{s.key} = ...`")
         value = evaluate(s.value, self.env)
         number = as_int(value, s.value, f"`{s.key}`")
         low = 0 if key == "seed" else 1
         if number < low:
-            raise error("E0307", f"`{s.key}` must be at least {low}, found {number}", s.value.span, "out of range")
+            raise error("E0220", f"`{s.key}` must be at least {low}, found {number}", s.value.span, "out of range")
         if key in ("batch_size", "epochs", "d_steps", "seed"):
             setattr(out, key, number)
         else:
             out.extra[key] = number
+
+    def _target(self, s: ir.Setting) -> None:
+        if s.target is not None and s.target not in self.networks:
+            raise error("E0201", f"unknown network `{s.target}`", s.target_span, "not a network", (),
+                        did_you_mean(s.target, self.networks) or
+                        (f"networks: {', '.join(f'`{n}`' for n in self.networks)}" if self.networks else None))
 
     def _call(self, expr: ir.Expr, table: dict, what: str):
         if isinstance(expr, ir.Name) and expr.id in table:
             return expr.id, _defaults(table[expr.id])
         if not isinstance(expr, ir.Call) or expr.func not in table:
             name = expr.func if isinstance(expr, ir.Call) else getattr(expr, "id", "")
-            raise error("E0533", f"unknown {what.replace('_', ' ')} `{name}`" if name else f"expected an {what}",
-                        expr.span, f"not an {what}", (f"choices: {', '.join(table)}",), did_you_mean(name, table))
+            words = {"optimizer": "an optimizer", "lr_schedule": "a learning-rate schedule", "init": "an init"}[what]
+            span = expr.func_span if isinstance(expr, ir.Call) else expr.span
+            raise error("E0533", f"unknown {words.split(' ', 1)[1]} `{name}`" if name else f"expected {words}",
+                        span, f"not {words}", (f"choices: {', '.join(table)}",), did_you_mean(name, table))
         spec = table[expr.func]
         options = _defaults(spec)
         names = list(spec)
         if len(expr.args) > len(names):
-            raise error("E0211", f"`{expr.func}` takes at most {len(names)} positional argument(s)", expr.span,
-                        "too many arguments")
+            raise error("E0214", f"`{expr.func}` takes at most {plural(len(names), 'positional argument')}, but "
+                        f"{plural(len(expr.args), 'was', 'were')} given", expr.args[len(names)].span,
+                        "unexpected argument", (f"`{expr.func}({', '.join(names)})`",), "name the options: "
+                        f"`{expr.func}(lr=...)`" if "lr" in names else None)
         given = list(zip(names, expr.args)) + [(kw.name, kw.value) for kw in expr.kwargs]
         for kw in expr.kwargs:
             if kw.name not in spec:
-                raise error("E0211", f"`{expr.func}` has no option `{kw.name}`", kw.name_span, "unknown option",
+                raise error("E0212", f"`{expr.func}` has no option `{kw.name}`", kw.name_span, "unknown option",
                             (f"options: {', '.join(spec) or 'none'}",), did_you_mean(kw.name, spec))
         for name, value_expr in given:
             kind = spec[name][0]
@@ -164,28 +177,40 @@ class TrainChecker:
             if kind == "pair":
                 if not (isinstance(value, tuple) and len(value) == 2 and
                         all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in value)):
-                    raise error("E0307", f"`{name}` must be a pair of numbers in [0, 1), like (0.5, 0.999)",
+                    raise error("E0220", f"`{name}` must be a pair of numbers in [0, 1), like (0.5, 0.999)",
                                 value_expr.span, "not a valid pair")
                 options[name] = tuple(float(v) for v in value)
             elif kind == "bool":
                 if not isinstance(value, bool):
-                    raise error("E0208", f"`{name}` must be true or false", value_expr.span, "not a boolean")
+                    raise error("E0209", f"`{name}` must be `true` or `false`, found {describe(value)}",
+                                value_expr.span, "not a boolean")
                 options[name] = value
             elif kind == "int":
                 options[name] = as_int(value, value_expr, f"`{name}`")
                 if options[name] <= 0:
-                    raise error("E0307", f"`{name}` must be positive", value_expr.span, "out of range")
+                    raise error("E0220", f"`{name}` must be at least 1, found {options[name]}", value_expr.span,
+                                "out of range")
             else:
                 number = _number(value, value_expr)
                 if number < 0 or (name == "lr" and number == 0):
-                    raise error("E0307", f"`{name}` must be {'positive' if name == 'lr' else 'non-negative'}",
-                                value_expr.span, "out of range")
+                    raise error("E0220", f"`{name}` must be {'positive' if name == 'lr' else 'at least 0'}, "
+                                f"found {number:g}", value_expr.span, "out of range",
+                                (), "a typical learning rate is `lr=1e-3`" if name == "lr" else None)
                 options[name] = number
         for name, (kind, default) in spec.items():
             if options[name] is None:
-                raise error("E0212", f"`{expr.func}` needs `{name}`", expr.span, "missing option")
+                raise error("E0213", f"`{expr.func}` needs its `{name}` option", expr.span, f"`{name}` missing",
+                            (), f"write e.g. `{expr.func}({name}=...)`")
         return expr.func, options
 
 
 def _defaults(spec: dict) -> dict:
     return {name: default for name, (kind, default) in spec.items()}
+
+
+def _text(expr) -> str:
+    if isinstance(expr, ir.Num):
+        return f"{expr.value:g}" if isinstance(expr.value, float) else str(expr.value)
+    if isinstance(expr, ir.Name):
+        return expr.id
+    return "..."
