@@ -72,7 +72,8 @@ class NetworkChecker:
                 self.history[inp.name] = [t] if t else []
                 inputs.append((inp.name, t))
         if not net.body:
-            self.reporter.error("E0310", f"network `{net.name}` has no layers", net.name_span, "empty body")
+            self.reporter.error("E0310", f"network `{net.name}` has no layers", net.name_span, "empty body", (),
+                                "add its layers, e.g. `linear(64) -> relu`, or remove the network")
             return None
 
         # statement keys: their name, or `#i` for unnamed ones
