@@ -98,7 +98,7 @@ def _conv2d(ins, a):
     if reach > h + 2 * p or reach > w + 2 * p:
         size = f"{h}x{w}" if not p else f"{h}x{w} (padded to {h + 2 * p}x{w + 2 * p})"
         raise ShapeError(f"conv2d kernel {k} is larger than its input {size}", arg="kernel", code="E0303",
-                         label=f"larger than {size.split(' ')[0]}",
+                         label=f"larger than {h + 2 * p}x{w + 2 * p}",
                          help="use a smaller kernel, more padding, or less down-sampling before this layer")
     return TensorType((a["out"], conv_out(h, k, s, p, d), conv_out(w, k, s, p, d)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from gendsl.check import graph as nx  # networkx's API for the few calls used here, without its 0.1 s import
 
@@ -33,6 +34,7 @@ class _ModelChecker:
         self.reporter = reporter
         self.env = Env()
         self.declared: dict[str, object] = {}  # top-level name -> declaration
+        self.duplicated: set[str] = set()  # names declared more than once (reported)
 
     def _guard(self, fn, *args):
         try:
@@ -42,22 +44,31 @@ class _ModelChecker:
                 self.reporter.add(exc.diagnostic)
             return None
 
+    def _declare_all(self) -> None:
+        """Record every top-level name in source order. A badly spelled name is reported but still
+        declared (so its uses do not cascade into `unknown name` errors); a second declaration of a
+        name is reported, and not declared."""
+        for decl in self.spec.decls:
+            what = _WHAT.get(type(decl))
+            if what is None:
+                continue
+            try:
+                check_identifier(decl.name, decl.name_span, what)
+            except CompileError as exc:
+                self.reporter.add(exc.diagnostic)
+            if decl.name in self.declared:
+                first = self.declared[decl.name]
+                kind = _KIND_NAMES.get(type(first), "declaration")
+                self.reporter.error("E0202", f"`{decl.name}` is declared twice", decl.name_span, "declared again",
+                                    (), "top-level names (parameters, data, latents, networks, schedules) must be "
+                                    "unique", ((first.name_span, f"first declared here, as a {kind}"),))
+                self.duplicated.add(decl.name)
+                continue
+            self.declared[decl.name] = decl
+
     def _declare(self, name: str, decl, span, what: str) -> bool:
-        """Record a top-level name. A badly spelled name is reported but still declared (so uses of it
-        do not cascade into `unknown name` errors); a duplicate is reported and not declared."""
-        try:
-            check_identifier(name, span, what)
-        except CompileError as exc:
-            self.reporter.add(exc.diagnostic)
-        if name in self.declared:
-            first = self.declared[name]
-            kind = _KIND_NAMES.get(type(first), "declaration")
-            self.reporter.error("E0202", f"`{name}` is declared twice", span, "declared again", (),
-                                "top-level names (parameters, data, latents, networks, schedules) must be unique",
-                                ((first.name_span, f"first declared here, as a {kind}"),))
-            return False
-        self.declared[name] = decl
-        return True
+        """Whether `decl` is the declaration its name refers to (not a reported duplicate)."""
+        return self.declared.get(name) is decl
 
     def _line(self, offset: int) -> int:
         return self.source.line_col(offset)[0]
@@ -70,6 +81,7 @@ class _ModelChecker:
                                 "start with `model my_model`; see specs/vae.gen for a complete example")
             return None
         name = self._model_name()
+        self._declare_all()
         for imp in spec.of(ir.Import):
             self.reporter.error("E0110", "`import` is not supported yet", imp.span, "not yet", (),
                                 "copy the declarations you need into this file for now")
@@ -88,18 +100,17 @@ class _ModelChecker:
         broken_types = {d.name for d in spec.of(ir.Data)} | {l.name for l in spec.of(ir.Latent)}
         networks: dict = {}
         checkers: dict = {}
-        duplicated: set[str] = set()
         for net in spec.of(ir.Network):
-            if not self._declare(net.name, net, net.name_span, "network"):
-                duplicated.add(net.name)
-                continue
             input_types = [self._guard(self._input_type, inp, types, broken_types) for inp in net.inputs]
             checker = NetworkChecker(net, input_types, self.env, self.reporter, self._line)
             checked = checker.run()
+            if not self._declare(net.name, net, net.name_span, "network"):
+                continue  # a reported duplicate: its body is checked, but calls mean the first one
             if checked is not None and not self._outputs_match(net, checked, types, checker):
                 checked = None  # reported; uses of this network stay quiet
             networks[net.name] = checked
             checkers[net.name] = checker
+        duplicated = self.duplicated
         for dup in duplicated & set(networks):
             networks[dup] = None  # which of the two a call means is unclear: calls stay quiet
         self._contracts(data, networks, checkers)
@@ -120,7 +131,8 @@ class _ModelChecker:
                            self.reporter, set(self.declared))
         flow.broken |= ({d.name for d in spec.of(ir.Data)} - {d.name for d in data}) | \
             ({l.name for l in spec.of(ir.Latent)} - {l.name for l in latents}) | \
-            {n for n, net in self.declared.items() if isinstance(net, ir.Network) and networks.get(n) is None}
+            {n for n, net in self.declared.items() if isinstance(net, ir.Network) and networks.get(n) is None} | \
+            duplicated
         errors_before_wiring = self.reporter.error_count
         steps = flow.run()
         if not forwards and spec.of(ir.Network):
@@ -153,7 +165,16 @@ class _ModelChecker:
                                       (), f"call it in `forward`, e.g. `y = {net.name}(...)`, or remove it")
         trained = [n for n, c in networks.items() if c is not None and n in used and c.param_count > 0
                    and n not in feature_nets]
+        if not trained and not self.reporter.has_errors:  # train.py would build an optimizer over nothing
+            if not spec.of(ir.Network):
+                self.reporter.error("E0410", "the model declares no networks", anchor, "nothing to train", (),
+                                    "add one, e.g. `network net(x) -> [n] { ... }`, a `forward` block and a `loss`")
+            else:
+                first = spec.of(ir.Network)[0]
+                self.reporter.error("E0410", "no network the loss trains has parameters", first.name_span,
+                                    "nothing to train", (), "add a layer with weights, e.g. `linear(n)` or `conv2d(c, k)`")
         train = TrainChecker(spec.of(ir.Train), networks, trained, self.env, self.reporter).run()
+        self._explain_parameters()
         if self.reporter.has_errors or name is None:
             return None
         return CheckedModel(
@@ -164,6 +185,35 @@ class _ModelChecker:
             forward=steps, terms=loss_checker.terms if loss_checker else [],
             gan=loss_checker.gan if loss_checker else None, schedules=schedules, train=train,
             variables=dict(flow.vars))
+
+    def _explain_parameters(self) -> None:
+        """An error at a use of a parameter (`linear(dim)` with `dim = 0`) marks where the parameter gets
+        its value, and the same error at further uses of it is reported once, with their lines."""
+        params = {p.name: p for p in self.spec.of(ir.Param) if self.declared.get(p.name) is p}
+        out, first = [], {}
+        for d in self.reporter.diagnostics:
+            name = self.source.text[d.span.start:d.span.end] if d.span is not None else ""
+            if name not in params or name not in self.env.params or d.related or d.span == params[name].name_span:
+                out.append(d)
+                continue
+            key = (d.code, d.message, d.label, name)
+            if key in first:
+                first[key][1].append(self._line(d.span.start))
+                continue
+            value = self.env.params[name]
+            shown = str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) \
+                else str(value)
+            d = replace(d, related=((params[name].value.span, f"`{name}` is {shown} here"),))
+            first[key] = (len(out), [])
+            out.append(d)
+        for index, lines in first.values():
+            if lines:
+                d = out[index]
+                where = ", ".join(map(str, lines[:-1])) + (" and " if len(lines) > 1 else "") + str(lines[-1])
+                name = self.source.text[d.span.start:d.span.end]
+                out[index] = replace(d, notes=d.notes + (f"`{name}` gives the same error on "
+                                                         f"line{'s' if len(lines) > 1 else ''} {where}",))
+        self.reporter.diagnostics[:] = out
 
     # -- declarations ---------------------------------------------------------------
     def _anchor(self) -> Span:
@@ -428,6 +478,8 @@ class _ModelChecker:
                 networks[net.name] = None
 
 
+_WHAT = {ir.Param: "parameter", ir.Data: "data", ir.Latent: "latent", ir.Network: "network",
+         ir.Schedule: "schedule"}
 _KIND_NAMES = {ir.Param: "parameter", ir.Data: "data declaration", ir.Latent: "latent", ir.Network: "network",
                ir.Schedule: "schedule"}
 
