@@ -136,8 +136,9 @@ class FlowChecker:
         net = self.networks[value.func]
         args = [self.use(a) for a in value.args]
         if value.kwargs:
+            all_args = value.args + tuple(k.value for k in value.kwargs)
             raise error("E0216", "networks take positional arguments only", value.kwargs[0].name_span,
-                        "keyword argument", (), f"write `{value.func}({', '.join(_text(a) for a in value.args + tuple(k.value for k in value.kwargs))})`")
+                        "keyword argument", (), f"write `{value.func}({', '.join(_text(a) for a in all_args)})`")
         if net is None:
             raise Cascade()
         if len(args) != len(net.inputs):

@@ -93,7 +93,8 @@ def _conv2d(ins, a):
     k, s, p, d, g = a["kernel"], a["stride"], a["padding"], a["dilation"], a["groups"]
     if c % g or a["out"] % g:
         raise ShapeError(f"groups={g} must divide both input channels {c} and output channels {a['out']}", arg="groups",
-                         code="E0307", label=f"does not divide {c if c % g else a['out']}", help="use a number of groups that divides both channel counts")
+                         code="E0307", label=f"does not divide {c if c % g else a['out']}",
+                         help="use a number of groups that divides both channel counts")
     reach = d * (k - 1) + 1
     if reach > h + 2 * p or reach > w + 2 * p:
         size = f"{h}x{w}" if not p else f"{h}x{w} (padded to {h + 2 * p}x{w + 2 * p})"
