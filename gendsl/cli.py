@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(fn=cmd_compile)
 
-    p = sub.add_parser("run", help="compile a spec and train it (other options go to train.py)")
+    # no abbreviations: train.py's --out must not be read as --output, nor --no... as --no-write
+    p = sub.add_parser("run", help="compile a spec and train it (other options go to train.py)", allow_abbrev=False)
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("-o", "--output", metavar="DIR", help="where to write the generated code (default: generated)")
     p.add_argument("--no-write", action="store_true", help="compile into a temporary folder; leave the tree alone")
@@ -152,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     if argv and argv[0] == "run":
-        args, rest = parser.parse_known_args(argv)
-        return cmd_run(args, rest)
+        cut = argv.index("--") if "--" in argv else len(argv)  # everything after `--` goes to train.py
+        args, rest = parser.parse_known_args(argv[:cut])
+        return cmd_run(args, rest + argv[cut + 1:])
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

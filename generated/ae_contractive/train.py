@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shlex
 import signal
 import sys
 import time
@@ -35,6 +37,7 @@ DEFAULT_DATA = "mnist5k"
 D_STEPS = 1  # discriminator/critic updates per generator update
 TRAINED = ["enc", "dec"]
 FROZEN = []
+TOTALS = ("loss", "loss_d", "loss_g")  # sums of terms: a bad value is reported by the term that caused it
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,19 +77,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def contractive_penalty(code: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Squared Frobenius norm of the Jacobian d code / d x, per sample, averaged over the batch.
+def contractive_sigmoid(code: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Squared Frobenius norm of the Jacobian of code = sigmoid(Wx + b) w.r.t. x, per sample, averaged.
 
-    Exact: one backward pass per code unit. Samples are independent (no batch
-    statistics in between), so the gradient of a unit summed over the batch
-    holds each sample's own Jacobian row.
+    Exact in closed form: J = diag(h') W, so ||J||_F^2 = sum_j h'_j^2 ||W_j||^2 (Rifai et al., 2011).
     """
-    flat = code.flatten(1)
-    total = code.new_zeros(())
-    for j in range(flat.size(1)):
-        (row,) = torch.autograd.grad(flat[:, j].sum(), x, create_graph=True)
-        total = total + row.pow(2).sum()
-    return total / x.size(0)
+    slope = code * (1 - code)
+    return (slope.pow(2) * weight.pow(2).sum(1)).sum(1).mean()
 
 
 def loss_weights(step: int, steps_per_epoch: int) -> dict[str, float]:
@@ -97,18 +94,18 @@ def loss_weights(step: int, steps_per_epoch: int) -> dict[str, float]:
 def model_forward(nets: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """The spec's `forward` block, for one batch; returns every value it names."""
     enc, dec = nets["enc"], nets["dec"]
-    x = x.requires_grad_(True)  # the contractive penalty differentiates w.r.t. it
-    code = enc(x)               # (B, 1000)
-    x_hat = dec(code)           # (B, 1, 28, 28)
+    code = enc(x)      # (B, 1000)
+    x_hat = dec(code)  # (B, 1, 28, 28)
     return {"x": x, "code": code, "x_hat": x_hat}
 
 
 def loss_terms(nets: dict, values: dict, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The spec's loss: `bce(x_hat, x, reduction=sum) + 0.0001 * contractive(code, x)`."""
+    enc = nets["enc"]
     x_hat, x, code = values["x_hat"], values["x"], values["code"]
     terms = {
         "bce": F.binary_cross_entropy(x_hat, x, reduction="sum") / x.size(0),  # bce(x_hat, x, reduction=sum)
-        "contractive": contractive_penalty(code, x),  # contractive(code, x)
+        "contractive": contractive_sigmoid(code, enc.fc1.weight),  # contractive(code, x)
     }
     return terms["bce"] + 0.0001 * terms["contractive"], terms
 
@@ -162,14 +159,14 @@ def evaluate(nets: dict, dataset, args: argparse.Namespace, device: torch.device
         net.eval()
     sums: dict[str, float] = {}
     count = 0
-    with torch.set_grad_enabled(True):
+    with torch.set_grad_enabled(False):
         for x, _labels in batches(dataset, args.batch_size, args.seed, 0, drop_last=False):
             x, _labels = x.to(device), _labels.to(device)
             values = model_forward(nets, x)
             loss, terms = loss_terms(nets, values, loss_weights(10**9, 1))
             row = {k: v.item() for k, v in terms.items()}
             row["loss"] = loss.item()
-            row["mse"] = F.mse_loss(values["x_hat"], x).item()
+            row.setdefault("mse", F.mse_loss(values["x_hat"], x).item())  # unless a term is called mse
             for k, v in row.items():
                 sums[k] = sums.get(k, 0.0) + v * x.size(0)
             count += x.size(0)
@@ -218,6 +215,17 @@ def load_checkpoint(path: Path, nets: dict, optimizers: dict, schedulers: list) 
     return state
 
 
+def drop_rows_after(path: Path, step: int) -> None:
+    """Forget rows of steps after the checkpoint a run resumes from (written before a kill -9)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if line.endswith("\n") and int(line.split(",", 1)[0]) <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(kept))
+    os.replace(tmp, path)
+
+
 def save_checkpoint(path: Path, nets: dict, optimizers: dict, schedulers: list, step: int, epoch: int,
                     batch: int) -> None:
     atomic_save({
@@ -252,6 +260,11 @@ def main(argv=None) -> int:
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        labels = torch.cat([train_set.tensors[1], test_set.tensors[1]])
+        if NUM_CLASSES is not None and len(labels) and not (0 <= labels.min() and labels.max() < NUM_CLASSES):
+            print(f"error: {args.data} has labels {labels.min().item()}..{labels.max().item()}, but the spec "
+                  f"declares {NUM_CLASSES} classes (labels 0..{NUM_CLASSES - 1})", file=sys.stderr)
+            return 1
         if len(train_set) < args.batch_size:
             print(f"error: {args.data} has {len(train_set)} training samples, fewer than one batch of "
                   f"{args.batch_size}; lower --batch-size", file=sys.stderr)
@@ -284,6 +297,7 @@ def main(argv=None) -> int:
             return 1
         state = load_checkpoint(checkpoint, nets, optimizers, schedulers)
         step, start_epoch, skip = state["step"], state["epoch"], state["batch"]
+        drop_rows_after(out / "losses.csv", step)
     write_files = not args.dry_run or args.out != "runs/ae_contractive"
     log = CsvLog(out / "losses.csv", append=args.resume, fields=["step", "epoch", "split", "loss", "bce", "contractive", "mse"]) if write_files else None
 
@@ -303,9 +317,11 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     first_step = step
-    done = False
+    done = bool(args.steps) and step >= args.steps  # a resumed run that already reached --steps
     try:
         for epoch in range(start_epoch, args.epochs if not args.steps else 10**9):
+            if done:
+                break
             for batch, (x, _labels) in enumerate(batches(train_set, args.batch_size, args.seed, epoch, drop_last=True)):
                 if batch < skip:
                     continue
@@ -316,7 +332,7 @@ def main(argv=None) -> int:
                     row = step_fn(nets, optimizers, x, _labels, step, loss_weights(step, steps_per_epoch))
                 for sched in schedulers:
                     sched.step()
-                bad = [k for k, v in row.items() if not math.isfinite(v)]
+                bad = sorted((k for k, v in row.items() if not math.isfinite(v)), key=lambda k: k in TOTALS)
                 if bad:
                     print(f"\nerror: loss term `{bad[0]}` is {row[bad[0]]} at step {step + 1}; stopping. "
                           f"The last good checkpoint is {checkpoint}.", file=sys.stderr)
@@ -336,12 +352,10 @@ def main(argv=None) -> int:
                     break
             skip = 0
             if write_files:
-                if not done:
-                    save_checkpoint(checkpoint, nets, optimizers, schedulers, step, epoch + 1, 0)
                 log.write(step=step, epoch=epoch, split="val", **evaluate(nets, test_set, args, device))
                 save_samples(nets, test_set, out / "samples" / f"epoch_{epoch:03d}.png", args, device)
-            if done:
-                break
+                if not done:  # after evaluation and samples, which draw random numbers, so a resume continues
+                    save_checkpoint(checkpoint, nets, optimizers, schedulers, step, epoch + 1, 0)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -351,8 +365,9 @@ def main(argv=None) -> int:
             log.close()
     elapsed = time.perf_counter() - started
     if stop["signal"]:
+        again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
         print(f"stopped by {stop['signal']} at step {step}; checkpoint written. Resume with: "
-              f"python {sys.argv[0]} --resume --out {args.out}", file=sys.stderr)
+              f"python {shlex.join([sys.argv[0], *again, '--resume'])}", file=sys.stderr)
         return 130
     metrics = {"steps": step, "seconds": round(elapsed, 3),
                "steps_per_second": round((step - first_step) / elapsed, 3) if elapsed > 0 else None}

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shlex
 import signal
 import sys
 import time
@@ -35,6 +37,7 @@ DEFAULT_DATA = "mnist5k"
 D_STEPS = 1  # discriminator/critic updates per generator update
 TRAINED = ["enc", "dec"]
 FROZEN = []
+TOTALS = ("loss", "loss_d", "loss_g")  # sums of terms: a bad value is reported by the term that caused it
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -174,7 +177,7 @@ def evaluate(nets: dict, dataset, args: argparse.Namespace, device: torch.device
             loss, terms = loss_terms(nets, values, loss_weights(10**9, 1))
             row = {k: v.item() for k, v in terms.items()}
             row["loss"] = loss.item()
-            row["mse"] = F.mse_loss(values["x_hat"], x).item()
+            row.setdefault("mse", F.mse_loss(values["x_hat"], x).item())  # unless a term is called mse
             row["neg_elbo"] = (F.binary_cross_entropy(values["x_hat"], x, reduction="sum") / x.size(0)
                                + terms["kl"]).item()
             for k, v in row.items():
@@ -230,6 +233,17 @@ def load_checkpoint(path: Path, nets: dict, optimizers: dict, schedulers: list) 
     return state
 
 
+def drop_rows_after(path: Path, step: int) -> None:
+    """Forget rows of steps after the checkpoint a run resumes from (written before a kill -9)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if line.endswith("\n") and int(line.split(",", 1)[0]) <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(kept))
+    os.replace(tmp, path)
+
+
 def save_checkpoint(path: Path, nets: dict, optimizers: dict, schedulers: list, step: int, epoch: int,
                     batch: int) -> None:
     atomic_save({
@@ -264,6 +278,11 @@ def main(argv=None) -> int:
         except DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        labels = torch.cat([train_set.tensors[1], test_set.tensors[1]])
+        if NUM_CLASSES is not None and len(labels) and not (0 <= labels.min() and labels.max() < NUM_CLASSES):
+            print(f"error: {args.data} has labels {labels.min().item()}..{labels.max().item()}, but the spec "
+                  f"declares {NUM_CLASSES} classes (labels 0..{NUM_CLASSES - 1})", file=sys.stderr)
+            return 1
         if len(train_set) < args.batch_size:
             print(f"error: {args.data} has {len(train_set)} training samples, fewer than one batch of "
                   f"{args.batch_size}; lower --batch-size", file=sys.stderr)
@@ -296,6 +315,7 @@ def main(argv=None) -> int:
             return 1
         state = load_checkpoint(checkpoint, nets, optimizers, schedulers)
         step, start_epoch, skip = state["step"], state["epoch"], state["batch"]
+        drop_rows_after(out / "losses.csv", step)
     write_files = not args.dry_run or args.out != "runs/vae_conv"
     log = CsvLog(out / "losses.csv", append=args.resume, fields=["step", "epoch", "split", "loss", "bce", "kl", "mse", "neg_elbo"]) if write_files else None
 
@@ -315,9 +335,11 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     first_step = step
-    done = False
+    done = bool(args.steps) and step >= args.steps  # a resumed run that already reached --steps
     try:
         for epoch in range(start_epoch, args.epochs if not args.steps else 10**9):
+            if done:
+                break
             for batch, (x, _labels) in enumerate(batches(train_set, args.batch_size, args.seed, epoch, drop_last=True)):
                 if batch < skip:
                     continue
@@ -328,7 +350,7 @@ def main(argv=None) -> int:
                     row = step_fn(nets, optimizers, x, _labels, step, loss_weights(step, steps_per_epoch))
                 for sched in schedulers:
                     sched.step()
-                bad = [k for k, v in row.items() if not math.isfinite(v)]
+                bad = sorted((k for k, v in row.items() if not math.isfinite(v)), key=lambda k: k in TOTALS)
                 if bad:
                     print(f"\nerror: loss term `{bad[0]}` is {row[bad[0]]} at step {step + 1}; stopping. "
                           f"The last good checkpoint is {checkpoint}.", file=sys.stderr)
@@ -348,12 +370,10 @@ def main(argv=None) -> int:
                     break
             skip = 0
             if write_files:
-                if not done:
-                    save_checkpoint(checkpoint, nets, optimizers, schedulers, step, epoch + 1, 0)
                 log.write(step=step, epoch=epoch, split="val", **evaluate(nets, test_set, args, device))
                 save_samples(nets, test_set, out / "samples" / f"epoch_{epoch:03d}.png", args, device)
-            if done:
-                break
+                if not done:  # after evaluation and samples, which draw random numbers, so a resume continues
+                    save_checkpoint(checkpoint, nets, optimizers, schedulers, step, epoch + 1, 0)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -363,8 +383,9 @@ def main(argv=None) -> int:
             log.close()
     elapsed = time.perf_counter() - started
     if stop["signal"]:
+        again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
         print(f"stopped by {stop['signal']} at step {step}; checkpoint written. Resume with: "
-              f"python {sys.argv[0]} --resume --out {args.out}", file=sys.stderr)
+              f"python {shlex.join([sys.argv[0], *again, '--resume'])}", file=sys.stderr)
         return 130
     metrics = {"steps": step, "seconds": round(elapsed, 3),
                "steps_per_second": round((step - first_step) / elapsed, 3) if elapsed > 0 else None}
