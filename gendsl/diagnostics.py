@@ -22,6 +22,7 @@ CODES: dict[str, str] = {
     "E0106": "file too large",
     "E0107": "file is not UTF-8 text",
     "E0108": "empty file",
+    "E0109": "expression nested too deeply",
     "E0110": "not supported yet",
     "E0201": "unknown name",
     "E0202": "duplicate name",
