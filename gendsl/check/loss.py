@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gendsl import ir
 from gendsl.check.flow import FlowChecker
+from gendsl.check.names import one_line
 from gendsl.check.result import CallStep, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
 from gendsl.source import Span
@@ -112,7 +113,7 @@ class LossChecker:
         if kind not in TERMS:
             raise error("E0504", f"unknown loss term `{kind}`", call.func_span, "not a loss term",
                         (f"terms: {', '.join(TERMS)}",), did_you_mean(kind, TERMS))
-        text = self.source_text[call.span.start:call.span.end]
+        text = one_line(self.source_text[call.span.start:call.span.end])  # shown in generated comments
         if kind == "gan":
             self._gan(call, weight)
             return

@@ -10,7 +10,7 @@ from gendsl.check import graph as nx  # networkx's API for the few calls used he
 from gendsl import ir
 from gendsl.check.flow import FlowChecker
 from gendsl.check.loss import LossChecker
-from gendsl.check.names import check_identifier
+from gendsl.check.names import assign_class_names, check_identifier, check_text, printable
 from gendsl.check.network import NetworkChecker
 from gendsl.check.result import CheckedModel, DataDecl, LatentDecl
 from gendsl.check.training import TrainChecker, check_schedule
@@ -114,6 +114,7 @@ class _ModelChecker:
         for dup in duplicated & set(networks):
             networks[dup] = None  # which of the two a call means is unclear: calls stay quiet
         self._contracts(data, networks, checkers)
+        assign_class_names([c for c in networks.values() if c is not None])
 
         forwards = spec.of(ir.Forward)
         losses = spec.of(ir.Loss)
@@ -178,7 +179,7 @@ class _ModelChecker:
         if self.reporter.has_errors or name is None:
             return None
         return CheckedModel(
-            name=name, path=self.source.path,
+            name=name, path=printable(self.source.path),
             sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
             params=dict(self.env.params), data=data, latents=latents,
             networks=[networks[n.name] for n in spec.of(ir.Network) if networks.get(n.name)],
@@ -357,6 +358,8 @@ class _ModelChecker:
             value_range = (low, high)
         elif kind == "image":
             value_range = (0.0, 1.0)
+        if d.source is not None:
+            check_text(d.source.value, d.source.span, "the data source")
         return DataDecl(d.name, t, kind, value_range, d.source.value if d.source else None)
 
     def _number(self, e):

@@ -84,9 +84,39 @@ def assign_class_names(networks) -> None:
 
 
 def printable(text: str) -> str:
-    """`text` with every non-printable character escaped, safe inside a `#` comment or docstring.
+    """`text` made safe inside a `#` comment, a "..." string and a docstring of generated code.
 
-    A spec's path goes into generated headers; a newline (or U+2028, which `str.splitlines`
-    also breaks on) in a file name must not start a line of code.
+    A spec's path goes into generated headers and help strings: a newline (or U+2028, which
+    `str.splitlines` also breaks on) must not start a line of code, and a `"` must not end
+    the string it is in (`a"+__import__("os").system("...")+"b.gen` is a valid file name).
+    Non-printable characters, backslashes and double quotes are escaped.
     """
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    out = []
+    for ch in text:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def check_text(value: str, span: Span, what: str) -> None:
+    """Refuse a spec string that could break out of generated comments, strings and docstrings.
+
+    A data source is shown in train.py's docstring and comments: a newline would start a
+    line of code (`from "mnist5k\\nimport os"`), a `\"\"\"` would end the docstring, and a
+    backslash would be read as an escape (`\\N` does not even compile).
+    """
+    bad = next((ch for ch in value if not ch.isprintable() or ch in '"\\'), None)
+    if bad is not None:
+        shown = bad if bad in '"\\' else bad.encode("unicode_escape").decode("ascii")
+        raise error("E0209", f"{what} contains `{shown}`", span, "not allowed here",
+                    ("generated code shows this string in comments and docstrings",),
+                    'write paths with "/"' if bad == "\\" else "remove it")
+
+
+def one_line(source: str) -> str:
+    """Spec text (a loss term) as shown in generated comments and docstrings: one line, no comments."""
+    return re.sub(r" ,", ",", " ".join(re.sub(r"#[^\n]*", " ", source).split()))

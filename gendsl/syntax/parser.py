@@ -26,6 +26,11 @@ TOP_KEYWORDS = ("model", "import", "param", "data", "latent", "schedule", "encod
                 "generator", "discriminator", "critic", "network", "forward", "loss", "train")
 _ITEM_START = re.compile(r"^(?:%s)\b" % "|".join(TOP_KEYWORDS), re.M)
 MAX_SYNTAX_ERRORS = 20
+# Levels of the syntax tree (a network statement sits about six deep; `a + b` adds one).
+# Building the IR and checking it recurse once per level, so a deeper tree would end in
+# RecursionError; real specs stay below 20.
+MAX_NESTING = 100
+_LONG_INT = 1000  # digits; longer integer literals are out of range anyway
 
 
 @lru_cache(maxsize=1)
@@ -61,7 +66,25 @@ def parse(source: SourceFile, reporter: Reporter) -> ir.Spec | None:
     except lark.exceptions.LarkError:
         _report_all_syntax_errors(source, reporter)
         return None
+    deep = _too_deep(tree)
+    if deep is not None:
+        start = deep.meta.start_pos if not getattr(deep.meta, "empty", True) else 0
+        reporter.error("E0109", "expression nested too deeply", Span(start, start + 1), "too deep",
+                       (f"the compiler accepts at most {MAX_NESTING} levels of nesting",),
+                       "split it into `param` declarations, or write a long sum as several shorter ones")
+        return None
     return _Builder(0).transform(tree)
+
+
+def _too_deep(tree: lark.Tree) -> lark.Tree | None:
+    """The first subtree nested deeper than MAX_NESTING, found without recursion."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return node
+        stack.extend((c, depth + 1) for c in reversed(node.children) if isinstance(c, lark.Tree))
+    return None
 
 
 def _report_all_syntax_errors(source: SourceFile, reporter: Reporter) -> None:
@@ -314,7 +337,8 @@ def _span(offset: int, node) -> Span:
 
 def _number(text: str) -> int | float:
     if re.fullmatch(r"\d+", text):
-        return int(text)
+        # int() refuses thousands of digits; any such literal is out of range when evaluated
+        return int(text) if len(text) <= _LONG_INT else 10 ** _LONG_INT
     return float(text)
 
 
