@@ -40,8 +40,10 @@ def test_atomic_save_failure_keeps_old_file(tmp_path):
 
 
 def test_atomic_write_json(tmp_path):
-    atomic_write_json({"modes": 8, "kl": math.inf}, tmp_path / "m.json")
-    assert json.loads((tmp_path / "m.json").read_text()) == {"modes": 8, "kl": math.inf}
+    atomic_write_json({"modes": 8, "kl": math.inf, "per_class": [0.5, math.nan]}, tmp_path / "m.json")
+    text = (tmp_path / "m.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text  # standard JSON: non-finite values become null
+    assert json.loads(text) == {"modes": 8, "kl": None, "per_class": [0.5, None]}
     assert len(list(tmp_path.iterdir())) == 1
 
 
