@@ -49,6 +49,8 @@ def read_source(path: str) -> tuple[SourceFile, Diagnostic | None]:
         return SourceFile(shown, ""), Diagnostic(
             "error", "E0106", f"file is {len(raw):,} bytes; specs are limited to {MAX_SOURCE_BYTES:,}", None, "", (),
             "a spec is a page or two of text; is this the right file?")
+    if raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark some editors write: not part of the text
+        raw = raw[3:]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
