@@ -20,6 +20,7 @@ from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
 from gendsl.source import Span
 
 MAX_PARAMS = 10**10  # about 40 GB of float32 weights: surely a typo
+HISTORY = 9  # shapes kept per value for notes: shape_chain shows the last 8 and whether there were more
 
 
 def class_name(name: str) -> str:
@@ -248,7 +249,9 @@ class NetworkChecker:
                 continue
             layers.append(Layer(el.op, args, list(ins_vars), in_types, out, params, var=key, attr=None,
                                 statement=stmt.name, span=el.span))
-            history.append(out)
+            if out is not None and (not history or history[-1] != out):  # what shape_chain shows, bounded:
+                history.append(out)  # copying an unbounded history per statement made checking O(n^2)
+                del history[:-HISTORY]
             t = out
             var_in = key
         if broken:
