@@ -156,9 +156,18 @@ class Reporter:
     def has_errors(self) -> bool:
         return any(d.is_error for d in self.diagnostics)
 
+    _counted: int = field(default=0, repr=False)
+    _errors: int = field(default=0, repr=False)
+
     @property
     def error_count(self) -> int:
-        return sum(1 for d in self.diagnostics if d.is_error)
+        """Errors reported so far; counts only what was added since the last call (checks ask often)."""
+        if len(self.diagnostics) < self._counted:  # the list was filtered: count again
+            self._counted = self._errors = 0
+        for d in self.diagnostics[self._counted:]:
+            self._errors += d.is_error
+        self._counted = len(self.diagnostics)
+        return self._errors
 
 
 def error(code: str, message: str, span: Span, label: str = "",

@@ -64,7 +64,7 @@ class NetworkChecker:
 
     def run(self) -> CheckedNetwork | None:
         net = self.net
-        errors_before = len([d for d in self.reporter.diagnostics if d.is_error])
+        errors_before = self.reporter.error_count
         inputs = []
         for inp, t in zip(net.inputs, self.input_types):
             if self._define(inp.name, inp.span, "input"):
@@ -109,7 +109,7 @@ class NetworkChecker:
             self._statement(i, key, net.body[i], sources[i])
 
         outputs = self._outputs(keys)
-        errors_after = len([d for d in self.reporter.diagnostics if d.is_error])
+        errors_after = self.reporter.error_count
         if errors_after > errors_before or outputs is None or any(t is None for _, t, _ in outputs):
             return None
         layers = [layer for key in order if "index" in self.graph.nodes[key]
