@@ -157,6 +157,15 @@ class LossChecker:
                                             "input it was computed from",),
                             f"the arguments are the other way round: `contractive({source}, {code})`" if swapped
                             else f"pass a code computed from `{source}`, e.g. `contractive(code, {source})`")
+            coupled = [(n, l) for n in sorted(self.flow.depends.get(code, set()))
+                       if self.flow.networks.get(n) is not None
+                       for l in self.flow.networks[n].layers if l.op == "batchnorm"][:1]
+            for net_name, norm in coupled:
+                self.reporter.warning("W0503", f"the contractive penalty goes through `batchnorm` in `{net_name}`",
+                                      norm.span, "batch statistics",
+                                      ("the penalty is each sample's Jacobian; in training mode batchnorm makes each "
+                                       "code depend on the whole batch, so the computed norm mixes samples",),
+                                      "remove `batchnorm` from the encoder, or use `layernorm`")
         elif kind == "perceptual":
             self._perceptual(call, options, args, types)
             args = args[1:]
@@ -358,8 +367,13 @@ class LossChecker:
             self.reporter.warning("W0501", f"critic `{d_real.name}` ends in `sigmoid`", d_real.layers[-1].span,
                                   "bounded output", ("a Wasserstein critic outputs unbounded scores",),
                                   "remove the final `sigmoid`")
-        if kind == "max_likelihood" and not probabilities:
-            pass  # logits work directly: exp(logit(D)) = exp(logits)
+        norm = next((l for l in d_real.layers if l.op == "batchnorm"), None)
+        if kind == "wasserstein_gp" and norm is not None:
+            self.reporter.warning("W0502", f"critic `{d_real.name}` uses `batchnorm` with a gradient penalty",
+                                  norm.span, "batch statistics",
+                                  ("the penalty constrains the gradient of each sample's score with respect to that "
+                                   "sample; batchnorm makes each score depend on the whole batch (Gulrajani et al., 2017)",),
+                                  "use `layernorm` instead, or no normalisation in the critic")
         if d_real.outputs[0][1].numel != 1:
             raise Cascade()  # reported by the discriminator contract (E0422)
         if weight.constant != 1.0 or weight.schedules:
