@@ -56,8 +56,19 @@ def atomic_save(obj, path):
 
 
 def atomic_write_json(obj, path):
-    """Write obj as indented JSON, atomically (inf/nan are written as Infinity/NaN)."""
-    _atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
+    """Write obj as indented, standard JSON, atomically; inf and nan become null."""
+    text = json.dumps(_finite(obj), indent=2, allow_nan=False)
+    _atomic_write(path, lambda f: f.write((text + "\n").encode()))
+
+
+def _finite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 class CsvLog:

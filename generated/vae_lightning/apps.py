@@ -65,17 +65,17 @@ def reconstruction_errors(nets: dict, inputs: torch.Tensor, device: torch.device
     return torch.cat(errors)
 
 
-def load_splits(args: argparse.Namespace, classes: list[int] | None = None):
+def load_splits(args: argparse.Namespace):
     """((train_x, train_y), (test_x, test_y)) of --data, split as train.py splits it.
 
     The training set is the one train.py trains on (--n samples); the test set is the
     whole held-out split, or its first --n-test samples.
     """
     try:
-        train_set, _ = load_data(args.data, train.DATA_SHAPE, train.DATA_RANGE, classes=classes,
-                                 root=args.root, seed=args.seed, n=args.n)
-        _, test_set = load_data(args.data, train.DATA_SHAPE, train.DATA_RANGE, classes=classes,
-                                root=args.root, seed=args.seed)
+        train_set, _ = load_data(args.data, train.DATA_SHAPE, train.DATA_RANGE, root=args.root,
+                                 seed=args.seed, n=args.n)
+        _, test_set = load_data(args.data, train.DATA_SHAPE, train.DATA_RANGE, root=args.root,
+                                seed=args.seed)
     except DataError as exc:
         raise SystemExit(f"error: {exc}")
     test_x, test_y = test_set.tensors
@@ -227,7 +227,7 @@ def anomaly(args: argparse.Namespace, device: torch.device) -> dict:
         writer = csv.writer(f)
         writer.writerow(["index", "label", "anomaly", "score"])
         for i, (label, flag, score) in enumerate(zip(test_y.tolist(), is_anomaly.tolist(), scores.tolist())):
-            writer.writerow([i, label, int(flag), f"{score:.6g}"])
+            writer.writerow([i, label, int(flag), f"{score:.9g}"])
     return {"holdout": args.holdout, "trained_on": normal, "test_samples": len(test_y),
             "anomalies": int(is_anomaly.sum()),
             "roc_auc": figure(roc_auc(scores, is_anomaly)),

