@@ -341,9 +341,12 @@ def main(argv=None) -> int:
                     break
             skip = 0
             if write_files:
-                log.write(step=step, epoch=epoch, split="val", **evaluate(nets, test_set, args, device))
-                save_samples(nets, test_set, out / "samples" / f"epoch_{epoch:03d}.png", args, device)
-                if not done:  # after evaluation and samples, which draw random numbers, so a resume continues
+                # evaluation and samples draw random numbers on a fork of the generator, so training
+                # continues on the stream it would have had without them (and a resume matches)
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    log.write(step=step, epoch=epoch, split="val", **evaluate(nets, test_set, args, device))
+                    save_samples(nets, test_set, out / "samples" / f"epoch_{epoch:03d}.png", args, device)
+                if not done:
                     save_checkpoint(checkpoint, nets, optimizers, schedulers, step, epoch + 1, 0)
     finally:
         for sig, handler in previous.items():
