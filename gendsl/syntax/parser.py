@@ -18,6 +18,7 @@ import lark
 from lark import Token, Transformer, v_args
 
 from gendsl import ir
+from gendsl.cache import cache_dir
 from gendsl.diagnostics import Reporter
 from gendsl.source import SourceFile, Span
 
@@ -40,23 +41,10 @@ def _parser() -> lark.Lark:
 
 
 def _cache_file() -> str | bool:
-    """Where lark keeps the LALR tables it builds from the grammar, or False for no cache.
-
-    Building them takes about 50 ms of every run; loading them, about 5 ms. lark stores a hash
-    of the grammar, its options and the lark and Python versions in the file and rebuilds (and
-    rewrites it) when they differ, so a stale or damaged file costs one build, never a wrong
-    parse. The folder is $GENDSL_CACHE_DIR (`off` disables the cache), else $XDG_CACHE_HOME/gendsl,
-    else ~/.cache/gendsl.
-    """
-    folder = os.environ.get("GENDSL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "gendsl")
-    if folder == "off":
-        return False
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return False
-    return os.path.join(folder, f"grammar-lark{lark.__version__}.cache")
+    """Where lark keeps the LALR tables it builds from the grammar (about 50 ms of every run; loading
+    them takes 5), or False for no cache. See gendsl/cache.py."""
+    folder = cache_dir()
+    return os.path.join(folder, f"grammar-lark{lark.__version__}.cache") if folder else False
 
 
 def parse(source: SourceFile, reporter: Reporter) -> ir.Spec | None:
