@@ -20,8 +20,8 @@ def specs(root: Path = ROOT) -> list[Path]:
 def measure(reps: int, spec_paths: list[Path] | None = None, baselines: bool = True) -> dict:
     """Median and range of `reps` runs of each command, interleaved so that drift hits all alike.
 
-    One warm-up round first: it writes the .pyc files and lark's table cache, as any earlier
-    run on a user's machine would have.
+    One warm-up round first: it writes the .pyc files and gendsl's caches (lark's tables, compiled
+    templates), as any earlier run on a user's machine would have.
     """
     spec_paths = spec_paths if spec_paths is not None else specs()
     work = Path(tempfile.mkdtemp(prefix="gendsl-bench-compile-"))
@@ -48,7 +48,7 @@ def measure(reps: int, spec_paths: list[Path] | None = None, baselines: bool = T
                 if rep:  # round 0 is the warm-up
                     stats[name].add(r.seconds)
             log(f"  compile time: round {rep}/{reps} done")
-        # cold: an empty table cache (as on a fresh install); .pyc files exist
+        # cold: empty parse-table and template caches (as on a fresh install); .pyc files exist
         cold = Stat()
         if spec_paths:
             dcgan = next((s for s in spec_paths if s.name == "dcgan.gen"), spec_paths[0])
@@ -148,7 +148,7 @@ def report(result: dict) -> tuple[list[list[str]], list[str]]:
         notes.append(f"Goal `gendsl compile specs/dcgan.gen` < {result['goal_s']} s median: {verdict} "
                      f"({dc.median:.3f} s).")
     if result["cold_dcgan"].values:
-        notes.append(f"First run after installing (lark's table cache empty, .pyc files present): "
+        notes.append(f"First run after installing (parse-table and template caches empty, .pyc files present): "
                      f"{result['cold_dcgan'].fmt(3, 's')} for dcgan.gen.")
     base = result.get("baseline")
     if base:

@@ -2,7 +2,8 @@
 
 Steady-state rate, so that one-off costs (torch.compile's compilation, the final checkpoint)
 cancel: each configuration trains `short` and `long` steps, and the rate is
-(long - short) / (loop seconds of long - loop seconds of short), both as train.py reports them.
+(long - short) / (loop seconds of long - loop seconds of short), both as train.py reports them,
+each the best over the rounds.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-from bench.common import PYTHON, ROOT, Stat, child_env, log, run
-from bench.training import CASES, _data_arg, shown
+from bench.common import PYTHON, ROOT, child_env, log, run
+from bench.training import CASES, _data_arg, _rate, shown
 
 # flags that change nothing on a CPU, with the reason
 GPU_ONLY = {
@@ -27,44 +28,50 @@ CONFIGS = {
 }
 
 
-def steady_rate(model: str, flags: list[str], short: int, long: int, batch: int, data: str, work: Path,
-                root: Path = ROOT) -> tuple[float, str]:
-    seconds = {}
-    cmd = None
-    for steps in (short, long):
-        out = work / f"flags_{model}_{'_'.join(f.strip('-') for f in flags) or 'plain'}_{steps}"
-        cmd = [PYTHON, str(root / "generated" / model / "train.py"), "--steps", str(steps), "--batch-size",
-               str(batch), "--seed", "0", "--data", data, "--device", "cpu", "--quiet", "--out", str(out)] + flags
-        run(cmd, cwd=work, env=child_env(), timeout=900)
-        seconds[steps] = json.loads((out / "metrics.json").read_text())["seconds"]
-        shutil.rmtree(out, ignore_errors=True)
-    return (long - short) / max(seconds[long] - seconds[short], 1e-9), shown(cmd, root)
+def loop_seconds(model: str, flags: list[str], steps: int, batch: int, data: str, work: Path,
+                 root: Path = ROOT) -> tuple[float, str]:
+    out = work / f"flags_{model}_{'_'.join(f.strip('-') for f in flags) or 'plain'}_{steps}"
+    cmd = [PYTHON, str(root / "generated" / model / "train.py"), "--steps", str(steps), "--batch-size",
+           str(batch), "--seed", "0", "--data", data, "--device", "cpu", "--quiet", "--out", str(out)] + flags
+    run(cmd, cwd=work, env=child_env(), timeout=900)
+    seconds = json.loads((out / "metrics.json").read_text())["seconds"]
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds, shown(cmd, root)
 
 
 def measure(models: list[str], reps: int, work: Path, root: Path = ROOT, steps: dict | None = None) -> dict:
-    """Rates of each configuration, and the ratio to the plain run of the same repetition."""
+    """Steady-state rate of each configuration from its best (shortest) loop times over `reps` rounds,
+    the configurations interleaved in each round; ratio: to the configuration without flags."""
     out = {}
     for model in models:
         case = CASES[model]
-        short, long = (steps or {}).get(model, (2, 10) if model == "dcgan" else (100, 400))
+        short, long = (steps or {}).get(model, (2, 8) if model == "dcgan" else (80, 320))
         data = _data_arg(case, case.data, work)
-        rows = {}
-        for rep in range(reps):
-            plain = None
+        best: dict[tuple[str, int], float] = {}
+        cmds, errors = {}, {}
+        for round_ in range(reps):
             for flags in CONFIGS[model]:
                 key = " ".join(flags) or "(none)"
-                try:
-                    rate, cmd = steady_rate(model, flags, short, long, case.batch_size, data, work, root)
-                except RuntimeError as exc:  # e.g. torch.compile without a C++ compiler
-                    rows.setdefault(key, {"rate": Stat(), "ratio": Stat(), "cmd": "", "error": str(exc)[:300]})
+                if key in errors or (round_ and "--compile" in flags):  # compiling costs ~20 s a run: once
                     continue
-                entry = rows.setdefault(key, {"rate": Stat(), "ratio": Stat(), "cmd": cmd, "error": None})
-                entry["rate"].add(rate)
-                if not flags:
-                    plain = rate
-                if plain:
-                    entry["ratio"].add(rate / plain)
-        out[model] = {"batch_size": case.batch_size, "short": short, "long": long, "configs": rows}
+                try:
+                    for n in (short, long):
+                        seconds, cmds[key] = loop_seconds(model, flags, n, case.batch_size, data, work, root)
+                        best[key, n] = min(best.get((key, n), float("inf")), seconds)
+                except RuntimeError as exc:  # e.g. torch.compile without a C++ compiler
+                    errors[key] = str(exc)[:300]
+        rows = {}
+        for flags in CONFIGS[model]:
+            key = " ".join(flags) or "(none)"
+            if key in errors:
+                rows[key] = {"rate": None, "ratio": None, "cmd": "", "error": errors[key]}
+                continue
+            rate = _rate(long - short, best[key, long] - best[key, short])
+            rows[key] = {"rate": rate, "cmd": cmds[key], "error": None}
+        plain = rows.get("(none)", {}).get("rate")
+        for r in rows.values():
+            r["ratio"] = r["rate"] / plain if plain and r["rate"] is not None else None
+        out[model] = {"batch_size": case.batch_size, "short": short, "long": long, "reps": reps, "configs": rows}
         log(f"  flags: {model} done")
     return out
 
@@ -76,7 +83,7 @@ def report(result: dict) -> tuple[list[list[str]], list[str]]:
             if e["error"]:
                 rows.append([model, f"`{key}`", "failed", "-", e["error"].splitlines()[0][:80]])
             else:
-                rows.append([model, f"`{key}`", e["rate"].fmt(2), e["ratio"].fmt(3) if e["ratio"].values else "-",
+                rows.append([model, f"`{key}`", f"{e['rate']:.2f}", f"{e['ratio']:.3f}" if e["ratio"] else "-",
                              f"`{e['cmd']}`"])
     notes = [f"`{flag}`: {why}; not measured here." for flag, why in GPU_ONLY.items()]
     return rows, notes
