@@ -238,31 +238,37 @@ def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
 
 def memory(models: list[str], reps: int, work: Path, root: Path = ROOT) -> dict:
     """Peak RSS of whole runs at the spec's batch size on the spec's data (DCGAN: random images, CelebA
-    being offline), a few steps each: what a user's process needs, end-of-run work included."""
+    being offline), a few steps each: what a user's process needs, end-of-run work included. The
+    generated script runs twice: as it is, and with --no-plots, which leaves out the matplotlib figures
+    that the references do not draw (like for like)."""
     results = {}
     env = child_env()
     for model in models:
         case = CASES[model]
         data = _data_arg(case, case.memory_data, work)
-        gen_rss, ref_rss, ratio = Stat(), Stat(), Stat()
+        stats = {k: Stat() for k in ("gen_rss_mib", "ref_rss_mib", "rss_ratio", "gen_np_rss_mib", "np_rss_ratio")}
         # warm-up, not measured: the first load of mnist5k parses text and writes a cache (data/mnist5k.pt)
         _, warm = commands(case, 1, case.memory_batch, data, 0, work / f"mem_{model}_warm", root=root)
         run(warm, cwd=work, env=env, timeout=900)
-        cmd_gen = cmd_ref = None
+        cmd_gen = cmd_ref = cmd_np = None
         for rep in range(reps):
             out = work / f"mem_{model}_{rep}"
             cmd_gen, cmd_ref = commands(case, case.memory_steps, case.memory_batch, data, 0, out, root=root)
-            pair = [("gen", cmd_gen), ("ref", cmd_ref)]
+            cmd_np, _ = commands(case, case.memory_steps, case.memory_batch, data, 0, out / "np", root=root,
+                                 gen_flags=["--no-plots"])
+            trio = [("gen", cmd_gen), ("ref", cmd_ref), ("np", cmd_np)]
             peaks = {who: run(cmd, cwd=work, env=env, timeout=900, rss=True).max_rss_kb / 1024
-                     for who, cmd in (pair if rep % 2 == 0 else pair[::-1])}
-            gen_rss.add(peaks["gen"])
-            ref_rss.add(peaks["ref"])
-            ratio.add(peaks["gen"] / peaks["ref"])
+                     for who, cmd in (trio if rep % 2 == 0 else trio[::-1])}
+            stats["gen_rss_mib"].add(peaks["gen"])
+            stats["ref_rss_mib"].add(peaks["ref"])
+            stats["gen_np_rss_mib"].add(peaks["np"])
+            stats["rss_ratio"].add(peaks["gen"] / peaks["ref"])
+            stats["np_rss_ratio"].add(peaks["np"] / peaks["ref"])
             shutil.rmtree(out, ignore_errors=True)
-        results[model] = {"batch_size": case.memory_batch, "steps": case.memory_steps, "gen_rss_mib": gen_rss,
-                          "ref_rss_mib": ref_rss, "rss_ratio": ratio, "cmd_gen": shown(cmd_gen, root),
-                          "cmd_ref": shown(cmd_ref, root)}
-        log(f"  memory: {model} {ratio.median:.3f}x")
+        results[model] = {"batch_size": case.memory_batch, "steps": case.memory_steps, **stats,
+                          "cmd_gen": shown(cmd_gen, root), "cmd_ref": shown(cmd_ref, root),
+                          "cmd_np": shown(cmd_np, root)}
+        log(f"  memory: {model} {stats['rss_ratio'].median:.3f}x, --no-plots {stats['np_rss_ratio'].median:.3f}x")
     return results
 
 
@@ -367,12 +373,17 @@ def measure(models: list[str] | None, reps: int, quick: bool, root: Path = ROOT)
 
 SPEED_HEADER = ["model", "batch", "steps (short / long)", "generated steps/s", "reference steps/s",
                 "ratio gen/ref (best runs)", "paired ratios: median (min-max)", "fixed cost s gen / ref"]
-MEMORY_HEADER = ["model", "batch", "steps", "peak RSS MiB generated", "peak RSS MiB reference", "ratio gen/ref"]
+MEMORY_HEADER = ["model", "batch", "steps", "peak RSS MiB reference", "generated --no-plots", "ratio",
+                 "generated (with plots)", "ratio"]
 
 
 def memory_rows(result: dict) -> list[list[str]]:
-    return [[model, str(r["batch_size"]), str(r["steps"]), r["gen_rss_mib"].fmt(0), r["ref_rss_mib"].fmt(0),
-             r["rss_ratio"].fmt(3)] for model, r in result.items()]
+    rows = []
+    for model, r in result.items():
+        np_cells = [r["gen_np_rss_mib"].fmt(0), r["np_rss_ratio"].fmt(3)] if "gen_np_rss_mib" in r else ["", ""]
+        rows.append([model, str(r["batch_size"]), str(r["steps"]), r["ref_rss_mib"].fmt(0), *np_cells,
+                     r["gen_rss_mib"].fmt(0), r["rss_ratio"].fmt(3)])
+    return rows
 
 
 def report(result: dict) -> tuple[list[list[str]], list[list[str]], list[str]]:

@@ -500,13 +500,22 @@ GAN_CASES = [("minimax", "sigmoid"), ("minimax", ""), ("non_saturating", "sigmoi
              ("wasserstein", ""), ("wasserstein_gp", "")]
 
 
+def discriminator_loss(train, d_real, d_fake):
+    """The whole discriminator loss of a generated train.py: one function with a gradient penalty,
+    else the real and generated halves that train_step backpropagates one after the other."""
+    if hasattr(train, "discriminator_loss"):
+        assert not hasattr(train, "discriminator_loss_real")
+        return train.discriminator_loss(d_real, d_fake)
+    return train.discriminator_loss_real(d_real) + train.discriminator_loss_fake(d_fake)
+
+
 @pytest.mark.parametrize("kind, last", GAN_CASES, ids=[f"{k}-{'prob' if l else 'logit'}" for k, l in GAN_CASES])
 def test_gan_objectives(build, kind, last):
     probabilities = last == "sigmoid"
     with imported(build(gan_spec(kind, last, name=f"t_{kind}_{'p' if probabilities else 'l'}"))) as train:
         real, fake = d_outputs(probabilities)
         loss_g = train.generator_loss(fake)
-        loss_d = train.discriminator_loss(real, fake)
+        loss_d = discriminator_loss(train, real, fake)
     squash = (lambda t: t) if probabilities else torch.sigmoid
     close(loss_g, _generator_expected(kind, squash(fake), fake), 1e-4)
     close(loss_d, _discriminator_expected(kind, squash(real), squash(fake), real, fake), 1e-4)
@@ -643,7 +652,7 @@ def test_discriminator_gradients_come_from_its_own_loss_only(build):
         torch.manual_seed(5)
         fake = nets["G"](train.sample_z(16, torch.device("cpu")))
         d = nets["D"]
-        loss_d = train.discriminator_loss(d(x).view(-1), d(fake.detach()).view(-1))
+        loss_d = discriminator_loss(train, d(x).view(-1), d(fake.detach()).view(-1))
         want = torch.autograd.grad(loss_d, list(d.parameters()))
         close(-torch.log(d(x)).mean() - torch.log(1 - d(fake)).mean(), loss_d)
     for a, b in zip(got, want):

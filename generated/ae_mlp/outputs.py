@@ -2,22 +2,26 @@
 # A copy of gendsl/runtime/outputs.py, the same for every model.
 """What a training run leaves in its output folder: checkpoints, losses.csv, plots.
 
-Plots use matplotlib's object API with the Agg canvas, so they never open a
-window or change the global backend. This file is copied next to each
-generated ``train.py``.
+Image grids are written as PNG by the standard library (zlib), so a run that
+only saves images never loads matplotlib. Plots (loss curves, scatters) use
+matplotlib's object API with the Agg canvas, so they never open a window or
+change the global backend. This file is copied next to each generated
+``train.py``.
 """
 
 import csv
 import json
 import math
 import os
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import torch
 
 __all__ = ["atomic_save", "atomic_write_json", "CsvLog", "read_csv_log", "plot_losses", "save_image_grid",
-           "save_scatter_2d", "save_latent_scatter"]
+           "write_png", "save_scatter_2d", "save_latent_scatter"]
 
 # Columns of losses.csv that say where a row belongs rather than what was measured.
 INDEX_COLUMNS = ("step", "epoch", "split", "batch", "iteration", "time", "lr")
@@ -232,14 +236,35 @@ def save_image_grid(images, path, value_range=None, nrow=8, padding=2):
         top, left = padding + r * (h + padding), padding + col * (w + padding)
         grid[:, top:top + h, left:left + w] = x[i]
 
-    from matplotlib.image import imsave
+    # as torchvision.utils.save_image rounds: [0, 1] -> 0..255
+    pixels = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+    write_png(path, pixels[0] if c == 1 else pixels.permute(1, 2, 0))
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if c == 1:
-        imsave(path, grid[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0)
-    else:
-        imsave(path, grid.permute(1, 2, 0).contiguous().numpy())
+
+def write_png(path, pixels):
+    """Write uint8 pixels [H, W] (grey), [H, W, 3] (RGB) or [H, W, 4] (RGBA) as a PNG file, atomically."""
+    pixels = torch.as_tensor(pixels).detach().to("cpu")
+    if pixels.dtype != torch.uint8 or pixels.dim() not in (2, 3) or (pixels.dim() == 3 and pixels.shape[2] not in (3, 4)):
+        raise ValueError(f"expected uint8 pixels [H, W], [H, W, 3] or [H, W, 4], got {pixels.dtype} {tuple(pixels.shape)}")
+    h, w = pixels.shape[:2]
+    channels = 1 if pixels.dim() == 2 else pixels.shape[2]
+    rows = pixels.reshape(h, w * channels)
+    # every scanline starts with its filter type; 0 = none
+    raw = torch.cat([torch.zeros(h, 1, dtype=torch.uint8), rows], dim=1).contiguous()
+    try:
+        data = raw.numpy().tobytes()
+    except RuntimeError:  # torch without numpy
+        data = bytes(raw.flatten().tolist())
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+
+    color_type = {1: 0, 3: 2, 4: 6}[channels]
+    png = (b"\x89PNG\r\n\x1a\n"
+           + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(data, 6))
+           + chunk(b"IEND", b""))
+    _atomic_write(path, lambda f: f.write(png))
 
 
 def save_scatter_2d(fake, real, path, centers=None, title=None):

@@ -57,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=500, help="iterations between checkpoints")
     p.add_argument("--dry-run", action="store_true", help="a few steps on fake data, writing only what is asked")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true",
+                   help="no matplotlib figures (losses.png, scatter plots); image grids are still written")
     p.add_argument("--detect-anomaly", action="store_true", help="torch.autograd anomaly detection (slow)")
     p.add_argument("--compile", action="store_true", help="torch.compile every network")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format for images")
@@ -82,10 +84,14 @@ def sample_z(n: int, device: torch.device) -> torch.Tensor:
     return torch.randn(n, 100, device=device)
 
 
-def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """-E[log D(x)] - E[log(1 - D(G(z)))], on probabilities."""
-    return (F.binary_cross_entropy(d_real, torch.ones_like(d_real))
-            + F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake)))
+def discriminator_loss_real(d_real: torch.Tensor) -> torch.Tensor:
+    """-E[log D(x)], on probabilities."""
+    return F.binary_cross_entropy(d_real, torch.ones_like(d_real))
+
+
+def discriminator_loss_fake(d_fake: torch.Tensor) -> torch.Tensor:
+    """-E[log(1 - D(G(z)))], on probabilities."""
+    return F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
 
 
 def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
@@ -121,12 +127,17 @@ def train_step(nets: dict, optimizers: dict, x: torch.Tensor, _labels: torch.Ten
 
     # (1) discriminator: real batch and generated batch, the generator's output detached
     fake = values["fake"]
-    d_real = netD(x).view(-1)
-    d_fake = netD(fake.detach()).view(-1)
-    loss_d = discriminator_loss(d_real, d_fake)
-    log = {"loss_d": loss_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
     optimizers["netD"].zero_grad(set_to_none=True)
-    loss_d.backward()
+    # the real half is backpropagated before the generated batch goes through D, so the two
+    # batches' activations are never alive together; the gradients add up to those of the sum
+    d_real = netD(x).view(-1)
+    loss_real = discriminator_loss_real(d_real)
+    loss_real.backward()
+    d_fake = netD(fake.detach()).view(-1)
+    loss_fake = discriminator_loss_fake(d_fake)
+    loss_fake.backward()
+    loss_d = loss_real.detach() + loss_fake.detach()
+    log = {"loss_d": loss_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
     optimizers["netD"].step()
     if not update_generator:
         return log
@@ -188,14 +199,14 @@ def evaluate(nets: dict, dataset, args: argparse.Namespace, device: torch.device
     sums: dict[str, float] = {}
     count = 0
     with torch.set_grad_enabled(False):
-        for x, _labels in batches(dataset, args.batch_size, args.seed, 0, drop_last=False):
-            x, _labels = x.to(device), _labels.to(device)
-            values = model_forward(nets, x)
+        for inputs, labels in batches(dataset, args.batch_size, args.seed, 0, drop_last=False):
+            inputs, labels = inputs.to(device), labels.to(device)
+            values = model_forward(nets, inputs)
             loss, terms = loss_terms(nets, values, loss_weights(10**9, 1))
             row = {k: v.item() for k, v in terms.items()}
             for k, v in row.items():
-                sums[k] = sums.get(k, 0.0) + v * x.size(0)
-            count += x.size(0)
+                sums[k] = sums.get(k, 0.0) + v * inputs.size(0)
+            count += inputs.size(0)
     for net in nets.values():
         net.train()
     return {k: v / max(count, 1) for k, v in sums.items()}
@@ -337,21 +348,21 @@ def main(argv=None) -> int:
         except ImportError:
             progress = None
 
-    started = time.perf_counter()
+    started = last_step_at = time.perf_counter()
     first_step = step
     done = bool(args.steps) and step >= args.steps  # a resumed run that already reached --steps
     try:
         for epoch in range(start_epoch, args.epochs if not args.steps else 10**9):
             if done:
                 break
-            for batch, (x, _labels) in enumerate(batches(train_set, args.batch_size, args.seed, epoch, drop_last=True)):
+            for batch, (inputs, labels) in enumerate(batches(train_set, args.batch_size, args.seed, epoch, drop_last=True)):
                 if batch < skip:
                     continue
-                x, _labels = x.to(device, non_blocking=True), _labels.to(device, non_blocking=True)
-                if args.channels_last and x.dim() == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                if args.channels_last and inputs.dim() == 4:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
                 with autocast:
-                    row = step_fn(nets, optimizers, x, _labels, step, loss_weights(step, steps_per_epoch))
+                    row = step_fn(nets, optimizers, inputs, labels, step, loss_weights(step, steps_per_epoch))
                 for sched in schedulers:
                     sched.step()
                 bad = sorted((k for k, v in row.items() if not math.isfinite(v)), key=lambda k: k in TOTALS)
@@ -360,6 +371,7 @@ def main(argv=None) -> int:
                           f"The last good checkpoint is {checkpoint}.", file=sys.stderr)
                     return 1
                 step += 1
+                last_step_at = time.perf_counter()
                 if log is not None:
                     log.write(step=step, epoch=epoch, split="train", **row)
                 if progress is not None:
@@ -388,7 +400,7 @@ def main(argv=None) -> int:
             progress.close()
         if log is not None:
             log.close()
-    elapsed = time.perf_counter() - started
+    elapsed = last_step_at - started  # training steps (and per-epoch evaluation), not the end-of-run work
     if stop["signal"]:
         again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
         print(f"stopped by {stop['signal']} at step {step}; checkpoint written. Resume with: "
@@ -399,7 +411,8 @@ def main(argv=None) -> int:
     metrics.update(final_metrics(nets, test_set, args, device))
     if write_files:
         atomic_write_json(metrics, out / "metrics.json")
-        plot_losses(out / "losses.csv", out / "losses.png")
+        if not args.no_plots:
+            plot_losses(out / "losses.csv", out / "losses.png")
     if not args.quiet:
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
                        if not isinstance(v, list)))

@@ -57,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=500, help="iterations between checkpoints")
     p.add_argument("--dry-run", action="store_true", help="a few steps on fake data, writing only what is asked")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true",
+                   help="no matplotlib figures (losses.png, scatter plots); image grids are still written")
     p.add_argument("--detect-anomaly", action="store_true", help="torch.autograd anomaly detection (slow)")
     p.add_argument("--compile", action="store_true", help="torch.compile every network")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format for images")
@@ -171,18 +173,18 @@ def evaluate(nets: dict, dataset, args: argparse.Namespace, device: torch.device
     sums: dict[str, float] = {}
     count = 0
     with torch.set_grad_enabled(False):
-        for x, _labels in batches(dataset, args.batch_size, args.seed, 0, drop_last=False):
-            x, _labels = x.to(device), _labels.to(device)
-            values = model_forward(nets, x)
+        for inputs, labels in batches(dataset, args.batch_size, args.seed, 0, drop_last=False):
+            inputs, labels = inputs.to(device), labels.to(device)
+            values = model_forward(nets, inputs)
             loss, terms = loss_terms(nets, values, loss_weights(10**9, 1))
             row = {k: v.item() for k, v in terms.items()}
             row["loss"] = loss.item()
-            row.setdefault("mse", F.mse_loss(values["x_hat"], x).item())  # unless a term is called mse
-            row["neg_elbo"] = (F.binary_cross_entropy(values["x_hat"], x, reduction="sum") / x.size(0)
+            row.setdefault("mse", F.mse_loss(values["x_hat"], inputs).item())  # unless a term is called mse
+            row["neg_elbo"] = (F.binary_cross_entropy(values["x_hat"], inputs, reduction="sum") / inputs.size(0)
                                + terms["kl"]).item()
             for k, v in row.items():
-                sums[k] = sums.get(k, 0.0) + v * x.size(0)
-            count += x.size(0)
+                sums[k] = sums.get(k, 0.0) + v * inputs.size(0)
+            count += inputs.size(0)
     for net in nets.values():
         net.train()
     return {k: v / max(count, 1) for k, v in sums.items()}
@@ -195,10 +197,10 @@ def save_samples(nets: dict, test_set, path: Path, args: argparse.Namespace, dev
     with torch.no_grad():
         shown = []
         shown.append(generate(nets, 64, device).cpu())
-        x = test_set.tensors[0][:32].to(device)
-        _labels = test_set.tensors[1][:32].to(device)
-        x_rec = model_forward(nets, x)["x_hat"]
-        pairs = torch.stack([x.cpu(), x_rec.cpu()], 1).flatten(0, 1)  # input beside reconstruction
+        inputs = test_set.tensors[0][:32].to(device)
+        labels = test_set.tensors[1][:32].to(device)
+        reconstructions = model_forward(nets, inputs)["x_hat"]
+        pairs = torch.stack([inputs.cpu(), reconstructions.cpu()], 1).flatten(0, 1)  # input beside reconstruction
         shown.append(pairs)
         if shown:
             save_image_grid(torch.cat(shown), path, value_range=DATA_RANGE, nrow=8)
@@ -329,21 +331,21 @@ def main(argv=None) -> int:
         except ImportError:
             progress = None
 
-    started = time.perf_counter()
+    started = last_step_at = time.perf_counter()
     first_step = step
     done = bool(args.steps) and step >= args.steps  # a resumed run that already reached --steps
     try:
         for epoch in range(start_epoch, args.epochs if not args.steps else 10**9):
             if done:
                 break
-            for batch, (x, _labels) in enumerate(batches(train_set, args.batch_size, args.seed, epoch, drop_last=True)):
+            for batch, (inputs, labels) in enumerate(batches(train_set, args.batch_size, args.seed, epoch, drop_last=True)):
                 if batch < skip:
                     continue
-                x, _labels = x.to(device, non_blocking=True), _labels.to(device, non_blocking=True)
-                if args.channels_last and x.dim() == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                if args.channels_last and inputs.dim() == 4:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
                 with autocast:
-                    row = step_fn(nets, optimizers, x, _labels, step, loss_weights(step, steps_per_epoch))
+                    row = step_fn(nets, optimizers, inputs, labels, step, loss_weights(step, steps_per_epoch))
                 for sched in schedulers:
                     sched.step()
                 bad = sorted((k for k, v in row.items() if not math.isfinite(v)), key=lambda k: k in TOTALS)
@@ -352,6 +354,7 @@ def main(argv=None) -> int:
                           f"The last good checkpoint is {checkpoint}.", file=sys.stderr)
                     return 1
                 step += 1
+                last_step_at = time.perf_counter()
                 if log is not None:
                     log.write(step=step, epoch=epoch, split="train", **row)
                 if progress is not None:
@@ -380,7 +383,7 @@ def main(argv=None) -> int:
             progress.close()
         if log is not None:
             log.close()
-    elapsed = time.perf_counter() - started
+    elapsed = last_step_at - started  # training steps (and per-epoch evaluation), not the end-of-run work
     if stop["signal"]:
         again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
         print(f"stopped by {stop['signal']} at step {step}; checkpoint written. Resume with: "
@@ -391,7 +394,8 @@ def main(argv=None) -> int:
     metrics.update(final_metrics(nets, test_set, args, device))
     if write_files:
         atomic_write_json(metrics, out / "metrics.json")
-        plot_losses(out / "losses.csv", out / "losses.png")
+        if not args.no_plots:
+            plot_losses(out / "losses.csv", out / "losses.png")
     if not args.quiet:
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
                        if not isinstance(v, list)))
