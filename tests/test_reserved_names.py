@@ -158,3 +158,12 @@ def test_names_of_the_training_loop_are_free(tmp_path, name):
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_the_language_reference_lists_every_reserved_name():
+    text = (ROOT / "docs" / "language.md").read_text()
+    marker = "<!-- reserved names: kept equal to gendsl/check/names.py by tests/test_reserved_names.py -->\n"
+    listed = text.split(marker, 1)[1].split("\n\n", 1)[0]
+    assert set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", listed)) == set(GENERATED_NAMES)
+    for prefix in GENERATED_PREFIXES:
+        assert f"`{prefix}`" in text

@@ -540,6 +540,35 @@ def _gan_setup(train, seed=0):
     return nets, optimizers
 
 
+@pytest.mark.parametrize("kind, last", [("non_saturating", "sigmoid"), ("wasserstein_gp", "")])
+def test_gan_validation_figures(build, kind, last):
+    """The held-out rows of losses.csv: the same objective as training, on test batches, nothing updated."""
+    with imported(build(gan_spec(kind, last, name=f"t_val_{kind}"))) as train:
+        nets, _ = _gan_setup(train)
+        test = torch.utils.data.TensorDataset(torch.randn(20, 2), torch.zeros(20, dtype=torch.long))
+        args = train.parse_args(["--batch-size", "8"])
+        before = {k: t.clone() for k, t in nets["D"].state_dict().items()}
+        torch.manual_seed(3)
+        got = train.evaluate(nets, test, args, torch.device("cpu"))
+        assert all(torch.equal(before[k], t) for k, t in nets["D"].state_dict().items())
+        torch.manual_seed(3)
+        sums, d, g = {}, nets["D"].eval(), nets["G"].eval()
+        with torch.no_grad():
+            for x, _ in train.batches(test, 8, args.seed, 0, drop_last=False):
+                fake = g(torch.randn(len(x), 3))
+                d_real, d_fake = d(x).view(-1), d(fake).view(-1)
+                if kind == "wasserstein_gp":
+                    torch.rand(len(x), 1)  # the penalty's interpolation weights come next in the stream
+                row = {"loss_d": _discriminator_expected(kind, d_real, d_fake, d_real, d_fake),
+                       "loss_g": _generator_expected(kind, d_fake, d_fake),
+                       "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+                for k, v in row.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * len(x)
+    for k, v in sums.items():
+        assert got[k] == pytest.approx(v / 20, rel=1e-5, abs=1e-6), k
+    assert ("gradient_penalty" in got) == (kind == "wasserstein_gp")
+
+
 def test_weight_clipping_bounds_every_critic_parameter(build):
     with imported(build(gan_spec("wasserstein", extra=", clip=0.05", name="t_clip"))) as train:
         nets, optimizers = _gan_setup(train)

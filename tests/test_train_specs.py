@@ -44,6 +44,8 @@ def test_spec_trains_a_few_steps(compiled, spec, tmp_path):
     if gan:
         assert all(r["loss_d"] and r["d_real"] and r["d_fake"] for r in train_part)
         assert train_part[-1]["loss_g"]
+        val = [r for r in rows if r["split"] == "val"]
+        assert val and all(val[-1][k] for k in ("loss_d", "d_real", "d_fake", "loss_g"))
     else:
         assert all(r["loss"] for r in train_part)
         val = [r for r in rows if r["split"] == "val"]

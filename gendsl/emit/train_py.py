@@ -237,7 +237,7 @@ def train_view(model: CheckedModel) -> dict:
                 "a": lit(l.prior_args[0]), "b": lit(l.prior_args[1])} for l in model.latents]
     train_cols = (["loss_d", "d_real", "d_fake"] + (["gradient_penalty"] if gan.gp else []) + ["loss_g"]
                   if gan is not None else ["loss"]) + [t["label"] for t in terms]
-    val_cols = [t["label"] for t in terms] + ([] if gan is not None else ["loss"]) + \
+    val_cols = [t["label"] for t in terms] + (train_cols[:-len(terms) or None] if gan is not None else ["loss"]) + \
         (["mse"] if recon else []) + (["neg_elbo"] if neg_elbo else [])
     columns = ["step", "epoch", "split"] + _unique(train_cols + val_cols)
     return {

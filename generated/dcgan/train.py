@@ -157,6 +157,18 @@ def train_step(nets: dict, optimizers: dict, x: torch.Tensor, _labels: torch.Ten
     return log
 
 
+def gan_losses(nets: dict, values: dict, x: torch.Tensor) -> dict[str, float]:
+    """The GAN objective on one held-out batch, updating nothing: the figures that train_step logs."""
+    netD = nets["netD"]
+    fake = values["fake"]
+    d_real = netD(x).view(-1)
+    d_fake = netD(fake).view(-1)
+    log = {"loss_d": (discriminator_loss_real(d_real) + discriminator_loss_fake(d_fake)).item(),
+           "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+    log["loss_g"] = generator_loss(d_fake).item()
+    return log
+
+
 def make_optimizers(nets: dict, args: argparse.Namespace) -> dict:
     """One optimizer per network, as the spec's `train` block says."""
     netG, netD = nets["netG"], nets["netD"]
@@ -204,6 +216,8 @@ def evaluate(nets: dict, dataset, args: argparse.Namespace, device: torch.device
             values = model_forward(nets, inputs)
             loss, terms = loss_terms(nets, values, loss_weights(10**9, 1))
             row = {k: v.item() for k, v in terms.items()}
+            row.update(gan_losses(nets, values, inputs))
+            row["loss_g"] += loss.item()  # with the spec's other terms, as train_step logs it
             for k, v in row.items():
                 sums[k] = sums.get(k, 0.0) + v * inputs.size(0)
             count += inputs.size(0)
