@@ -86,18 +86,53 @@ def constructor(layer: Layer) -> str | None:
     return None
 
 
-def forward_expr(layer: Layer) -> str:
+# Layers whose backward pass does not read their own output, so the next activation may overwrite it.
+_OVERWRITABLE = frozenset({"linear", "conv2d", "conv_transpose2d", "batchnorm"})
+
+
+def inplace_activations(layers: list[Layer], kept: set[str]) -> set[int]:
+    """Indices of relu/leaky_relu layers that may run in place, as pytorch/examples writes them
+    (`nn.ReLU(True)`): the activation is the only reader of a value that a linear, convolution or
+    batchnorm layer produced (their gradients do not need that value), and nothing else reads it,
+    `kept` included (the variables `forward` returns: outputs and activations the loss reads).
+    Same numbers, one tensor less per layer."""
+    producer: dict[str, int] = {}
+    readers: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        for v in layer.inputs:
+            if v in producer:
+                readers[producer[v]] = readers.get(producer[v], 0) + 1
+        producer[layer.var] = i
+    for v in kept:  # read at the end, by `return`
+        if v in producer:
+            readers[producer[v]] = readers.get(producer[v], 0) + 1
+    chosen = set()
+    live: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        src = layer.inputs[0] if len(layer.inputs) == 1 else None
+        j = live.get(src) if src is not None else None
+        if (j is not None and layer.op in ("relu", "leaky_relu") and layers[j].op in _OVERWRITABLE
+                and readers.get(j) == 1
+                and (layer.op == "relu" or layer.args.get("slope", 0) > 0)):
+            chosen.add(i)
+        live[layer.var] = i
+    return chosen
+
+
+def forward_expr(layer: Layer, inplace: bool = False) -> str:
     a = layer.args
     src = layer.inputs[0] if layer.inputs else "h"
     op = layer.op
     if layer.attr is not None and op != "subpixel":
         return f"self.{layer.attr}({src})"
+    if op == "relu" and inplace:
+        return f"F.relu({src}, inplace=True)"
     simple = {"relu": "F.relu", "selu": "F.selu", "gelu": "F.gelu", "silu": "F.silu", "tanh": "torch.tanh",
               "sigmoid": "torch.sigmoid"}
     if op in simple:
         return f"{simple[op]}({src})"
     if op == "leaky_relu":
-        return f"F.leaky_relu({src}, {lit(a['slope'])})"
+        return f"F.leaky_relu({src}, {lit(a['slope'])}{', inplace=True' if inplace else ''})"
     if op == "elu":
         return f"F.elu({src}, alpha={lit(a['alpha'])})"
     if op == "softplus":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gendsl.check.result import CheckedModel, CheckedNetwork
-from gendsl.emit.code import assign_attributes, constructor, forward_expr, lit, shape_comment
+from gendsl.emit.code import assign_attributes, constructor, forward_expr, inplace_activations, lit, shape_comment
 
 INITS = {
     "dcgan": ("init_dcgan", "DCGAN initialisation: conv and linear weights ~ N(0, 0.02), batchnorm weights ~ N(1, 0.02).",
@@ -57,17 +57,18 @@ def network_view(net: CheckedNetwork) -> dict:
             init.append(f"self.{layer.attr} = {ctor}")
     if not init:
         init.append("pass  # no learned parameters")
-    lines: list[tuple[str, str]] = []
-    for layer in net.layers:
-        if layer.op == "identity" and layer.inputs[0] == layer.var:
-            continue
-        lines.append((f"{layer.var} = {forward_expr(layer)}", shape_comment(layer.out)))
     returns = [var for _, _, var in net.outputs]
     tap_vars = []
     for tap, _ in net.taps:
         layer = net.named(tap)
         tap_vars.append(layer.var)
     everything = returns + tap_vars
+    inplace = inplace_activations(net.layers, set(everything) | {name for name, _ in net.inputs})
+    lines: list[tuple[str, str]] = []
+    for i, layer in enumerate(net.layers):
+        if layer.op == "identity" and layer.inputs[0] == layer.var:
+            continue
+        lines.append((f"{layer.var} = {forward_expr(layer, i in inplace)}", shape_comment(layer.out)))
     lines.append((f"return {', '.join(everything)}", "activations read by the loss" if tap_vars else ""))
     signature = ", ".join(f"{name}: torch.Tensor" for name, _ in net.inputs)
     ret = "torch.Tensor" if len(everything) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(everything))}]"

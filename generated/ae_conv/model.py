@@ -35,13 +35,13 @@ class Enc(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(x)                            # (B, 16, 28, 28)
-        h = F.relu(h)                                # (B, 16, 28, 28)
+        h = F.relu(h, inplace=True)                  # (B, 16, 28, 28)
         h = F.max_pool2d(h, 2, stride=2)             # (B, 16, 14, 14)
         h = self.conv2(h)                            # (B, 8, 14, 14)
-        h = F.relu(h)                                # (B, 8, 14, 14)
+        h = F.relu(h, inplace=True)                  # (B, 8, 14, 14)
         h = F.max_pool2d(h, 2, stride=2)             # (B, 8, 7, 7)
         h = self.conv3(h)                            # (B, 8, 7, 7)
-        h = F.relu(h)                                # (B, 8, 7, 7)
+        h = F.relu(h, inplace=True)                  # (B, 8, 7, 7)
         h = F.max_pool2d(h, 2, stride=2, padding=1)  # (B, 8, 4, 4)
         return h
 
@@ -58,13 +58,13 @@ class Dec(nn.Module):
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         h = self.conv1(code)                                  # (B, 8, 4, 4)
-        h = F.relu(h)                                         # (B, 8, 4, 4)
+        h = F.relu(h, inplace=True)                           # (B, 8, 4, 4)
         h = F.interpolate(h, scale_factor=2, mode='nearest')  # (B, 8, 8, 8)
         h = self.conv2(h)                                     # (B, 8, 8, 8)
-        h = F.relu(h)                                         # (B, 8, 8, 8)
+        h = F.relu(h, inplace=True)                           # (B, 8, 8, 8)
         h = F.interpolate(h, scale_factor=2, mode='nearest')  # (B, 8, 16, 16)
         h = self.conv3(h)                                     # (B, 16, 14, 14)
-        h = F.relu(h)                                         # (B, 16, 14, 14)
+        h = F.relu(h, inplace=True)                           # (B, 16, 14, 14)
         h = F.interpolate(h, scale_factor=2, mode='nearest')  # (B, 16, 28, 28)
         h = self.conv4(h)                                     # (B, 1, 28, 28)
         h = torch.sigmoid(h)                                  # (B, 1, 28, 28)

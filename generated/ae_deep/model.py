@@ -34,13 +34,13 @@ class Enc(nn.Module):
         self.fc3 = nn.Linear(64, 32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.flatten(x, 1)  # (B, 784)
-        h = self.fc1(h)          # (B, 128)
-        h = F.relu(h)            # (B, 128)
-        h = self.fc2(h)          # (B, 64)
-        h = F.relu(h)            # (B, 64)
-        h = self.fc3(h)          # (B, 32)
-        h = F.relu(h)            # (B, 32)
+        h = torch.flatten(x, 1)      # (B, 784)
+        h = self.fc1(h)              # (B, 128)
+        h = F.relu(h, inplace=True)  # (B, 128)
+        h = self.fc2(h)              # (B, 64)
+        h = F.relu(h, inplace=True)  # (B, 64)
+        h = self.fc3(h)              # (B, 32)
+        h = F.relu(h, inplace=True)  # (B, 32)
         return h
 
 
@@ -55,9 +55,9 @@ class Dec(nn.Module):
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         h = self.fc1(code)            # (B, 64)
-        h = F.relu(h)                 # (B, 64)
+        h = F.relu(h, inplace=True)   # (B, 64)
         h = self.fc2(h)               # (B, 128)
-        h = F.relu(h)                 # (B, 128)
+        h = F.relu(h, inplace=True)   # (B, 128)
         h = self.fc3(h)               # (B, 784)
         h = torch.sigmoid(h)          # (B, 784)
         h = h.reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)

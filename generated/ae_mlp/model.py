@@ -32,9 +32,9 @@ class Enc(nn.Module):
         self.fc1 = nn.Linear(784, 32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.flatten(x, 1)  # (B, 784)
-        h = self.fc1(h)          # (B, 32)
-        h = F.relu(h)            # (B, 32)
+        h = torch.flatten(x, 1)      # (B, 784)
+        h = self.fc1(h)              # (B, 32)
+        h = F.relu(h, inplace=True)  # (B, 32)
         return h
 
 

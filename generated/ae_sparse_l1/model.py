@@ -33,9 +33,9 @@ class Enc(nn.Module):
         self.code = nn.Linear(784, 32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        code = torch.flatten(x, 1)  # (B, 784)
-        code = self.code(code)      # (B, 32)
-        code = F.relu(code)         # (B, 32)
+        code = torch.flatten(x, 1)         # (B, 784)
+        code = self.code(code)             # (B, 32)
+        code = F.relu(code, inplace=True)  # (B, 32)
         return code
 
 

@@ -40,7 +40,7 @@ class Enc(nn.Module):
         h = torch.flatten(x, 1)       # (B, 784)
         h = torch.cat([h, c], dim=1)  # (B, 794)
         h = self.h(h)                 # (B, 400)
-        h = F.relu(h)                 # (B, 400)
+        h = F.relu(h, inplace=True)   # (B, 400)
         mu = self.mu(h)               # (B, 20)
         logvar = self.logvar(h)       # (B, 20)
         return mu, logvar
@@ -58,7 +58,7 @@ class Dec(nn.Module):
         c = F.one_hot(y, 10).float()  # (B, 10)
         h = torch.cat([z, c], dim=1)  # (B, 30)
         h = self.fc1(h)               # (B, 400)
-        h = F.relu(h)                 # (B, 400)
+        h = F.relu(h, inplace=True)   # (B, 400)
         h = self.fc2(h)               # (B, 784)
         h = torch.sigmoid(h)          # (B, 784)
         h = h.reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)

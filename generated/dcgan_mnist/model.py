@@ -38,18 +38,18 @@ class GNet(nn.Module):
         self.deconv3 = nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1, bias=False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(z)               # (B, 12544)
-        h = self.bn1(h)               # (B, 12544)
-        h = F.leaky_relu(h, 0.3)      # (B, 12544)
-        h = h.reshape(-1, 256, 7, 7)  # (B, 256, 7, 7)
-        h = self.deconv1(h)           # (B, 128, 7, 7)
-        h = self.bn2(h)               # (B, 128, 7, 7)
-        h = F.leaky_relu(h, 0.3)      # (B, 128, 7, 7)
-        h = self.deconv2(h)           # (B, 64, 14, 14)
-        h = self.bn3(h)               # (B, 64, 14, 14)
-        h = F.leaky_relu(h, 0.3)      # (B, 64, 14, 14)
-        h = self.deconv3(h)           # (B, 1, 28, 28)
-        h = torch.tanh(h)             # (B, 1, 28, 28)
+        h = self.fc1(z)                         # (B, 12544)
+        h = self.bn1(h)                         # (B, 12544)
+        h = F.leaky_relu(h, 0.3, inplace=True)  # (B, 12544)
+        h = h.reshape(-1, 256, 7, 7)            # (B, 256, 7, 7)
+        h = self.deconv1(h)                     # (B, 128, 7, 7)
+        h = self.bn2(h)                         # (B, 128, 7, 7)
+        h = F.leaky_relu(h, 0.3, inplace=True)  # (B, 128, 7, 7)
+        h = self.deconv2(h)                     # (B, 64, 14, 14)
+        h = self.bn3(h)                         # (B, 64, 14, 14)
+        h = F.leaky_relu(h, 0.3, inplace=True)  # (B, 64, 14, 14)
+        h = self.deconv3(h)                     # (B, 1, 28, 28)
+        h = torch.tanh(h)                       # (B, 1, 28, 28)
         return h
 
 
@@ -64,10 +64,10 @@ class DNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(x)                                # (B, 64, 14, 14)
-        h = F.leaky_relu(h, 0.3)                         # (B, 64, 14, 14)
+        h = F.leaky_relu(h, 0.3, inplace=True)           # (B, 64, 14, 14)
         h = F.dropout(h, p=0.3, training=self.training)  # (B, 64, 14, 14)
         h = self.conv2(h)                                # (B, 128, 7, 7)
-        h = F.leaky_relu(h, 0.3)                         # (B, 128, 7, 7)
+        h = F.leaky_relu(h, 0.3, inplace=True)           # (B, 128, 7, 7)
         h = F.dropout(h, p=0.3, training=self.training)  # (B, 128, 7, 7)
         h = torch.flatten(h, 1)                          # (B, 6272)
         h = self.fc1(h)                                  # (B, 1)

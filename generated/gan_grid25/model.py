@@ -37,15 +37,15 @@ class GNet(nn.Module):
         self.fc5 = nn.Linear(64, 2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(z)           # (B, 128)
-        h = F.leaky_relu(h, 0.2)  # (B, 128)
-        h = self.fc2(h)           # (B, 128)
-        h = F.leaky_relu(h, 0.2)  # (B, 128)
-        h = self.fc3(h)           # (B, 128)
-        h = F.leaky_relu(h, 0.2)  # (B, 128)
-        h = self.fc4(h)           # (B, 64)
-        h = torch.tanh(h)         # (B, 64)
-        h = self.fc5(h)           # (B, 2)
+        h = self.fc1(z)                         # (B, 128)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128)
+        h = self.fc2(h)                         # (B, 128)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128)
+        h = self.fc3(h)                         # (B, 128)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128)
+        h = self.fc4(h)                         # (B, 64)
+        h = torch.tanh(h)                       # (B, 64)
+        h = self.fc5(h)                         # (B, 2)
         return h
 
 
@@ -60,13 +60,13 @@ class DNet(nn.Module):
         self.fc4 = nn.Linear(128, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(x)           # (B, 128)
-        h = F.leaky_relu(h, 0.2)  # (B, 128)
-        h = self.fc2(h)           # (B, 128)
-        h = F.leaky_relu(h, 0.2)  # (B, 128)
-        h = self.fc3(h)           # (B, 128)
-        h = F.leaky_relu(h, 0.2)  # (B, 128)
-        h = self.fc4(h)           # (B, 1)
+        h = self.fc1(x)                         # (B, 128)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128)
+        h = self.fc2(h)                         # (B, 128)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128)
+        h = self.fc3(h)                         # (B, 128)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128)
+        h = self.fc4(h)                         # (B, 1)
         return h
 
 

@@ -39,18 +39,18 @@ class GNet(nn.Module):
         self.fc5 = nn.Linear(1024, 2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(z)           # (B, 128)
-        h = F.leaky_relu(h, 0.2)  # (B, 128)
-        h = self.fc2(h)           # (B, 256)
-        h = self.bn1(h)           # (B, 256)
-        h = F.leaky_relu(h, 0.2)  # (B, 256)
-        h = self.fc3(h)           # (B, 512)
-        h = self.bn2(h)           # (B, 512)
-        h = F.leaky_relu(h, 0.2)  # (B, 512)
-        h = self.fc4(h)           # (B, 1024)
-        h = self.bn3(h)           # (B, 1024)
-        h = F.leaky_relu(h, 0.2)  # (B, 1024)
-        h = self.fc5(h)           # (B, 2)
+        h = self.fc1(z)                         # (B, 128)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128)
+        h = self.fc2(h)                         # (B, 256)
+        h = self.bn1(h)                         # (B, 256)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 256)
+        h = self.fc3(h)                         # (B, 512)
+        h = self.bn2(h)                         # (B, 512)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 512)
+        h = self.fc4(h)                         # (B, 1024)
+        h = self.bn3(h)                         # (B, 1024)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 1024)
+        h = self.fc5(h)                         # (B, 2)
         return h
 
 
@@ -64,12 +64,12 @@ class DNet(nn.Module):
         self.fc3 = nn.Linear(256, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(x)           # (B, 512)
-        h = F.leaky_relu(h, 0.2)  # (B, 512)
-        h = self.fc2(h)           # (B, 256)
-        h = F.leaky_relu(h, 0.2)  # (B, 256)
-        h = self.fc3(h)           # (B, 1)
-        h = torch.sigmoid(h)      # (B, 1)
+        h = self.fc1(x)                         # (B, 512)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 512)
+        h = self.fc2(h)                         # (B, 256)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 256)
+        h = self.fc3(h)                         # (B, 1)
+        h = torch.sigmoid(h)                    # (B, 1)
         return h
 
 

@@ -40,14 +40,14 @@ class GNet(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc1(z)                            # (B, 6272)
         h = self.bn1(h)                            # (B, 6272)
-        h = F.relu(h)                              # (B, 6272)
+        h = F.relu(h, inplace=True)                # (B, 6272)
         h = h.reshape(-1, 128, 7, 7)               # (B, 128, 7, 7)
         h = F.pixel_shuffle(self.subpixel1(h), 2)  # (B, 64, 14, 14)
         h = self.bn2(h)                            # (B, 64, 14, 14)
-        h = F.relu(h)                              # (B, 64, 14, 14)
+        h = F.relu(h, inplace=True)                # (B, 64, 14, 14)
         h = F.pixel_shuffle(self.subpixel2(h), 2)  # (B, 32, 28, 28)
         h = self.bn3(h)                            # (B, 32, 28, 28)
-        h = F.relu(h)                              # (B, 32, 28, 28)
+        h = F.relu(h, inplace=True)                # (B, 32, 28, 28)
         h = self.conv1(h)                          # (B, 1, 28, 28)
         h = torch.tanh(h)                          # (B, 1, 28, 28)
         return h
@@ -64,10 +64,10 @@ class DNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(x)                                # (B, 64, 14, 14)
-        h = F.leaky_relu(h, 0.3)                         # (B, 64, 14, 14)
+        h = F.leaky_relu(h, 0.3, inplace=True)           # (B, 64, 14, 14)
         h = F.dropout(h, p=0.3, training=self.training)  # (B, 64, 14, 14)
         h = self.conv2(h)                                # (B, 128, 7, 7)
-        h = F.leaky_relu(h, 0.3)                         # (B, 128, 7, 7)
+        h = F.leaky_relu(h, 0.3, inplace=True)           # (B, 128, 7, 7)
         h = F.dropout(h, p=0.3, training=self.training)  # (B, 128, 7, 7)
         h = torch.flatten(h, 1)                          # (B, 6272)
         h = self.fc1(h)                                  # (B, 1)

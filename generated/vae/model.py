@@ -35,11 +35,11 @@ class Enc(nn.Module):
         self.logvar = nn.Linear(400, 20)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.flatten(x, 1)  # (B, 784)
-        h = self.h(h)            # (B, 400)
-        h = F.relu(h)            # (B, 400)
-        mu = self.mu(h)          # (B, 20)
-        logvar = self.logvar(h)  # (B, 20)
+        h = torch.flatten(x, 1)      # (B, 784)
+        h = self.h(h)                # (B, 400)
+        h = F.relu(h, inplace=True)  # (B, 400)
+        mu = self.mu(h)              # (B, 20)
+        logvar = self.logvar(h)      # (B, 20)
         return mu, logvar
 
 
@@ -53,7 +53,7 @@ class Dec(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc1(z)               # (B, 400)
-        h = F.relu(h)                 # (B, 400)
+        h = F.relu(h, inplace=True)   # (B, 400)
         h = self.fc2(h)               # (B, 784)
         h = torch.sigmoid(h)          # (B, 784)
         h = h.reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)

@@ -35,13 +35,13 @@ class Enc(nn.Module):
         self.logvar = nn.Linear(2304, 2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h_ = self.conv1(x)        # (B, 32, 13, 13)
-        h_ = F.relu(h_)           # (B, 32, 13, 13)
-        h_ = self.conv2(h_)       # (B, 64, 6, 6)
-        h_ = F.relu(h_)           # (B, 64, 6, 6)
-        h = torch.flatten(h_, 1)  # (B, 2304)
-        mu = self.mu(h)           # (B, 2)
-        logvar = self.logvar(h)   # (B, 2)
+        h_ = self.conv1(x)             # (B, 32, 13, 13)
+        h_ = F.relu(h_, inplace=True)  # (B, 32, 13, 13)
+        h_ = self.conv2(h_)            # (B, 64, 6, 6)
+        h_ = F.relu(h_, inplace=True)  # (B, 64, 6, 6)
+        h = torch.flatten(h_, 1)       # (B, 2304)
+        mu = self.mu(h)                # (B, 2)
+        logvar = self.logvar(h)        # (B, 2)
         return mu, logvar
 
 
@@ -57,12 +57,12 @@ class Dec(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc1(z)              # (B, 1568)
-        h = F.relu(h)                # (B, 1568)
+        h = F.relu(h, inplace=True)  # (B, 1568)
         h = h.reshape(-1, 32, 7, 7)  # (B, 32, 7, 7)
         h = self.deconv1(h)          # (B, 64, 14, 14)
-        h = F.relu(h)                # (B, 64, 14, 14)
+        h = F.relu(h, inplace=True)  # (B, 64, 14, 14)
         h = self.deconv2(h)          # (B, 32, 28, 28)
-        h = F.relu(h)                # (B, 32, 28, 28)
+        h = F.relu(h, inplace=True)  # (B, 32, 28, 28)
         h = self.deconv3(h)          # (B, 1, 28, 28)
         h = torch.sigmoid(h)         # (B, 1, 28, 28)
         return h

@@ -38,17 +38,17 @@ class Enc(nn.Module):
         self.logvar = nn.Linear(28, 28)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h_ = torch.flatten(x, 1)   # (B, 784)
-        h_ = self.fc1(h_)          # (B, 196)
-        h_ = F.relu(h_)            # (B, 196)
-        h_ = self.bn1(h_)          # (B, 196)
-        h_ = self.fc2(h_)          # (B, 49)
-        h_ = F.relu(h_)            # (B, 49)
-        h_ = self.bn2(h_)          # (B, 49)
-        h = self.h(h_)             # (B, 28)
-        h = F.leaky_relu(h, 0.01)  # (B, 28)
-        mu = self.mu(h)            # (B, 28)
-        logvar = self.logvar(h)    # (B, 28)
+        h_ = torch.flatten(x, 1)                 # (B, 784)
+        h_ = self.fc1(h_)                        # (B, 196)
+        h_ = F.relu(h_, inplace=True)            # (B, 196)
+        h_ = self.bn1(h_)                        # (B, 196)
+        h_ = self.fc2(h_)                        # (B, 49)
+        h_ = F.relu(h_, inplace=True)            # (B, 49)
+        h_ = self.bn2(h_)                        # (B, 49)
+        h = self.h(h_)                           # (B, 28)
+        h = F.leaky_relu(h, 0.01, inplace=True)  # (B, 28)
+        mu = self.mu(h)                          # (B, 28)
+        logvar = self.logvar(h)                  # (B, 28)
         return mu, logvar
 
 
@@ -64,9 +64,9 @@ class Dec(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc1(z)               # (B, 49)
-        h = F.relu(h)                 # (B, 49)
+        h = F.relu(h, inplace=True)   # (B, 49)
         h = self.fc2(h)               # (B, 196)
-        h = F.relu(h)                 # (B, 196)
+        h = F.relu(h, inplace=True)   # (B, 196)
         h = self.bn1(h)               # (B, 196)
         h = self.fc3(h)               # (B, 784)
         h = torch.tanh(h)             # (B, 784)

@@ -44,13 +44,13 @@ class GNet(nn.Module):
         h = z.reshape(-1, 100, 1, 1)  # (B, 100, 1, 1)
         h = self.deconv1(h)           # (B, 256, 4, 4)
         h = self.bn1(h)               # (B, 256, 4, 4)
-        h = F.relu(h)                 # (B, 256, 4, 4)
+        h = F.relu(h, inplace=True)   # (B, 256, 4, 4)
         h = self.deconv2(h)           # (B, 128, 8, 8)
         h = self.bn2(h)               # (B, 128, 8, 8)
-        h = F.relu(h)                 # (B, 128, 8, 8)
+        h = F.relu(h, inplace=True)   # (B, 128, 8, 8)
         h = self.deconv3(h)           # (B, 64, 16, 16)
         h = self.bn3(h)               # (B, 64, 16, 16)
-        h = F.relu(h)                 # (B, 64, 16, 16)
+        h = F.relu(h, inplace=True)   # (B, 64, 16, 16)
         h = self.deconv4(h)           # (B, 1, 32, 32)
         h = torch.tanh(h)             # (B, 1, 32, 32)
         return h
@@ -69,15 +69,15 @@ class CNet(nn.Module):
         self.conv4 = nn.Conv2d(256, 1, 4, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(x)         # (B, 64, 16, 16)
-        h = F.leaky_relu(h, 0.2)  # (B, 64, 16, 16)
-        h = self.conv2(h)         # (B, 128, 8, 8)
-        h = self.bn1(h)           # (B, 128, 8, 8)
-        h = F.leaky_relu(h, 0.2)  # (B, 128, 8, 8)
-        h = self.conv3(h)         # (B, 256, 4, 4)
-        h = self.bn2(h)           # (B, 256, 4, 4)
-        h = F.leaky_relu(h, 0.2)  # (B, 256, 4, 4)
-        h = self.conv4(h)         # (B, 1, 1, 1)
+        h = self.conv1(x)                       # (B, 64, 16, 16)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 64, 16, 16)
+        h = self.conv2(h)                       # (B, 128, 8, 8)
+        h = self.bn1(h)                         # (B, 128, 8, 8)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128, 8, 8)
+        h = self.conv3(h)                       # (B, 256, 4, 4)
+        h = self.bn2(h)                         # (B, 256, 4, 4)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 256, 4, 4)
+        h = self.conv4(h)                       # (B, 1, 1, 1)
         return h
 
 

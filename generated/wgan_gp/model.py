@@ -37,12 +37,12 @@ class GNet(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc1(z)               # (B, 4096)
-        h = F.relu(h)                 # (B, 4096)
+        h = F.relu(h, inplace=True)   # (B, 4096)
         h = h.reshape(-1, 256, 4, 4)  # (B, 256, 4, 4)
         h = self.deconv1(h)           # (B, 128, 7, 7)
-        h = F.relu(h)                 # (B, 128, 7, 7)
+        h = F.relu(h, inplace=True)   # (B, 128, 7, 7)
         h = self.deconv2(h)           # (B, 64, 14, 14)
-        h = F.relu(h)                 # (B, 64, 14, 14)
+        h = F.relu(h, inplace=True)   # (B, 64, 14, 14)
         h = self.deconv3(h)           # (B, 1, 28, 28)
         h = torch.sigmoid(h)          # (B, 1, 28, 28)
         return h
@@ -59,14 +59,14 @@ class CNet(nn.Module):
         self.fc1 = nn.Linear(4096, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(x)         # (B, 64, 14, 14)
-        h = F.leaky_relu(h, 0.2)  # (B, 64, 14, 14)
-        h = self.conv2(h)         # (B, 128, 7, 7)
-        h = F.leaky_relu(h, 0.2)  # (B, 128, 7, 7)
-        h = self.conv3(h)         # (B, 256, 4, 4)
-        h = F.leaky_relu(h, 0.2)  # (B, 256, 4, 4)
-        h = torch.flatten(h, 1)   # (B, 4096)
-        h = self.fc1(h)           # (B, 1)
+        h = self.conv1(x)                       # (B, 64, 14, 14)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 64, 14, 14)
+        h = self.conv2(h)                       # (B, 128, 7, 7)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 128, 7, 7)
+        h = self.conv3(h)                       # (B, 256, 4, 4)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 256, 4, 4)
+        h = torch.flatten(h, 1)                 # (B, 4096)
+        h = self.fc1(h)                         # (B, 1)
         return h
 
 

@@ -35,13 +35,13 @@ class GNet(nn.Module):
         self.fc4 = nn.Linear(512, 2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(z)  # (B, 512)
-        h = F.relu(h)    # (B, 512)
-        h = self.fc2(h)  # (B, 512)
-        h = F.relu(h)    # (B, 512)
-        h = self.fc3(h)  # (B, 512)
-        h = F.relu(h)    # (B, 512)
-        h = self.fc4(h)  # (B, 2)
+        h = self.fc1(z)              # (B, 512)
+        h = F.relu(h, inplace=True)  # (B, 512)
+        h = self.fc2(h)              # (B, 512)
+        h = F.relu(h, inplace=True)  # (B, 512)
+        h = self.fc3(h)              # (B, 512)
+        h = F.relu(h, inplace=True)  # (B, 512)
+        h = self.fc4(h)              # (B, 2)
         return h
 
 
@@ -56,13 +56,13 @@ class CNet(nn.Module):
         self.fc4 = nn.Linear(512, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(x)  # (B, 512)
-        h = F.relu(h)    # (B, 512)
-        h = self.fc2(h)  # (B, 512)
-        h = F.relu(h)    # (B, 512)
-        h = self.fc3(h)  # (B, 512)
-        h = F.relu(h)    # (B, 512)
-        h = self.fc4(h)  # (B, 1)
+        h = self.fc1(x)              # (B, 512)
+        h = F.relu(h, inplace=True)  # (B, 512)
+        h = self.fc2(h)              # (B, 512)
+        h = F.relu(h, inplace=True)  # (B, 512)
+        h = self.fc3(h)              # (B, 512)
+        h = F.relu(h, inplace=True)  # (B, 512)
+        h = self.fc4(h)              # (B, 1)
         return h
 
 

@@ -34,11 +34,11 @@ class GNet(nn.Module):
         self.fc3 = nn.Linear(32, 2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(z)            # (B, 32)
-        h = F.leaky_relu(h, 0.01)  # (B, 32)
-        h = self.fc2(h)            # (B, 32)
-        h = torch.tanh(h)          # (B, 32)
-        h = self.fc3(h)            # (B, 2)
+        h = self.fc1(z)                          # (B, 32)
+        h = F.leaky_relu(h, 0.01, inplace=True)  # (B, 32)
+        h = self.fc2(h)                          # (B, 32)
+        h = torch.tanh(h)                        # (B, 32)
+        h = self.fc3(h)                          # (B, 2)
         return h
 
 
@@ -51,9 +51,9 @@ class DNet(nn.Module):
         self.fc2 = nn.Linear(32, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(x)           # (B, 32)
-        h = F.leaky_relu(h, 0.2)  # (B, 32)
-        h = self.fc2(h)           # (B, 1)
+        h = self.fc1(x)                         # (B, 32)
+        h = F.leaky_relu(h, 0.2, inplace=True)  # (B, 32)
+        h = self.fc2(h)                         # (B, 1)
         return h
 
 

@@ -38,7 +38,7 @@ class Enc(nn.Module):
         skip = torch.flatten(x, 1)       # (B, 64)
         skip = self.skip(skip)           # (B, 4)
         h = self.conv1(x)                # (B, 4, 4, 4)
-        h = F.relu(h)                    # (B, 4, 4, 4)
+        h = F.relu(h, inplace=True)      # (B, 4, 4, 4)
         h = torch.flatten(h, 1)          # (B, 64)
         h = torch.cat([h, skip], dim=1)  # (B, 68)
         h = self.fc1(h)                  # (B, 12)
@@ -68,8 +68,8 @@ class Features(nn.Module):
         self.conv1 = nn.Conv2d(1, 4, 3, stride=2, padding=1)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(img)  # (B, 4, 4, 4)
-        h = F.relu(h)        # (B, 4, 4, 4)
+        h = self.conv1(img)          # (B, 4, 4, 4)
+        h = F.relu(h, inplace=True)  # (B, 4, 4, 4)
         return h
 
 
