@@ -19,7 +19,7 @@ from bench.training import CASES, _data_arg, _rate, shown
 GPU_ONLY = {
     "--cudnn-benchmark": "cuDNN autotuning (CUDA only)",
     "--pin-memory": "page-locked host memory for faster host-to-GPU copies (CUDA only)",
-    "--amp fp16": "float16 autocast with gradient scaling (needs a GPU)",
+    "--amp fp16": "float16 autocast with loss scaling (torch.amp.GradScaler); float16 matmuls are meant for GPUs",
 }
 
 CONFIGS = {

@@ -778,3 +778,32 @@ def test_training_uses_the_weight_of_each_step(build, tmp_path):
             weights = train.loss_weights(int(r["step"]) - 1, spe)  # the weight of the step the row reports
             loss = weights["w"] * float(r["mse"]) + weights["beta"] * float(r["kl"]) + 0.5 * weights["c"] * float(r["l1"])
             close(float(r["loss"]), loss, 1e-5)
+
+
+# ---------------------------------------------------------------------------
+# --amp fp16: loss scaling
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["vae", "gan", "wgan_gp"])
+def test_loss_scaling_changes_no_update(build, which):
+    """train_step's GradScaler path: scaling the losses by 2^10 and unscaling the gradients before each
+    optimizer step is exact in float32, so the parameters after a few iterations are bit for bit those
+    of the unscaled path, and the scaler did scale (its scale is the one it was given)."""
+    spec = {"vae": vae_spec("normal(0, 1)", "t_amp_vae"), "gan": gan_spec("non_saturating", "sigmoid", name="t_amp_gan"),
+            "wgan_gp": gan_spec("wasserstein_gp", d_steps=2, name="t_amp_gp")}[which]
+    with imported(build(spec)) as train:
+        finals = []
+        for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0 ** 10)):
+            torch.manual_seed(0)
+            nets = train.build_networks()
+            optimizers = train.make_optimizers(nets, train.parse_args([]))
+            gen = torch.Generator().manual_seed(1)
+            x = torch.rand(16, 6 if which == "vae" else 2, generator=gen)
+            for it in range(4):
+                args = (nets, optimizers, x, torch.zeros(16, dtype=torch.long), it, {})
+                train.train_step(*args) if scaler is None else train.train_step(*args, scaler)
+            finals.append([p.detach().clone() for net in nets.values() for p in net.parameters()])
+        assert scaler.get_scale() == 2.0 ** 10  # no overflow, so no change before growth_interval
+        assert scaler._scale is not None  # it was used
+    for a, b in zip(*finals):
+        assert torch.equal(a, b)

@@ -13,6 +13,7 @@ OUT/metrics.json. Nothing runs at import.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
@@ -38,6 +39,8 @@ D_STEPS = 1  # discriminator/critic updates per generator update
 TRAINED = ["G", "D"]
 FROZEN = []
 TOTALS = ("loss", "loss_d", "loss_g")  # sums of terms: a bad value is reported by the term that caused it
+# --amp fp16 scales losses against underflow; otherwise this scaler passes everything through unchanged
+NO_SCALING = torch.amp.GradScaler("cpu", enabled=False)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--detect-anomaly", action="store_true", help="torch.autograd anomaly detection (slow)")
     p.add_argument("--compile", action="store_true", help="torch.compile every network")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format for images")
-    p.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="autocast (fp16 needs a GPU)")
+    p.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="mixed precision: bfloat16 autocast, or float16 with loss scaling")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick the fastest kernels (GPU)")
     p.add_argument("--fused", action="store_true", help="fused optimizer kernels where available")
     p.add_argument("--pin-memory", action="store_true", help="keep the data set in pinned memory (GPU)")
@@ -118,7 +121,7 @@ def loss_terms(nets: dict, values: dict, weights: dict) -> tuple[torch.Tensor, d
 
 
 def train_step(nets: dict, optimizers: dict, x: torch.Tensor, _labels: torch.Tensor, iteration: int,
-               weights: dict) -> dict[str, float]:
+               weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
     """One iteration: update `D` on a real and a generated batch; every D_STEPS iterations, the generator."""
     D = nets["D"]
     update_generator = (iteration + 1) % D_STEPS == 0
@@ -132,14 +135,15 @@ def train_step(nets: dict, optimizers: dict, x: torch.Tensor, _labels: torch.Ten
     # batches' activations are never alive together; the gradients add up to those of the sum
     d_real = D(x).view(-1)
     loss_real = discriminator_loss_real(d_real)
-    loss_real.backward()
+    scaler.scale(loss_real).backward()
     d_fake = D(fake.detach()).view(-1)
     loss_fake = discriminator_loss_fake(d_fake)
-    loss_fake.backward()
+    scaler.scale(loss_fake).backward()
     loss_d = loss_real.detach() + loss_fake.detach()
     log = {"loss_d": loss_d.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
-    optimizers["D"].step()
+    scaler.step(optimizers["D"])
     if not update_generator:
+        scaler.update()
         return log
 
     # (2) generator, with the discriminator frozen
@@ -149,8 +153,9 @@ def train_step(nets: dict, optimizers: dict, x: torch.Tensor, _labels: torch.Ten
     extra, terms = loss_terms(nets, values, weights)
     loss_g = loss_g + extra
     optimizers["G"].zero_grad(set_to_none=True)
-    loss_g.backward()
-    optimizers["G"].step()
+    scaler.scale(loss_g).backward()
+    scaler.step(optimizers["G"])
+    scaler.update()
     D.requires_grad_(True)
     log["loss_g"] = loss_g.item()
     log.update({k: v.item() for k, v in terms.items()})
@@ -347,8 +352,12 @@ def main(argv=None) -> int:
     step_fn = train_step
     if args.compile:
         nets = {name: torch.compile(net) for name, net in nets.items()}
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16 if args.amp == "bf16" else torch.float16,
-                              enabled=args.amp != "off")
+    if args.amp == "off":
+        autocast = contextlib.nullcontext()
+    else:
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16 if args.amp == "bf16" else torch.float16)
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none
+    scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else NO_SCALING
 
     step, start_epoch, skip = 0, 0, 0
     checkpoint = out / "checkpoints" / "last.pt"
@@ -390,7 +399,7 @@ def main(argv=None) -> int:
                 if args.channels_last and inputs.dim() == 4:
                     inputs = inputs.contiguous(memory_format=torch.channels_last)
                 with autocast:
-                    row = step_fn(nets, optimizers, inputs, labels, step, loss_weights(step, steps_per_epoch))
+                    row = step_fn(nets, optimizers, inputs, labels, step, loss_weights(step, steps_per_epoch), scaler)
                 for sched in schedulers:
                     sched.step()
                 bad = sorted((k for k, v in row.items() if not math.isfinite(v)), key=lambda k: k in TOTALS)

@@ -13,6 +13,7 @@ OUT/metrics.json. Nothing runs at import.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
@@ -38,6 +39,8 @@ D_STEPS = 5  # discriminator/critic updates per generator update
 TRAINED = ["G", "C"]
 FROZEN = []
 TOTALS = ("loss", "loss_d", "loss_g")  # sums of terms: a bad value is reported by the term that caused it
+# --amp fp16 scales losses against underflow; otherwise this scaler passes everything through unchanged
+NO_SCALING = torch.amp.GradScaler("cpu", enabled=False)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--detect-anomaly", action="store_true", help="torch.autograd anomaly detection (slow)")
     p.add_argument("--compile", action="store_true", help="torch.compile every network")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format for images")
-    p.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="autocast (fp16 needs a GPU)")
+    p.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="mixed precision: bfloat16 autocast, or float16 with loss scaling")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick the fastest kernels (GPU)")
     p.add_argument("--fused", action="store_true", help="fused optimizer kernels where available")
     p.add_argument("--pin-memory", action="store_true", help="keep the data set in pinned memory (GPU)")
@@ -97,10 +100,11 @@ def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
     """E[(||grad C(x_hat)||_2 - 1)^2] at random points x_hat between real and fake samples."""
     eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device)
-    mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    scores = critic(mixed, *rest)
-    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+    with torch.autocast(real.device.type, enabled=False):  # in float32 under --amp: a gradient norm
+        mixed = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
+        scores = critic(mixed, *rest)
+        (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+        return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 
 def loss_weights(step: int, steps_per_epoch: int) -> dict[str, float]:
@@ -122,7 +126,7 @@ def loss_terms(nets: dict, values: dict, weights: dict) -> tuple[torch.Tensor, d
 
 
 def train_step(nets: dict, optimizers: dict, x: torch.Tensor, _labels: torch.Tensor, iteration: int,
-               weights: dict) -> dict[str, float]:
+               weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
     """One iteration: update `C` on a real and a generated batch; every D_STEPS iterations, the generator."""
     C = nets["C"]
     update_generator = (iteration + 1) % D_STEPS == 0
@@ -139,9 +143,10 @@ def train_step(nets: dict, optimizers: dict, x: torch.Tensor, _labels: torch.Ten
     penalty = gradient_penalty(C, x, fake.detach())
     log["gradient_penalty"] = penalty.item()
     loss_d = loss_d + 0.1 * penalty
-    loss_d.backward()
-    optimizers["C"].step()
+    scaler.scale(loss_d).backward()
+    scaler.step(optimizers["C"])
     if not update_generator:
+        scaler.update()
         return log
 
     # (2) generator, with the discriminator frozen
@@ -151,8 +156,9 @@ def train_step(nets: dict, optimizers: dict, x: torch.Tensor, _labels: torch.Ten
     extra, terms = loss_terms(nets, values, weights)
     loss_g = loss_g + extra
     optimizers["G"].zero_grad(set_to_none=True)
-    loss_g.backward()
-    optimizers["G"].step()
+    scaler.scale(loss_g).backward()
+    scaler.step(optimizers["G"])
+    scaler.update()
     C.requires_grad_(True)
     log["loss_g"] = loss_g.item()
     log.update({k: v.item() for k, v in terms.items()})
@@ -352,8 +358,12 @@ def main(argv=None) -> int:
     step_fn = train_step
     if args.compile:
         nets = {name: torch.compile(net) for name, net in nets.items()}
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16 if args.amp == "bf16" else torch.float16,
-                              enabled=args.amp != "off")
+    if args.amp == "off":
+        autocast = contextlib.nullcontext()
+    else:
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16 if args.amp == "bf16" else torch.float16)
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none
+    scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else NO_SCALING
 
     step, start_epoch, skip = 0, 0, 0
     checkpoint = out / "checkpoints" / "last.pt"
@@ -395,7 +405,7 @@ def main(argv=None) -> int:
                 if args.channels_last and inputs.dim() == 4:
                     inputs = inputs.contiguous(memory_format=torch.channels_last)
                 with autocast:
-                    row = step_fn(nets, optimizers, inputs, labels, step, loss_weights(step, steps_per_epoch))
+                    row = step_fn(nets, optimizers, inputs, labels, step, loss_weights(step, steps_per_epoch), scaler)
                 for sched in schedulers:
                     sched.step()
                 bad = sorted((k for k, v in row.items() if not math.isfinite(v)), key=lambda k: k in TOTALS)
