@@ -179,6 +179,9 @@ def _rate(steps: int, seconds: float) -> float:
     return steps / seconds if seconds > 0 else math.nan
 
 
+GENERATED_SIBLINGS = ("model", "data", "metrics", "outputs")
+
+
 def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) -> Stat:
     """Ratio of steps/s, generated `train_step` over the reference's loop body, timed in one process in
     interleaved rounds on the same batches: the step itself, without process start-up or the loop's files."""
@@ -188,6 +191,8 @@ def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
     import torch
 
     gen_dir = str(root / "generated" / "vae")
+    for sibling in GENERATED_SIBLINGS:  # another model's train.py may have imported its own `model` already
+        sys.modules.pop(sibling, None)
     sys.path.insert(0, gen_dir)  # train.py imports its sibling modules (data, model, ...) by name
     try:
         gen = _load(root / "generated" / "vae" / "train.py", "bench_step_vae_train")
@@ -223,6 +228,80 @@ def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
             loss.backward()
             opt.step()
             loss.item(), bce.item(), kld.item()
+        return time.perf_counter() - started
+
+    generated(10), reference(10)
+    ratio = Stat()
+    for r in range(rounds):
+        if r % 2:
+            f, g = reference(steps), generated(steps)
+        else:
+            g, f = generated(steps), reference(steps)
+        ratio.add(f / g)
+    return ratio
+
+
+def gan_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) -> Stat:
+    """As vae_step_in_process, for the 2-D MLP GAN: the generated `train_step` against the loop body of
+    bench/reference/gan_mlp_2d.py, on the same batches, in interleaved rounds."""
+    import argparse
+    import time
+
+    import torch
+
+    gen_dir = str(root / "generated" / "gan_mlp_2d")
+    for sibling in GENERATED_SIBLINGS:  # another model's train.py may have imported its own `model` already
+        sys.modules.pop(sibling, None)
+    sys.path.insert(0, gen_dir)
+    try:
+        gen = _load(root / "generated" / "gan_mlp_2d" / "train.py", "bench_step_gan_train")
+    finally:
+        sys.path.remove(gen_dir)
+    ref = _load(root / "bench" / "reference" / "gan_mlp_2d.py", "bench_step_gan_reference")
+    data = torch.randn(20000, 2, generator=torch.Generator().manual_seed(0))
+    labels = torch.zeros(len(data), dtype=torch.long)
+    batch = 64
+    torch.manual_seed(0)
+    nets = gen.build_networks()
+    opts = gen.make_optimizers(nets, argparse.Namespace(lr=None, fused=False))
+    torch.manual_seed(0)
+    ref_nets = ref.build_networks()
+    generator, discriminator = ref_nets["G"], ref_nets["D"]
+    adversarial_loss = torch.nn.BCELoss()
+    optimizer_G = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+    def batch_at(i):
+        start = (i * batch) % (len(data) - batch)
+        return data[start:start + batch]
+
+    def generated(n):
+        started = time.perf_counter()
+        for i in range(n):
+            gen.train_step(nets, opts, batch_at(i), labels[:batch], i, {})
+        return time.perf_counter() - started
+
+    def reference(n):  # the body of the reference's loop, its CSV row aside
+        started = time.perf_counter()
+        for i in range(n):
+            real = batch_at(i)
+            valid = torch.ones(real.size(0), 1)
+            fake_labels = torch.zeros(real.size(0), 1)
+            z = torch.randn(real.size(0), ref.LATENT_DIM)
+            fake = generator(z)
+            d_real = discriminator(real)
+            d_fake = discriminator(fake.detach())
+            d_loss = adversarial_loss(d_real, valid) + adversarial_loss(d_fake, fake_labels)
+            optimizer_D.zero_grad()
+            d_loss.backward()
+            optimizer_D.step()
+            discriminator.requires_grad_(False)
+            g_loss = adversarial_loss(discriminator(fake), valid)
+            optimizer_G.zero_grad()
+            g_loss.backward()
+            optimizer_G.step()
+            discriminator.requires_grad_(True)
+            d_loss.item(), d_real.mean().item(), d_fake.mean().item(), g_loss.item()
         return time.perf_counter() - started
 
     generated(10), reference(10)

@@ -75,3 +75,8 @@ def test_quick_cli_scaling_section(capsys):
     assert bench_main.main(["--quick", "--only", "scaling", "--no-write"]) == 0
     out = capsys.readouterr().out
     assert "## 5. Scaling" in out and "## Machine" in out and "Fitted exponent" in out
+
+
+def test_steps_in_process():
+    assert training.vae_step_in_process(rounds=1, steps=2).median > 0
+    assert training.gan_step_in_process(rounds=1, steps=2).median > 0

@@ -150,15 +150,12 @@ def train_step(nets: dict, optimizers: dict, x: torch.Tensor, y: torch.Tensor, i
     D.requires_grad_(False)
     d_fake = D(fake, y).view(-1)
     loss_g = generator_loss(d_fake)
-    extra, terms = loss_terms(nets, values, weights)
-    loss_g = loss_g + extra
     optimizers["G"].zero_grad(set_to_none=True)
     scaler.scale(loss_g).backward()
     scaler.step(optimizers["G"])
     scaler.update()
     D.requires_grad_(True)
     log["loss_g"] = loss_g.item()
-    log.update({k: v.item() for k, v in terms.items()})
     return log
 
 

@@ -104,21 +104,22 @@ class CsvLog:
 
     def _open(self, mode, header):
         self._file = open(self.path, mode, newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=self.fields, restval="")
+        self._writer = csv.writer(self._file)
+        self._known = set(self.fields)
         if header:
-            self._writer.writeheader()
+            self._writer.writerow(self.fields)
 
     def write(self, row=None, **values):
         """Append one row, given as a dict and/or keyword arguments."""
-        row = {**(row or {}), **values}
-        row = {k: _plain(v) for k, v in row.items()}
+        if row:
+            values = {**row, **values}
         if self._writer is None:
-            self.fields = self.fields or list(row)
+            self.fields = self.fields or list(values)
             self._open("a", header=True)
-        unknown = [k for k in row if k not in self.fields]
-        if unknown:
+        if not self._known.issuperset(values):
+            unknown = [k for k in values if k not in self._known]
             raise ValueError(f"{self.path}: columns {unknown} are not in the header {self.fields}")
-        self._writer.writerow(row)
+        self._writer.writerow([_plain(values[k]) if k in values else "" for k in self.fields])
         self._file.flush()
 
     def close(self):
