@@ -182,6 +182,32 @@ def _rate(steps: int, seconds: float) -> float:
 GENERATED_SIBLINGS = ("model", "data", "metrics", "outputs")
 
 
+def _load_generated(model: str, root: Path):
+    """generated/<model>/train.py as a module; it imports its siblings (model, data, ...) by name."""
+    gen_dir = str(root / "generated" / model)
+    for sibling in GENERATED_SIBLINGS:  # another model's train.py may have imported its own `model` already
+        sys.modules.pop(sibling, None)
+    sys.path.insert(0, gen_dir)
+    try:
+        return _load(root / "generated" / model / "train.py", f"bench_step_{model}_train")
+    finally:
+        sys.path.remove(gen_dir)
+
+
+def _interleaved(generated, reference, rounds: int, steps: int) -> Stat:
+    """Reference/generated time ratios (steps/s generated over reference) of `rounds` rounds of `steps`
+    steps each, the order alternating, after 10 warm-up steps of each."""
+    generated(10), reference(10)
+    ratio = Stat()
+    for r in range(rounds):
+        if r % 2:
+            f, g = reference(steps), generated(steps)
+        else:
+            g, f = generated(steps), reference(steps)
+        ratio.add(f / g)
+    return ratio
+
+
 def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) -> Stat:
     """Ratio of steps/s, generated `train_step` over the reference's loop body, timed in one process in
     interleaved rounds on the same batches: the step itself, without process start-up or the loop's files."""
@@ -190,14 +216,7 @@ def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
 
     import torch
 
-    gen_dir = str(root / "generated" / "vae")
-    for sibling in GENERATED_SIBLINGS:  # another model's train.py may have imported its own `model` already
-        sys.modules.pop(sibling, None)
-    sys.path.insert(0, gen_dir)  # train.py imports its sibling modules (data, model, ...) by name
-    try:
-        gen = _load(root / "generated" / "vae" / "train.py", "bench_step_vae_train")
-    finally:
-        sys.path.remove(gen_dir)
+    gen = _load_generated("vae", root)
     ref = _load(root / "bench" / "reference" / "vae.py", "bench_step_vae_reference")
     data = torch.rand(20000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     batch = 128
@@ -230,15 +249,7 @@ def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
             loss.item(), bce.item(), kld.item()
         return time.perf_counter() - started
 
-    generated(10), reference(10)
-    ratio = Stat()
-    for r in range(rounds):
-        if r % 2:
-            f, g = reference(steps), generated(steps)
-        else:
-            g, f = generated(steps), reference(steps)
-        ratio.add(f / g)
-    return ratio
+    return _interleaved(generated, reference, rounds, steps)
 
 
 def gan_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) -> Stat:
@@ -249,14 +260,7 @@ def gan_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
 
     import torch
 
-    gen_dir = str(root / "generated" / "gan_mlp_2d")
-    for sibling in GENERATED_SIBLINGS:  # another model's train.py may have imported its own `model` already
-        sys.modules.pop(sibling, None)
-    sys.path.insert(0, gen_dir)
-    try:
-        gen = _load(root / "generated" / "gan_mlp_2d" / "train.py", "bench_step_gan_train")
-    finally:
-        sys.path.remove(gen_dir)
+    gen = _load_generated("gan_mlp_2d", root)
     ref = _load(root / "bench" / "reference" / "gan_mlp_2d.py", "bench_step_gan_reference")
     data = torch.randn(20000, 2, generator=torch.Generator().manual_seed(0))
     labels = torch.zeros(len(data), dtype=torch.long)
@@ -304,15 +308,7 @@ def gan_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
             d_loss.item(), d_real.mean().item(), d_fake.mean().item(), g_loss.item()
         return time.perf_counter() - started
 
-    generated(10), reference(10)
-    ratio = Stat()
-    for r in range(rounds):
-        if r % 2:
-            f, g = reference(steps), generated(steps)
-        else:
-            g, f = generated(steps), reference(steps)
-        ratio.add(f / g)
-    return ratio
+    return _interleaved(generated, reference, rounds, steps)
 
 
 def memory(models: list[str], reps: int, work: Path, root: Path = ROOT) -> dict:
