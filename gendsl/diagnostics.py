@@ -60,6 +60,7 @@ CODES: dict[str, str] = {
     "E0313": "output never computed",
     "E0314": "malformed tensor type",
     "E0315": "unknown tensor kind",
+    "E0316": "activation too large",
     "E0401": "latent used before it is sampled",
     "E0402": "sampling something that is not a latent",
     "E0403": "malformed sample",

@@ -8,6 +8,8 @@ breaks ties), so the generated `forward` reads top to bottom like the spec.
 
 from __future__ import annotations
 
+import math
+
 from gendsl.check import graph as nx  # networkx's API for the few calls used here, without its 0.1 s import
 
 from gendsl import ir
@@ -20,6 +22,7 @@ from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
 from gendsl.source import Span
 
 MAX_PARAMS = 10**10  # about 40 GB of float32 weights: surely a typo
+MAX_ACTIVATION = 2**30  # values per sample in one tensor: 4 GiB of float32 for a single sample
 HISTORY = 9  # shapes kept per value for notes: shape_chain shows the last 8 and whether there were more
 
 
@@ -121,6 +124,14 @@ class NetworkChecker:
                                 f"(about {total * 4 / 2**30:,.0f} GiB of float32 weights)", net.name_span,
                                 "too large", (), "check the layer sizes; a dimension may be multiplied twice")
             return None
+        for layer in layers:
+            size = math.prod(layer.out.shape) if layer.out is not None else 0
+            if size > MAX_ACTIVATION:
+                self.reporter.error("E0316", f"`{layer.op}` outputs {size:,} values per sample "
+                                    f"(about {size * 4 / 2**30:,.0f} GiB of float32 for one sample)", layer.span,
+                                    f"output {layer.out}", (),
+                                    "check the layer's arguments; a size or a scale may be a typo")
+                return None
         return CheckedNetwork(net.role, net.name, class_name(net.name), inputs, outputs, layers, span=net.span)
 
     def _cycles(self, keys: list[str], sources) -> set[str]:
