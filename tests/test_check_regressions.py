@@ -106,3 +106,22 @@ def test_tapping_a_hidden_layer_still_returns_it():
     assert [name for name, _ in result.model.network("enc").taps] == ["hidden"]
     term = next(t for t in result.model.terms if t.kind == "l1_activity")
     assert term.args == ["enc_hidden"]
+
+
+def test_every_bad_argument_of_a_layer_is_reported():
+    """Bad arguments of one layer call are independent mistakes: each gets its diagnostic."""
+    text = textwrap.dedent("""
+        model m
+        data x: image[1, 28, 28] in [0, 1]
+        encoder enc(x) -> [10] {
+            conv2d(-4, 3, stride=0, padding=-1, foo=2)
+            flatten -> linear(10)
+        }
+        forward { c = enc(x) }
+        loss = l1_activity(c)
+    """)
+    result = compile_source(SourceFile("m.gen", text))
+    line = text.splitlines()[4]
+    got = [(d.code, line[d.span.start - text.index(line):d.span.end - text.index(line)])
+           for d in result.diagnostics if d.is_error]
+    assert got == [("E0301", "-4"), ("E0301", "0"), ("E0220", "-1"), ("E0212", "foo")]

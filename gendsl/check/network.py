@@ -295,21 +295,29 @@ class NetworkChecker:
                             did_you_mean(el.op, OPS) or "see docs/language.md for the list of layers")
 
     def _bind(self, op: Op, el: ir.Element) -> dict:
+        """The layer's arguments, evaluated and checked. Every bad argument is reported (they are
+        independent); the last one is raised, so that the caller stops at this layer."""
+        problems: list[CompileError] = []
         values: dict = {}
-        spans: dict = {}
         params = [a for a in op.args if a.name != op.rest]
         positional = list(el.args) if op.inputs == "one" else []
         if op.rest is not None:
-            values[op.rest] = tuple(as_int(evaluate(e, self.env), e, "a dimension", dimension=True)
-                                    for e in positional)
-            for e, d in zip(positional, values[op.rest]):
-                if d <= 0:
-                    raise error("E0301", f"dimension {d} must be positive", e.span, "not positive")
+            dims = []
+            for e in positional:
+                try:
+                    d = as_int(evaluate(e, self.env), e, "a dimension", dimension=True)
+                    if d <= 0:
+                        raise error("E0301", f"dimension {d} must be positive", e.span, "not positive")
+                    dims.append(d)
+                except CompileError as exc:
+                    problems.append(exc)
+            values[op.rest] = tuple(dims)
             positional = []
         if len(positional) > len(params):
             extra = positional[len(params)]
-            raise error("E0214", f"`{op.name}` takes {_at_most(len(params))}, but {len(positional)} were given",
-                        extra.span, "unexpected argument", (f"`{op.name}({', '.join(a.name for a in params)})`",))
+            problems.append(error("E0214", f"`{op.name}` takes {_at_most(len(params))}, but {len(positional)} were "
+                                  "given", extra.span, "unexpected argument",
+                                  (f"`{op.name}({', '.join(a.name for a in params)})`",)))
         for arg, expr in zip(params, positional):
             values[arg.name] = (expr, arg)
         by_name = {a.name: a for a in op.args}
@@ -319,13 +327,15 @@ class NetworkChecker:
         for kw in el.kwargs:
             arg = by_name.get(kw.name)
             if arg is None:
-                raise error("E0212", f"`{op.name}` has no argument `{kw.name}`", kw.name_span, "unknown argument",
-                            (f"`{op.name}` takes: {', '.join(a.name for a in op.args) or 'no arguments'}",),
-                            did_you_mean(kw.name, by_name))
-            if arg.name in values:
-                raise error("E0215", f"argument `{arg.name}` of `{op.name}` is given twice", kw.span, "given again",
-                            (), f"remove one of the two values of `{arg.name}`")
-            values[arg.name] = (kw.value, arg)
+                problems.append(error("E0212", f"`{op.name}` has no argument `{kw.name}`", kw.name_span,
+                                      "unknown argument",
+                                      (f"`{op.name}` takes: {', '.join(a.name for a in op.args) or 'no arguments'}",),
+                                      did_you_mean(kw.name, by_name)))
+            elif arg.name in values:
+                problems.append(error("E0215", f"argument `{arg.name}` of `{op.name}` is given twice", kw.span,
+                                      "given again", (), f"remove one of the two values of `{arg.name}`"))
+            else:
+                values[arg.name] = (kw.value, arg)
         out = {}
         for arg in op.args:
             if arg.name == op.rest:
@@ -333,15 +343,23 @@ class NetworkChecker:
                 continue
             if arg.name not in values:
                 if arg.default is REQUIRED:
-                    raise error("E0213", f"`{op.name}` needs its `{arg.name}` argument", el.span, f"`{arg.name}` missing",
-                                (f"`{op.name}({', '.join(a.name for a in params)})`",),
-                                f"write e.g. `{op.name}({', '.join(a.name + '=...' for a in params if a.default is REQUIRED)})`")
+                    problems.append(error(
+                        "E0213", f"`{op.name}` needs its `{arg.name}` argument", el.span, f"`{arg.name}` missing",
+                        (f"`{op.name}({', '.join(a.name for a in params)})`",),
+                        f"write e.g. `{op.name}({', '.join(a.name + '=...' for a in params if a.default is REQUIRED)})`"))
                 out[arg.name] = arg.default
                 continue
             expr, _ = values[arg.name]
-            value = evaluate_choice(expr, self.env, arg.choices) if arg.kind == "choice" else \
-                evaluate(expr, self.env)
-            out[arg.name] = convert(value, arg, expr, op.name)
+            try:
+                value = evaluate_choice(expr, self.env, arg.choices) if arg.kind == "choice" else \
+                    evaluate(expr, self.env)
+                out[arg.name] = convert(value, arg, expr, op.name)
+            except CompileError as exc:
+                problems.append(exc)
+        if problems:
+            for exc in problems[:-1]:
+                self.reporter.add(exc.diagnostic)
+            raise problems[-1]
         return out
 
     def _shape_error(self, exc: ShapeError, el: ir.Element, history, t) -> None:
