@@ -80,3 +80,19 @@ def test_quick_cli_scaling_section(capsys):
 def test_steps_in_process():
     assert training.vae_step_in_process(rounds=1, steps=2).median > 0
     assert training.gan_step_in_process(rounds=1, steps=2).median > 0
+
+
+def test_flags_report_marks_noise_and_a_slower_compile():
+    from bench import flags
+
+    def cfg(rate, ratio):
+        return {"rate": rate, "ratio": ratio, "cmd": "python train.py", "error": None}
+
+    result = {"vae": {"configs": {"(none)": cfg(200.0, 1.0), "--fused": cfg(float("nan"), None),
+                                  "--compile": cfg(150.0, 0.75)}}}
+    rows, notes = flags.report(result)
+    assert rows[1][2] == "too noisy" and rows[1][3] == "-"
+    assert rows[2][3] == "0.750"
+    assert any("`--compile` is slower for vae" in n and "0.75" in n for n in notes)
+    result["vae"]["configs"]["--compile"] = cfg(210.0, 1.05)
+    assert not any("--compile" in n for n in flags.report(result)[1])
