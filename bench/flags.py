@@ -103,6 +103,6 @@ def report(result: dict) -> tuple[list[list[str]], list[str]]:
                 f"`--compile` is slower for {model} on this CPU (ratio {e['ratio']:.2f}), so it stays opt-in. "
                 "The measured window holds no recompilation (checked with `TORCH_LOGS=recompiles`: the "
                 "networks recompile only for evaluation under `no_grad` and for an epoch's last, smaller "
-                "batch, both outside it); the step is a few large matrix products that eager PyTorch already "
-                "hands to one BLAS call each, which leaves the compiler little to fuse.")
+                "batch, both outside it). A likely cause, not verified: the step is a few large matrix products "
+                "that eager PyTorch already hands to one BLAS call each, which leaves the compiler little to fuse.")
     return rows, notes
