@@ -267,10 +267,11 @@ def render(results: dict, threads: int | None = None) -> str:
         rows, notes = flags.report(results["flags"])
         out += ["## Opt-in flags of the generated train.py on this CPU", "",
                 "Steady-state steps/s: each configuration trains a short and a long run and the rate is the "
-                "extra steps over the extra loop time (the best of 2 rounds, configurations interleaved; "
-                "`--compile` after one throwaway run that fills torch.compile's on-disk cache, so that both "
-                "runs compile alike), so that compilation and the final checkpoint cancel out. Ratio: against the run without flags. On this shared machine, repeated full runs move "
-                "these ratios by up to ~10%: only larger differences are effects of a flag.", "",
+                "extra steps over the extra loop time (the best of 2 rounds, configurations interleaved), so "
+                "that compilation and the final checkpoint cancel out; `--compile` runs once beforehand to fill "
+                "torch.compile's on-disk cache, so that its short and long runs compile alike. Ratio: against "
+                "the run without flags. On this shared machine, repeated full runs move these ratios by up to "
+                "~10%: only larger differences are effects of a flag.", "",
                 table(rows, ["model", "flags", "steps/s", "ratio to no flags", "command (long run)"]), "",
                 *[f"- {n}" for n in notes], ""]
     return "\n".join(out).rstrip() + "\n"

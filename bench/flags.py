@@ -9,6 +9,7 @@ each the best over the rounds.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def report(result: dict) -> tuple[list[list[str]], list[str]]:
         for key, e in r["configs"].items():
             if e["error"]:
                 rows.append([model, f"`{key}`", "failed", "-", e["error"].splitlines()[0][:80]])
-            elif e["rate"] != e["rate"]:  # NaN: the long run was not slower than the short one
+            elif math.isnan(e["rate"]):  # the long run was not slower than the short one
                 rows.append([model, f"`{key}`", "too noisy", "-", f"`{e['cmd']}`"])
             else:
                 rows.append([model, f"`{key}`", f"{e['rate']:.2f}", f"{e['ratio']:.3f}" if e["ratio"] else "-",
