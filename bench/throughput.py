@@ -64,7 +64,9 @@ def samples_per_second(model: str, batch_size: int, min_seconds: float, reps: in
     import torch
 
     torch.manual_seed(0)
-    nets = load_model_module(model, root).build_networks()
+    from bench.training import model_class
+
+    nets = dict(model_class(load_model_module(model, root))().named_children())
     for net in nets.values():
         net.train()
     step, shape, (low, high) = CASES[model][1](nets)

@@ -6,7 +6,7 @@ training loop in OUT/metrics.json; a short and a long run give the steady-state 
 fixed cost (what the loop does once, e.g. the generated script's final checkpoint). os.wait4
 gives each process's peak RSS.
 
-Fidelity: (1) under the same seed, build_networks() of generated/<model>/model.py and of the
+Fidelity: (1) under the same seed, the model class of generated/<model>/model.py and of the
 reference create parameters with exactly the same values, in the same order; (2) 20 training
 steps of both give the same losses (to 1e-6, relative), on a data set small enough that the
 run crosses epoch boundaries (where the generated script evaluates and saves samples).
@@ -179,7 +179,7 @@ def _rate(steps: int, seconds: float) -> float:
     return steps / seconds if seconds > 0 else math.nan
 
 
-GENERATED_SIBLINGS = ("model", "data", "metrics", "outputs")
+GENERATED_SIBLINGS = ("model",)
 
 
 def _load_generated(model: str, root: Path):
@@ -211,7 +211,6 @@ def _interleaved(generated, reference, rounds: int, steps: int) -> Stat:
 def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) -> Stat:
     """Ratio of steps/s, generated `train_step` over the reference's loop body, timed in one process in
     interleaved rounds on the same batches: the step itself, without process start-up or the loop's files."""
-    import argparse
     import time
 
     import torch
@@ -221,8 +220,8 @@ def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
     data = torch.rand(20000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     batch = 128
     torch.manual_seed(0)
-    nets = gen.build_networks()
-    opts = gen.make_optimizers(nets, argparse.Namespace(lr=None, fused=False))
+    nets = gen.RECIPE.model()
+    opts = gen.make_optimizers(nets)
     torch.manual_seed(0)
     model = ref.build_networks()["vae"]
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -255,7 +254,6 @@ def vae_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
 def gan_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) -> Stat:
     """As vae_step_in_process, for the 2-D MLP GAN: the generated `train_step` against the loop body of
     bench/reference/gan_mlp_2d.py, on the same batches, in interleaved rounds."""
-    import argparse
     import time
 
     import torch
@@ -266,8 +264,8 @@ def gan_step_in_process(rounds: int = 4, steps: int = 200, root: Path = ROOT) ->
     labels = torch.zeros(len(data), dtype=torch.long)
     batch = 64
     torch.manual_seed(0)
-    nets = gen.build_networks()
-    opts = gen.make_optimizers(nets, argparse.Namespace(lr=None, fused=False))
+    nets = gen.RECIPE.model()
+    opts = gen.make_optimizers(nets)
     torch.manual_seed(0)
     ref_nets = ref.build_networks()
     generator, discriminator = ref_nets["G"], ref_nets["D"]
@@ -357,6 +355,21 @@ def _load(path: Path, name: str):
     return module
 
 
+def model_class(module):
+    """The model class of a generated model.py: the last nn.Module class it defines."""
+    import torch
+
+    return [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, torch.nn.Module)
+            and v.__module__ == module.__name__][-1]
+
+
+def _tensors_of(cls, seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+    return list(cls().state_dict().items())
+
+
 def same_initial_parameters(model: str, seed: int = 0, root: Path = ROOT) -> dict:
     """Build both under the same seed; compare every parameter and buffer in creation order."""
     import torch
@@ -368,7 +381,8 @@ def same_initial_parameters(model: str, seed: int = 0, root: Path = ROOT) -> dic
         torch.manual_seed(seed)
         nets = build()
         return [(f"{net_name}.{k}", v) for net_name, net in nets.items() for k, v in net.state_dict().items()]
-    a, b = tensors(gen.build_networks), tensors(ref.build_networks)
+    a = [(k, v) for k, v in _tensors_of(model_class(gen), seed)]
+    b = tensors(ref.build_networks)
     mismatch = None
     if len(a) != len(b):
         mismatch = f"{len(a)} tensors generated, {len(b)} in the reference"

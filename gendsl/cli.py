@@ -86,7 +86,7 @@ def cmd_compile(args) -> int:
             return _diff(folder, result.files)
         write_atomically(folder, result.files)
         if not args.quiet:
-            print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(result.files))})")
+            print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(n for n in result.files if '/' not in n))})")
         return EXIT_OK
     return _each(args.files, one)
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from gendsl.check.result import CheckedModel
-from gendsl.emit.code import assign_attributes
+from gendsl.lower.model import lower_model
 
 
 def summary_table(model: CheckedModel) -> str:
+    """The layers of every network as model.py names them (the plan's names), without torch."""
+    plan = lower_model(model)
     blocks = []
-    for net in model.networks:
-        assign_attributes(net)
+    for net in plan.networks:
         rows = [("layer", "op", "output shape", "params")]
         for name, t in net.inputs:
-            rows.append((name, "input", str(t), ""))
-        for layer in net.layers:
-            rows.append((layer.attr or layer.var, layer.op, str(layer.out), f"{layer.params:,}" if layer.params else "0"))
+            rows.append((name, "input", t, ""))
+        for row in net.rows:
+            rows.append((row.name, row.op, row.shape, f"{row.params:,}" if row.params else "0"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         rule = "  ".join("-" * w for w in widths)
         lines = [f"{net.role} {net.name}", rule]
@@ -26,6 +27,6 @@ def summary_table(model: CheckedModel) -> str:
         lines.append(rule)
         lines.append(f"total: {net.param_count:,} parameters")
         blocks.append("\n".join(lines))
-    total = sum(n.param_count for n in model.networks)
+    total = sum(n.param_count for n in plan.networks)
     blocks.append(f"model {model.name}: {total:,} parameters in {len(model.networks)} network(s)")
     return "\n\n".join(blocks)

@@ -10,6 +10,7 @@ import pytest
 
 from gendsl.driver import compile_source
 from gendsl.source import SourceFile
+from model_support import networks_of
 
 ROOT = Path(__file__).resolve().parents[1]
 G_PARAMS = 3_576_704  # netG of pytorch/examples/dcgan with nz=100, ngf=64, nc=3
@@ -54,7 +55,7 @@ def test_counts_and_shapes_in_torch(dcgan, tmp_path):
         del sys.modules[spec.name]
 
     torch.manual_seed(0)
-    nets = module.build_networks()
+    nets = networks_of(module)
     assert sorted(nets) == ["netD", "netG"]
     assert sum(p.numel() for p in nets["netG"].parameters()) == G_PARAMS
     assert sum(p.numel() for p in nets["netD"].parameters()) == D_PARAMS

@@ -13,6 +13,7 @@ import pytest
 from gendsl.driver import compile_source
 from gendsl.source import SourceFile
 from gendsl.summary import summary_table
+from model_support import networks_of
 
 torch = pytest.importorskip("torch")
 
@@ -59,7 +60,7 @@ def test_generated_model_runs(path, tmp_path):
     module = _load(result.files["model.py"], tmp_path, model.name)
 
     torch.manual_seed(0)
-    nets = module.build_networks()
+    nets = networks_of(module)
     assert list(nets) == [n.name for n in model.networks]
     summary_totals = [int(n.replace(",", "")) for n in re.findall(r"^total: ([\d,]+) parameters$",
                                                                    summary_table(model), re.M)]

@@ -36,6 +36,7 @@ from gendsl.source import SourceFile  # noqa: E402
 
 torch = pytest.importorskip("torch")
 from test_shape_properties import run_and_compare  # noqa: E402
+from model_support import networks_of
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = ROOT / "gendsl" / "runtime"
@@ -321,7 +322,7 @@ def test_network_names_that_camel_case_into_clashes(names):
     classes = [n.class_name for n in result.model.networks]
     assert len(set(classes)) == len(classes)
     module = load(result.files["model.py"])
-    nets = module.build_networks()
+    nets = networks_of(module)
     assert set(nets) == {names["E"], names["D"]}
     for net in result.model.networks:
         assert type(nets[net.name]).__name__ == net.class_name

@@ -22,6 +22,7 @@ import spec_strategies as S  # noqa: E402
 import gendsl.emit.model_py as model_py  # noqa: E402
 from gendsl.driver import compile_source  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
+from model_support import networks_of  # noqa: E402
 
 torch = pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def both_versions(text: str, monkeypatch):
 def run(code: str, checked, seed: int = 0):
     """Every network in training mode: outputs and the gradients of a random projection of them."""
     torch.manual_seed(seed)
-    nets = load(code).build_networks()
+    nets = networks_of(load(code))
     gen = torch.Generator().manual_seed(seed)
     got = {}
     for net_info in checked.networks:

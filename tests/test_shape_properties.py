@@ -27,6 +27,7 @@ import spec_strategies as S  # noqa: E402
 from gendsl.cli import main as cli_main  # noqa: E402
 from gendsl.driver import compile_source  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
+from model_support import networks_of
 
 torch = pytest.importorskip("torch")
 
@@ -89,7 +90,7 @@ def compile_ok(text: str):
 
 def run_and_compare(result, batch: int) -> None:
     module = load_traced(result.files["model.py"])
-    nets = module.build_networks()
+    nets = networks_of(module)
     gen = torch.Generator().manual_seed(0)
     assert list(nets) == [n.name for n in result.model.networks]
     for checked in result.model.networks:

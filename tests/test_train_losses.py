@@ -7,6 +7,7 @@ tensors the test chooses.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
+from gendsl.runtime import loop
 from train_support import SpecCache, imported, one_thread, train_rows  # noqa: F401
 
 
@@ -79,7 +81,7 @@ def per_element(values):
 def test_reconstruction_and_cross_entropy(build, reduction):
     with imported(build(recon_spec(reduction))) as train:
         values = recon_values()
-        total, terms = train.loss_terms({}, values, train.loss_weights(0, 1))
+        total, terms = train.loss_terms({}, values, {})
     assert set(terms) == {"mse", "l1", "bce", "bce_logits", "cross_entropy"}
     for name, elements in per_element(values).items():
         if reduction == "mean":
@@ -173,10 +175,11 @@ def test_forward_samples_z_from_the_encoder_posterior(build):
     """model_forward draws z = mu + exp(logvar / 2) * eps, eps ~ N(0, I), from enc's outputs."""
     with imported(build(vae_spec("normal(0, 1)", "t_reparam"))) as train:
         torch.manual_seed(3)
-        nets = train.build_networks()
+        model = train.RECIPE.model()
+        nets = dict(model.named_children())
         x = torch.rand(5, 6)
         torch.manual_seed(11)
-        values = train.model_forward(nets, x)
+        values = model(x)
         torch.manual_seed(11)
         eps = torch.randn(5, 4)
         mu, logvar = nets["enc"](x)
@@ -276,10 +279,11 @@ ENCODERS = {  # one layer (closed form possible) and deeper codes
 def test_contractive_penalty_matches_autograd_jacobian(build, kind):
     with imported(build(contractive_spec(*ENCODERS[kind]))) as train:
         torch.manual_seed(5)
-        nets = train.build_networks()
+        model = train.RECIPE.model()
+        nets = dict(model.named_children())
         x = torch.rand(6, 1, 2, 3)
-        values = train.model_forward(nets, x.clone())
-        total, terms = train.loss_terms(nets, values, {})
+        values = model(x.clone())
+        total, terms = train.loss_terms(model, values, {})
     enc = nets["enc"]
     expected = 0.0
     for i in range(len(x)):
@@ -316,10 +320,11 @@ loss = mse(x_hat, x) + 2 * perceptual(features, x_hat, x)
 def test_perceptual_loss(build):
     with imported(build(PERCEPTUAL)) as train:
         torch.manual_seed(6)
-        nets = train.build_networks()
+        model = train.RECIPE.model()
+        nets = dict(model.named_children())
         a, b = torch.rand(5, 1, 8, 8), torch.rand(5, 1, 8, 8)
-        total, terms = train.loss_terms(nets, {"x_hat": a, "x": b}, {})
-        assert train.FROZEN == ["features"]
+        total, terms = train.loss_terms(model, {"x_hat": a, "x": b}, {})
+        assert [n for n, net in train.RECIPE.model().named_children() if not net.training] == ["features"]
     fa, fb = nets["features"](a), nets["features"](b)
     close(terms["perceptual"], ((fa - fb) ** 2).mean())
     close(total, terms["mse"] + 2 * terms["perceptual"])
@@ -329,15 +334,16 @@ def test_perceptual_feature_network_is_frozen(build, tmp_path, monkeypatch):
     """Training moves the autoencoder but never the fixed feature network."""
     with imported(build(PERCEPTUAL)) as train:
         built = {}
-        real_build = train.build_networks
+        real_build = train.RECIPE.model
 
         def build_and_keep():
-            built.update(real_build())
-            return built
+            model = real_build()
+            built.update(model.named_children())
+            return model
 
-        monkeypatch.setattr(train, "build_networks", build_and_keep)
+        monkeypatch.setattr(train, "RECIPE", dataclasses.replace(train.RECIPE, model=build_and_keep))
         torch.manual_seed(0)
-        before = {k: [p.detach().clone() for p in v.parameters()] for k, v in real_build().items()}
+        before = {k: [p.detach().clone() for p in v.parameters()] for k, v in real_build().named_children()}
         assert train.main(["--dry-run", "--quiet", "--steps", "3", "--batch-size", "4", "--out", str(tmp_path)]) == 0
     after = {k: list(v.parameters()) for k, v in built.items()}
     assert all(torch.equal(p, q) for p, q in zip(before["features"], after["features"]))
@@ -401,7 +407,8 @@ def test_corruption_applies_to_the_input_only(build, corruption):
     """The encoder sees the corrupted input; the reconstruction target is the clean one."""
     with imported(build(denoise_spec(corruption))) as train:
         torch.manual_seed(0)
-        nets = train.build_networks()
+        model = train.RECIPE.model()
+        nets = dict(model.named_children())
         seen = []
 
         def recording_enc(inp):
@@ -411,7 +418,7 @@ def test_corruption_applies_to_the_input_only(build, corruption):
         x = torch.rand(16, 8) * 0.5 + 0.25
         clean = x.clone()
         values = train.model_forward({"enc": recording_enc, "dec": nets["dec"]}, x)
-        _, terms = train.loss_terms(nets, values, {})
+        _, terms = train.loss_terms(model, values, {})
     assert torch.equal(x, clean)  # not corrupted in place
     assert torch.equal(values["x"], clean)
     assert torch.equal(seen[0], values["x_noisy"]) and not torch.equal(seen[0], clean)
@@ -434,9 +441,10 @@ loss = mse(x_hat, x)
 def test_topk_keeps_exactly_k_per_sample(build):
     with imported(build(KSPARSE)) as train:
         torch.manual_seed(7)
-        nets = train.build_networks()
+        model = train.RECIPE.model()
+        nets = dict(model.named_children())
         x = torch.rand(32, 12)
-        values = train.model_forward(nets, x)
+        values = model(x)
     code = values["code"]
     assert ((code != 0).sum(1) == 3).all()
     (linear,) = [m for m in nets["enc"].modules() if isinstance(m, torch.nn.Linear)]
@@ -534,27 +542,28 @@ def test_minimax_and_non_saturating_gradients_differ_as_in_the_paper(build):
 
 def _gan_setup(train, seed=0):
     torch.manual_seed(seed)
-    nets = train.build_networks()
-    args = train.parse_args([])
-    optimizers = train.make_optimizers(nets, args)
-    return nets, optimizers
+    model = train.RECIPE.model()
+    nets = dict(model.named_children())
+    optimizers = train.make_optimizers(model)
+    return model, optimizers
 
 
 @pytest.mark.parametrize("kind, last", [("non_saturating", "sigmoid"), ("wasserstein_gp", "")])
 def test_gan_validation_figures(build, kind, last):
     """The held-out rows of losses.csv: the same objective as training, on test batches, nothing updated."""
     with imported(build(gan_spec(kind, last, name=f"t_val_{kind}"))) as train:
-        nets, _ = _gan_setup(train)
+        model, _ = _gan_setup(train)
+        nets = dict(model.named_children())
         test = torch.utils.data.TensorDataset(torch.randn(20, 2), torch.zeros(20, dtype=torch.long))
-        args = train.parse_args(["--batch-size", "8"])
+        args = loop.parse_args(train.RECIPE, ["--batch-size", "8"])
         before = {k: t.clone() for k, t in nets["D"].state_dict().items()}
         torch.manual_seed(3)
-        got = train.evaluate(nets, test, args, torch.device("cpu"))
+        got = loop.evaluate(train.RECIPE, model, test, args, torch.device("cpu"))
         assert all(torch.equal(before[k], t) for k, t in nets["D"].state_dict().items())
         torch.manual_seed(3)
         sums, d, g = {}, nets["D"].eval(), nets["G"].eval()
         with torch.no_grad():
-            for x, _ in train.batches(test, 8, args.seed, 0, drop_last=False):
+            for x, _ in loop.batches(test, 8, args.seed, 0, drop_last=False):
                 fake = g(torch.randn(len(x), 3))
                 d_real, d_fake = d(x).view(-1), d(fake).view(-1)
                 if kind == "wasserstein_gp":
@@ -571,12 +580,13 @@ def test_gan_validation_figures(build, kind, last):
 
 def test_weight_clipping_bounds_every_critic_parameter(build):
     with imported(build(gan_spec("wasserstein", extra=", clip=0.05", name="t_clip"))) as train:
-        nets, optimizers = _gan_setup(train)
+        model, optimizers = _gan_setup(train)
+        nets = dict(model.named_children())
         with torch.no_grad():
             for p in nets["D"].parameters():
                 p.uniform_(-1, 1)
         for it in range(3):
-            train.train_step(nets, optimizers, torch.randn(16, 2), torch.zeros(16, dtype=torch.long), it, {})
+            train.train_step(model, optimizers, torch.randn(16, 2), torch.zeros(16, dtype=torch.long), it, {})
             params = torch.cat([p.detach().flatten() for p in nets["D"].parameters()])
             assert params.abs().max() <= 0.05
             assert (params.abs() == 0.05).any()  # clipping did something
@@ -586,8 +596,9 @@ def test_weight_clipping_bounds_every_critic_parameter(build):
 
 def test_default_clip_is_0_01(build):
     with imported(build(gan_spec("wasserstein", name="t_clip_default"))) as train:
-        nets, optimizers = _gan_setup(train)
-        train.train_step(nets, optimizers, torch.randn(16, 2), torch.zeros(16, dtype=torch.long), 0, {})
+        model, optimizers = _gan_setup(train)
+        nets = dict(model.named_children())
+        train.train_step(model, optimizers, torch.randn(16, 2), torch.zeros(16, dtype=torch.long), 0, {})
         params = torch.cat([p.detach().flatten() for p in nets["D"].parameters()])
     assert params.abs().max() <= 0.01
 
@@ -595,7 +606,8 @@ def test_default_clip_is_0_01(build):
 @pytest.mark.parametrize("shape", ["[2]", "[5]"])
 def test_gradient_penalty_matches_per_sample_jacobian(build, shape):
     with imported(build(gan_spec("wasserstein_gp", shape=shape, name=f"t_gp{shape[1]}"))) as train:
-        nets, _ = _gan_setup(train)
+        model, _ = _gan_setup(train)
+        nets = dict(model.named_children())
         critic = nets["D"]
         n = eval(shape)[0]
         real, fake = torch.randn(10, n) + 3, torch.randn(10, n)
@@ -613,7 +625,8 @@ def test_gradient_penalty_matches_per_sample_jacobian(build, shape):
 
 def test_gradient_penalty_enters_the_critic_loss_with_lambda(build, monkeypatch):
     with imported(build(gan_spec("wasserstein_gp", extra=", gp=7", name="t_gp_lambda"))) as train:
-        nets, optimizers = _gan_setup(train)
+        model, optimizers = _gan_setup(train)
+        nets = dict(model.named_children())
         seen = {}
         real_step = optimizers["D"].step
 
@@ -626,12 +639,12 @@ def test_gradient_penalty_enters_the_critic_loss_with_lambda(build, monkeypatch)
         torch.manual_seed(1)
         before = {k: v.state_dict() for k, v in nets.items()}
         before = {k: {n: t.clone() for n, t in v.items()} for k, v in before.items()}
-        log = train.train_step(nets, optimizers, x, torch.zeros(16, dtype=torch.long), 0, {})
+        log = train.train_step(model, optimizers, x, torch.zeros(16, dtype=torch.long), 0, {})
         # recompute by hand from the same starting point and random numbers
         for k, v in nets.items():
             v.load_state_dict(before[k])
         torch.manual_seed(1)
-        fake = nets["G"](train.sample_z(16, torch.device("cpu"))).detach()
+        fake = nets["G"](model.prior(16)[0]).detach()
         critic = nets["D"]
         loss = critic(fake).mean() - critic(x).mean() + 7 * train.gradient_penalty(critic, x, fake)
         expected = torch.autograd.grad(loss, list(critic.parameters()))
@@ -645,7 +658,8 @@ def test_gradient_penalty_enters_the_critic_loss_with_lambda(build, monkeypatch)
 def test_each_step_updates_only_its_own_network(build, kind, last, monkeypatch):
     """The discriminator step leaves G's parameters alone; the generator step leaves D's alone."""
     with imported(build(gan_spec(kind, last, name=f"t_iso_{kind}"))) as train:
-        nets, optimizers = _gan_setup(train)
+        model, optimizers = _gan_setup(train)
+        nets = dict(model.named_children())
         snap = lambda net: [p.detach().clone() for p in net.parameters()]  # noqa: E731
         same = lambda a, b: all(torch.equal(p, q) for p, q in zip(a, b))  # noqa: E731
         events = []
@@ -657,7 +671,7 @@ def test_each_step_updates_only_its_own_network(build, kind, last, monkeypatch):
             monkeypatch.setattr(opt, "step", wrapped)
         for it in range(3):
             g0, d0 = snap(nets["G"]), snap(nets["D"])
-            train.train_step(nets, optimizers, torch.randn(16, 2), torch.zeros(16, dtype=torch.long), it, {})
+            train.train_step(model, optimizers, torch.randn(16, 2), torch.zeros(16, dtype=torch.long), it, {})
             # between the optimizer steps nothing else changes parameters
             assert not same(g0, snap(nets["G"])) and not same(d0, snap(nets["D"]))
             assert all(p.requires_grad for p in nets["D"].parameters())  # unfrozen again after the G step
@@ -670,16 +684,17 @@ def test_discriminator_gradients_come_from_its_own_loss_only(build):
     """After an iteration D's gradients are those of its loss on real and detached fake samples: the
     generator's loss (backpropagated through D while D is frozen) added nothing to them."""
     with imported(build(gan_spec("non_saturating", "sigmoid", name="t_iso_grad"))) as train:
-        nets, optimizers = _gan_setup(train)
+        model, optimizers = _gan_setup(train)
+        nets = dict(model.named_children())
         start = {k: {n: t.clone() for n, t in v.state_dict().items()} for k, v in nets.items()}
         x = torch.randn(16, 2)
         torch.manual_seed(5)
-        train.train_step(nets, optimizers, x, torch.zeros(16, dtype=torch.long), 0, {})
+        train.train_step(model, optimizers, x, torch.zeros(16, dtype=torch.long), 0, {})
         got = [p.grad.clone() for p in nets["D"].parameters()]
         for k, v in nets.items():
             v.load_state_dict(start[k])
         torch.manual_seed(5)
-        fake = nets["G"](train.sample_z(16, torch.device("cpu")))
+        fake = nets["G"](model.prior(16)[0])
         d = nets["D"]
         loss_d = discriminator_loss(train, d(x).view(-1), d(fake.detach()).view(-1))
         want = torch.autograd.grad(loss_d, list(d.parameters()))
@@ -691,7 +706,8 @@ def test_discriminator_gradients_come_from_its_own_loss_only(build):
 def test_n_critic_updates_the_generator_once_every_d_steps(build, monkeypatch):
     with imported(build(gan_spec("wasserstein_gp", d_steps=5, name="t_ncritic"))) as train:
         assert train.D_STEPS == 5
-        nets, optimizers = _gan_setup(train)
+        model, optimizers = _gan_setup(train)
+        nets = dict(model.named_children())
         calls = []
         for name, opt in optimizers.items():
             def wrapped(real=opt.step, name=name):
@@ -701,7 +717,7 @@ def test_n_critic_updates_the_generator_once_every_d_steps(build, monkeypatch):
         logs = []
         for it in range(15):
             before = len(calls)
-            logs.append(train.train_step(nets, optimizers, torch.randn(16, 2), torch.zeros(16, dtype=torch.long),
+            logs.append(train.train_step(model, optimizers, torch.randn(16, 2), torch.zeros(16, dtype=torch.long),
                                          it, {}))
             expected = ["D", "G"] if (it + 1) % 5 == 0 else ["D"]
             assert calls[before:] == expected, (it, calls[before:])
@@ -795,8 +811,9 @@ def test_loss_scaling_changes_no_update(build, which):
         finals = []
         for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0 ** 10)):
             torch.manual_seed(0)
-            nets = train.build_networks()
-            optimizers = train.make_optimizers(nets, train.parse_args([]))
+            model = train.RECIPE.model()
+            nets = dict(model.named_children())
+            optimizers = train.make_optimizers(model)
             gen = torch.Generator().manual_seed(1)
             x = torch.rand(16, 6 if which == "vae" else 2, generator=gen)
             for it in range(4):
@@ -807,3 +824,15 @@ def test_loss_scaling_changes_no_update(build, which):
         assert scaler._scale is not None  # it was used
     for a, b in zip(*finals):
         assert torch.equal(a, b)
+
+
+class RecordingEnc(torch.nn.Module):
+    """An encoder that records what it is given."""
+
+    def __init__(self, enc, seen):
+        super().__init__()
+        self.enc, self.seen = enc, seen
+
+    def forward(self, inp):
+        self.seen.append(inp.detach().clone())
+        return self.enc(inp)

@@ -1,0 +1,166 @@
+"""Lowering for train.py: the spec's loss terms, GAN objective, optimizers and schedules, and the
+recipe that hands them to the shared training loop (gendsl/runtime/loop.py)."""
+
+from __future__ import annotations
+
+import re
+
+from gendsl.check.result import CallStep, CheckedModel
+from gendsl.lower import analysis, losses
+from gendsl.lower.layers import lit
+from gendsl.lower.names import layer_attributes, model_class_name
+from gendsl.lower.plan import GanPlan, OptimizerPlan, SchedulerPlan, TermPlan, TrainPlan, WeightPlan
+
+OPTIMIZERS = {  # kind -> (class, the options torch defaults to: those are not written out)
+    "adam": ("torch.optim.Adam", {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
+    "adamw": ("torch.optim.AdamW", {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}),
+    "sgd": ("torch.optim.SGD", {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0}),
+    "rmsprop": ("torch.optim.RMSprop", {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0}),
+}
+
+LR_SCHEDULES = {  # kind -> the scheduler, reading `opt` and `total_steps`
+    "linear": lambda o: f"torch.optim.lr_scheduler.LinearLR(opt, 1.0, {o['end_factor']}, total_iters=total_steps)",
+    "cosine": lambda o: f"torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps, eta_min={o['min_lr']})",
+    "step": lambda o: f"torch.optim.lr_scheduler.StepLR(opt, step_size={o['every']}, gamma={o['gamma']})",
+    "exponential": lambda o: f"torch.optim.lr_scheduler.ExponentialLR(opt, gamma={o['gamma']})",
+}
+
+
+def weight_code(term) -> str:
+    parts = [lit(term.weight.constant)] if term.weight.constant != 1.0 else []
+    return " * ".join(parts + [f'weights["{s}"]' for s in term.weight.schedules])
+
+
+def loss_text(model: CheckedModel) -> str:
+    parts = [t.text if not (t.weight.constant != 1.0 or t.weight.schedules) else f"{weight_code(t)} * {t.text}"
+             for t in model.terms]
+    if model.gan is not None:
+        parts.insert(0, f"gan(..., {model.gan.kind})")
+    return " + ".join(parts).replace('weights["', "").replace('"]', "")
+
+
+def schedule_code(s) -> str:
+    t = "step" if s.unit == "steps" else "epoch"
+    if s.kind == "constant":
+        return f"{s.start}"
+    if s.kind == "linear":
+        return f"{s.start} + ({s.end} - {s.start}) * min(1.0, {t} / {s.length})"
+    return f"{s.start} + ({s.end} - {s.start}) * min(1.0, 2 * (({t} / {s.length} * {s.cycles}) % 1.0))"
+
+
+def literal(value) -> str:
+    """A Python literal with double-quoted strings (names, and a data source check made printable)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(literal, value)) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def _unique(items) -> tuple:
+    return tuple(dict.fromkeys(items))
+
+
+def lower_train(model: CheckedModel) -> TrainPlan:
+    x, gan = model.x, model.gan
+    attrs = {net.name: layer_attributes(net) for net in model.networks}
+    terms, helpers = [], []
+    for t in model.terms:
+        code, needs = losses.term_code(model, t, attrs)
+        terms.append(TermPlan(t.label, code, t.text))
+        helpers += needs
+    weights = [weight_code(t) for t in model.terms]
+    total = " + ".join(f'{w} * terms["{t.label}"]' if w else f'terms["{t.label}"]' for t, w in zip(terms, weights))
+    read = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(t.code for t in terms)))
+    values = _unique(v for t in model.terms for v in t.args + [t.options.get("mu"), t.options.get("logvar")]
+                     if v and v in read)
+
+    trained = [n for opt in model.train.optimizers for n in opt.networks]
+    declared = model.train.optimizers
+    if gan is not None:  # the discriminator and generator steps must not touch each other's optimizer
+        declared = [type(o)([n], o.kind, o.options) for o in declared for n in o.networks]
+    optimizers = []
+    for k, opt in enumerate(declared):
+        key = opt.networks[0] if gan is not None else f"opt_{opt.networks[0]}" if len(opt.networks) == 1 else \
+            "optimizer" if len(declared) == 1 else f"opt_{k}"
+        params = f"model.{opt.networks[0]}.parameters()" if len(opt.networks) == 1 else \
+            " + ".join(f"list(model.{n}.parameters())" for n in opt.networks)
+        cls, defaults = OPTIMIZERS[opt.kind]
+        extra = "".join(f", {k2}={lit(v)}" for k2, v in opt.options.items() if k2 != "lr" and defaults.get(k2) != v)
+        optimizers.append((opt.networks, OptimizerPlan(key, cls, params, lit(opt.options["lr"]), extra)))
+    schedulers = tuple(SchedulerPlan(plan.key, LR_SCHEDULES[s.kind](s.options))
+                       for s in model.train.lr_schedules for nets, plan in optimizers if set(nets) & set(s.networks))
+
+    gan_plan = None
+    if gan is not None:
+        data = {d.name for d in model.data}
+        fake0, fake_rest = gan.fake_args[0], gan.fake_args[1:]
+        gan_plan = GanPlan(
+            discriminator=gan.discriminator, real=", ".join(gan.real_args), fake=", ".join(gan.fake_args),
+            fake_detached=", ".join([f"{fake0}.detach()", *fake_rest]),
+            gp_args=", ".join([gan.real_args[0], f"{fake0}.detach()", *fake_rest]),
+            values=_unique(v for v in gan.real_args + gan.fake_args if v not in data),
+            generators=_unique(p.key for nets, p in optimizers if nets[0] != gan.discriminator),
+            kind=gan.kind, probabilities=gan.probabilities, gp=gan.gp, clip=gan.clip,
+            objective=losses.objective_functions(gan.kind, gan.probabilities, bool(gan.gp)))
+        if gan.gp:
+            helpers.append("gradient_penalty")
+
+    recon = next((t for t in model.terms if t.kind in analysis.RECON and model.variables[t.args[0]] == x.type), None)
+    kl = next((t for t in model.terms if t.kind == "kl"), None)
+    labels = {t.label for t in model.terms}
+    extra = []
+    if recon is not None and "mse" not in labels:
+        extra.append(("mse", f'F.mse_loss(values["{recon.args[0]}"], {x.name}).item()'))
+    if kl is not None and recon is not None and recon.kind in ("bce", "bce_logits"):
+        fn = losses.TORCH_LOSS[recon.kind]
+        extra.append(("neg_elbo", f'({fn}(values["{recon.args[0]}"], {x.name}, reduction="sum") / {x.name}.size(0)'
+                                  f' + terms["{kl.label}"]).item()'))
+    term_cols = [t.label for t in terms]
+    if gan is not None:
+        gan_cols = ["loss_d", "d_real", "d_fake"] + (["gradient_penalty"] if gan.gp else []) + ["loss_g"]
+        columns = _unique(gan_cols + term_cols + [c for c, _ in extra])
+    else:
+        columns = _unique(["loss"] + term_cols + [c for c, _ in extra])
+
+    gen = analysis.generation(model)
+    path = analysis.autoencoder_path(model)
+    codes = None
+    for step in model.forward:
+        if isinstance(step, CallStep) and x.name in step.args:
+            codes = next((t for t in step.targets if model.variables[t].shape == (2,)), None)
+            if codes:
+                break
+    recipe = [
+        ("columns", literal(columns)), ("data_shape", repr(x.type.shape)), ("data_range", repr(x.range)),
+        ("num_classes", repr(model.labels.type.classes if model.labels else None)),
+        ("default_data", literal(x.source or ("ring8" if x.type.shape == (2,) else "mnist5k"))),
+        ("epochs", repr(model.train.epochs)), ("batch_size", repr(model.train.batch_size)),
+        ("seed", repr(model.train.seed)),
+    ]
+    if model.train.extra.get("checkpoint_every", 500) != 500:
+        recipe.append(("checkpoint_every", repr(model.train.extra["checkpoint_every"])))
+    if schedulers:
+        recipe.append(("schedulers", "make_schedulers"))
+    if model.schedules:
+        recipe.append(("loss_weights", "loss_weights"))
+    if "contractive_penalty" in helpers:
+        recipe.append(("validate_with_grad", "True"))
+    if gen is not None:
+        recipe.append(("generative", "True"))
+    if recon is not None:
+        recipe.append(("reconstruction", literal(recon.args[0])))
+    if codes:
+        recipe.append(("codes", literal(codes)))
+    classifier = next((t.args[0] for t in model.terms if t.kind == "cross_entropy"), None)
+    if classifier and model.labels:
+        recipe.append(("classifier", literal(classifier)))
+    text = "".join(t.code for t in terms) + "".join(e for _, e in extra) + "".join(gan_plan.objective if gan_plan else ())
+    return TrainPlan(
+        name=model.name, path=model.path, sha256=model.sha256, model_class=model_class_name(model), x=x.name,
+        labels=model.labels.name if model.labels else None, loss_text=loss_text(model),
+        helpers=tuple(losses.helper_text(h) for h in _unique(helpers)), values=values, terms=tuple(terms),
+        total=total, gan=gan_plan, d_steps=model.train.d_steps, optimizers=tuple(p for _, p in optimizers),
+        schedulers=schedulers,
+        weights=tuple(WeightPlan(s.name, schedule_code(s)) for s in model.schedules),
+        validate_extra=tuple(extra), columns=columns, recipe=tuple(recipe), uses_functional="F." in text)
