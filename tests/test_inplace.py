@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import spec_strategies as S  # noqa: E402
 
-import gendsl.emit.model_py as model_py  # noqa: E402
+import gendsl.lower.model as model_py  # noqa: E402
 from gendsl.driver import compile_source  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
 from model_support import networks_of  # noqa: E402
