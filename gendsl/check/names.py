@@ -26,6 +26,7 @@ generator_loss gradient_penalty loss_weights model_forward loss_terms
 train_step make_optimizers make_schedulers batches generate generate_many first chunk save_samples final_metrics load_checkpoint
 save_checkpoint parse_args pick_device device n row sums count codes labels shown pairs modes samples metrics
 SPEC_SHA256 DATA_SHAPE DATA_RANGE NUM_CLASSES DEFAULT_DATA D_STEPS TRAINED FROZEN
+floats model Recipe RECIPE validate run prior sample encode decode code_size
 """.split())
 GENERATED_PREFIXES = ("init_normal_", "sample_", "opt_", "contractive_")  # helper functions named after their arguments
 MODULE_ATTRIBUTES = frozenset("""

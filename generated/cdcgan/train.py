@@ -32,7 +32,7 @@ def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(model: Cdcgan, optimizers: dict, x: torch.Tensor, y: torch.Tensor,
-               step: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
+               iteration: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
     """One iteration: update `D` on a real and a generated batch, then the generator."""
     D = model.D
     values = model(x, y)

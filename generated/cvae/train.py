@@ -32,7 +32,7 @@ def loss_terms(model: Cvae, values: dict, weights: dict) -> tuple[torch.Tensor, 
 
 
 def train_step(model: Cvae, optimizers: dict, x: torch.Tensor, y: torch.Tensor,
-               step: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
+               iteration: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
     """One iteration: forward, loss, one step of every optimizer."""
     loss, terms = loss_terms(model, model(x, y), weights)
     for opt in optimizers.values():

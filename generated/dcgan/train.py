@@ -32,7 +32,7 @@ def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(model: Dcgan, optimizers: dict, x: torch.Tensor, _labels: torch.Tensor,
-               step: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
+               iteration: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
     """One iteration: update `netD` on a real and a generated batch, then the generator."""
     netD = model.netD
     values = model(x)

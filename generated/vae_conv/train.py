@@ -32,7 +32,7 @@ def loss_terms(model: VaeConv, values: dict, weights: dict) -> tuple[torch.Tenso
 
 
 def train_step(model: VaeConv, optimizers: dict, x: torch.Tensor, _labels: torch.Tensor,
-               step: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
+               iteration: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
     """One iteration: forward, loss, one step of every optimizer."""
     loss, terms = loss_terms(model, model(x), weights)
     for opt in optimizers.values():

