@@ -107,8 +107,8 @@ def main(argv=None) -> int:
         done("training")
     if "memory" in only and models:
         if args.quick and "training" in results:  # quick: the peaks of the training runs' long runs
-            results["memory"] = {m: {**{k: r[k] for k in ("gen_rss_mib", "ref_rss_mib", "rss_ratio", "batch_size",
-                                                           "steps", "cmd_gen", "cmd_ref")}, "from_training": True}
+            keys = ("gen_rss_mib", "ref_rss_mib", "rss_ratio", "batch_size", "steps", "cmd_gen", "cmd_ref")
+            results["memory"] = {m: {**{k: r[k] for k in keys}, "from_training": True}
                                  for m, r in results["training"].items()}
         elif not args.quick:
             log("memory ...")
@@ -196,9 +196,11 @@ def render(results: dict, threads: int | None = None) -> str:
                 "Same model, batch size, data, seed and device (CPU) for both scripts. Each reports the "
                 "seconds of its own training loop (metrics.json); a short and a long run of each give the "
                 "steady-state optimizer steps per second, (long - short) / (difference of loop seconds), and "
-                "the fixed cost, what the loop spends once (start-up of the first steps). Steps/s and the headline ratio use each script's best loop times over "
+                "the fixed cost, what the loop spends once (start-up of the first steps). Steps/s and the "
+                "headline ratio use each script's best loop times over "
                 "the repetitions (a sporadic slowdown of the shared machine does not move them); the paired "
-                "ratios, one per repetition of back-to-back runs, show the spread. The runs stay within one epoch (random 8-bit images for the VAE and the "
+                "ratios, one per repetition of back-to-back runs, show the spread. The runs stay within one "
+                "epoch (random 8-bit images for the VAE and the "
                 "DCGAN; the 50,000-point toy sets for the 2-D GANs), so that the generated script's end-of-epoch "
                 "evaluation and sample images, which the references do not have, are not counted. "
                 "The references are in bench/reference/, written from the papers and pytorch/examples; their "
@@ -233,8 +235,8 @@ def render(results: dict, threads: int | None = None) -> str:
                  "(DCGAN: random images; CelebA is offline), a few steps each, end of run included."), "",
                 table(training.memory_rows(mem), training.MEMORY_HEADER), "", "Commands:", ""]
         for model, r in mem.items():
-            out += [f"- {model}: `{r['cmd_ref']}`, `{r['cmd_gen']}`" + (f" and the same with `--no-plots`"
-                                                                        if "cmd_np" in r else "")]
+            out += [f"- {model}: `{r['cmd_ref']}`, `{r['cmd_gen']}`"
+                    + (" and the same with `--no-plots`" if "cmd_np" in r else "")]
         out += ["", *_memory_notes(mem), ""]
 
     if "compile" in results:
@@ -371,9 +373,10 @@ def _memory_notes(mem: dict) -> list[str]:
     plots = ", ".join(f"{m} +{r['gen_rss_mib'].median - r['gen_np_rss_mib'].median:.0f} MiB"
                       for m, r in like.items())
     notes.append("The references draw no pictures, so the like-for-like figure is the generated script with "
-                 "`--no-plots` (columns 5-6): " + ("every ratio is within the 1.05 goal." if not over else
-                 "above the 1.05 goal: " + ", ".join(f"{m} {r['np_rss_ratio'].median:.3f}"
-                                                     for m, r in over.items()) + "."))
+                 "`--no-plots` (columns 5-6): "
+                 + ("every ratio is within the 1.05 goal." if not over else
+                    "above the 1.05 goal: " + ", ".join(f"{m} {r['np_rss_ratio'].median:.3f}"
+                                                        for m, r in over.items()) + "."))
     notes.append("")
     notes.append("As users run it, the generated script also draws OUT/losses.png, the scatter of generated "
                  "points (2-D data) and OUT/latent.png with matplotlib, whose import alone costs ~30 MiB of RSS "

@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -271,7 +270,9 @@ def vae_table(jobs: list[Job], quick: bool) -> tuple[str, float]:
     gm = statistics.mean(by["gendsl"][s]["test_neg_elbo"] for s in seeds)
     rm = statistics.mean(by["reference"][s]["test_neg_elbo"] for s in seeds)
     gap = 100 * (gm / rm - 1)
-    sd = lambda g: statistics.stdev(by[g][s]["test_neg_elbo"] for s in seeds) if len(seeds) > 1 else 0.0
+
+    def sd(g):
+        return statistics.stdev(by[g][s]["test_neg_elbo"] for s in seeds) if len(seeds) > 1 else 0.0
     lines.append(f"| mean ± sd | | {gm:.2f} ± {sd('gendsl'):.2f} | {rm:.2f} ± {sd('reference'):.2f} "
                  f"| **{gap:+.2f} %** | |")
     return "\n".join(lines), gap

@@ -436,7 +436,8 @@ def same_losses(model: str, work: Path, seed: int = 0, steps: int = FIDELITY_STE
                 first_bad = (i, c, g[c], r[c])
     per_epoch = case.fidelity_n // case.fidelity_batch if not case.fidelity_data.startswith("file:") else \
         int(int(case.fidelity_data[5:]) * 0.9) // case.fidelity_batch
-    return {"steps": min(len(gen), len(ref)), "wanted": steps, "equal": first_bad is None and len(gen) == len(ref) == steps,
+    return {"steps": min(len(gen), len(ref)), "wanted": steps,
+            "equal": first_bad is None and len(gen) == len(ref) == steps,
             "bitwise": bitwise and first_bad is None, "max_rel_error": worst, "first_difference": first_bad,
             "steps_per_epoch": per_epoch, "cmd_gen": shown(cmd_gen, root), "cmd_ref": shown(cmd_ref, root)}
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from gendsl.driver import compile_source
-from gendsl.emit.apps_py import apps_view
+from gendsl.files import write_atomically
+from gendsl.lower import lower
 from gendsl.source import SourceFile
 
 torch = pytest.importorskip("torch")
@@ -72,31 +73,39 @@ def test_apps_py_only_for_unconditional_autoencoders(name):
     assert ("apps.py" in _spec(name).files) == (name in AUTOENCODERS)
 
 
+def _method(plan, name: str) -> list[str]:
+    """The lines of one method of the model class, as the plan writes them."""
+    return [line.code for line in next(m for m in plan.model.methods if m.name == name).body]
+
+
 def test_vae_code_is_mu_and_decoding_reads_the_mean():
-    view = apps_view(_spec("vae").model)
-    assert view["code"] == "mu" and view["code_size"] == 20 and view["sampled"] == "z"
-    assert view["encode_lines"] == ["mu, logvar = enc(x)"]
-    assert view["decode_lines"][0].startswith("z = mu ")  # no reparameterize: the mean is decoded
-    assert view["decode_lines"][1].startswith("x_hat = dec(z)")
+    plan = lower(_spec("vae").model)
+    assert plan.apps.code == "mu" and plan.model.code_size == 20 and plan.apps.sampled == "z"
+    assert _method(plan, "encode") == ["mu, logvar = self.enc(x)", "return mu"]
+    decode = _method(plan, "decode")
+    assert decode[0].startswith("z = mu")  # no reparameterize: the mean is decoded
+    assert decode[1].startswith("x_hat = self.dec(z)")
 
 
 def test_denoising_autoencoder_encodes_the_clean_input():
-    view = apps_view(_spec("ae_denoising").model)
-    assert view["encode_lines"][0].startswith("code = enc(x) ")
-    text = _spec("ae_denoising").files["apps.py"]
-    assert "masking_noise" not in text
+    plan = lower(_spec("ae_denoising").model)
+    assert _method(plan, "encode")[0] == "code = self.enc(x)"
+    assert not any("masking_noise" in line for line in _method(plan, "encode") + _method(plan, "decode"))
+    assert "masking_noise" not in _spec("ae_denoising").files["apps.py"]
 
 
 def test_corruption_chains_are_skipped():
     path = ROOT / "tests" / "cases" / "perceptual_denoise" / "spec.gen"
-    view = apps_view(_compile(path.read_text(encoding="utf-8")).model)
-    assert view["encode_lines"][0].startswith("code = enc(x) ")  # x -> x_sp -> x_noisy -> enc
-    assert view["decode_nets"] == "dec"  # not the perceptual feature network
+    plan = lower(_compile(path.read_text(encoding="utf-8")).model)
+    assert _method(plan, "encode")[0] == "code = self.enc(x)"  # x -> x_sp -> x_noisy -> enc
+    decode = _method(plan, "decode")
+    assert any("self.dec(" in line for line in decode)
+    assert not any("self.features(" in line for line in decode)  # not the perceptual feature network
 
 
 def test_code_size_comes_from_the_spec():
-    text = _compile(TINY_AE.replace("code_size = 8", "code_size = 3")).files["apps.py"]
-    assert "CODE_SIZE = 3  #" in text
+    text = _compile(TINY_AE.replace("code_size = 8", "code_size = 3")).files["model.py"]
+    assert "    code_size = 3  #" in text
 
 
 def test_apps_py_is_standalone_and_runs_nothing_at_import():
@@ -107,8 +116,7 @@ def test_apps_py_is_standalone_and_runs_nothing_at_import():
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "argparse", "csv", "math", "sys", "pathlib", "torch",
-                        "train", "data", "metrics", "model", "outputs"}
+    assert imported <= {"sys", "train", "gendsl_runtime"}  # the applications are runtime code
     for node in tree.body:  # only definitions at the top level, and the __main__ guard
         assert isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.If, ast.Expr)), node
         if isinstance(node, ast.If):
@@ -142,9 +150,7 @@ def runs(tmp_path_factory) -> Path:
     """Compile the tiny spec, train it once, and run every command in one process."""
     folder = tmp_path_factory.mktemp("apps")
     code = folder / "tiny_ae"
-    code.mkdir()
-    for name, text in _compile(TINY_AE).files.items():
-        (code / name).write_text(text, encoding="utf-8")
+    write_atomically(code, _compile(TINY_AE).files)  # and gendsl_runtime/ beside it
     script = DRIVER.format(n=N, sizes=",".join(map(str, PCA_SIZES)))
     done = subprocess.run([sys.executable, "-c", script, str(folder)], cwd=code, capture_output=True, text=True,
                           timeout=300)

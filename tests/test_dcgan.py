@@ -35,9 +35,9 @@ def test_counts_and_shapes_from_the_compiler(dcgan):
     assert g.outputs[0][1].shape == (3, 64, 64)
     assert d.inputs[0][1].shape == (3, 64, 64)
     assert d.outputs[0][1].shape == (1, 1, 1)
-    assert [l.out.shape for l in g.layers if l.op == "conv_transpose2d"] == [
+    assert [layer.out.shape for layer in g.layers if layer.op == "conv_transpose2d"] == [
         (512, 4, 4), (256, 8, 8), (128, 16, 16), (64, 32, 32), (3, 64, 64)]
-    assert [l.out.shape for l in d.layers if l.op == "conv2d"] == [
+    assert [layer.out.shape for layer in d.layers if layer.op == "conv2d"] == [
         (64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (1, 1, 1)]
     assert model.train.init == {"netG": ("dcgan", None), "netD": ("dcgan", None)}
 

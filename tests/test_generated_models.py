@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gendsl.driver import compile_source
+from gendsl.lower.names import layer_attributes
 from gendsl.source import SourceFile
 from gendsl.summary import summary_table
 from model_support import networks_of
@@ -62,8 +63,8 @@ def test_generated_model_runs(path, tmp_path):
     torch.manual_seed(0)
     nets = networks_of(module)
     assert list(nets) == [n.name for n in model.networks]
-    summary_totals = [int(n.replace(",", "")) for n in re.findall(r"^total: ([\d,]+) parameters$",
-                                                                   summary_table(model), re.M)]
+    totals = re.findall(r"^total: ([\d,]+) parameters$", summary_table(model), re.M)
+    summary_totals = [int(n.replace(",", "")) for n in totals]
     assert summary_totals == [n.param_count for n in model.networks]
 
     gen = torch.Generator().manual_seed(0)
@@ -75,19 +76,22 @@ def test_generated_model_runs(path, tmp_path):
         # every layer that owns a module produces the shape the checker inferred
         seen = {}
         hooks = []
-        for layer in net.layers:
-            if layer.attr is None or layer.op == "subpixel":  # subpixel's module is the conv before the shuffle
-                continue
-            hooks.append(getattr(module_net, layer.attr).register_forward_hook(_recorder(seen, layer.attr)))
+        attrs = dict(zip(map(id, net.layers), layer_attributes(net)))
+        hooked = [layer for layer in net.layers
+                  if attrs[id(layer)] is not None and layer.op != "subpixel"]  # subpixel: a conv, then a shuffle
+        for layer in hooked:
+            attr = attrs[id(layer)]
+            hooks.append(getattr(module_net, attr).register_forward_hook(_recorder(seen, attr)))
         inputs = [_input(t, gen) for _, t in net.inputs]
         module_net.train()  # batch statistics and dropout active, as in training
         with torch.no_grad():
             out = module_net(*inputs)
         for h in hooks:
             h.remove()
-        for layer in net.layers:
-            if layer.attr in seen:
-                assert seen[layer.attr] == (BATCH, *layer.out.shape), f"{net.name}.{layer.attr} ({layer.op})"
+        assert sorted(seen) == sorted(attrs[id(layer)] for layer in hooked), net.name  # every module ran
+        for layer in hooked:
+            attr = attrs[id(layer)]
+            assert seen[attr] == (BATCH, *layer.out.shape), f"{net.name}.{attr} ({layer.op})"
 
         outs = out if isinstance(out, tuple) else (out,)
         expected = [t for _, t, _ in net.outputs] + [t for _, t in net.taps]

@@ -7,11 +7,13 @@ and (2) builds and runs the networks the spec describes.
 
 The audit (`audit`) walks every generated Python file:
 
-- model.py may import only torch, torch.nn, torch.nn.functional, dataclasses and
-  __future__; at module level it only imports and defines; every call's callee is on an
-  allow-list (torch/F/nn functions, its own classes and helpers, `self.<module>` set in
-  `__init__`, tensor methods on local variables);
-- files copied from gendsl/runtime/ must be byte-for-byte those files (no spec reaches them);
+- model.py may import only torch, torch.nn, torch.nn.functional and __future__; at module
+  level it only imports and defines, and a class body only defines and sets constants;
+  every call's callee is on an allow-list (torch/F/nn functions, its own classes and helpers,
+  `self.<module>` set in `__init__`, the class's own methods and a few nn.Module methods,
+  tensor methods on local variables);
+- the shared runtime (`../gendsl_runtime/*.py`) must be byte-for-byte gendsl/runtime/ (no spec
+  reaches it);
 - any other generated file (train.py, ...) may import only the modules in
   ALLOWED_IMPORTS and never calls eval/exec/compile/__import__/os.system/subprocess/....
 
@@ -21,7 +23,6 @@ The allow-lists are plain sets below: extend them when generated code legitimate
 from __future__ import annotations
 
 import ast
-import dataclasses
 import keyword
 import sys
 import types
@@ -32,18 +33,19 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gendsl.driver import compile_source  # noqa: E402
+from gendsl.lower.names import model_class_name  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
 
 torch = pytest.importorskip("torch")
 from test_shape_properties import run_and_compare  # noqa: E402
-from model_support import networks_of
+from model_support import networks_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = ROOT / "gendsl" / "runtime"
 
 # ---- allow-lists ------------------------------------------------------------------------
 
-MODEL_IMPORTS = {"__future__", "dataclasses", "torch", "torch.nn", "torch.nn.functional"}
+MODEL_IMPORTS = {"__future__", "torch", "torch.nn", "torch.nn.functional"}
 STDLIB = {"__future__", "argparse", "csv", "collections", "contextlib", "dataclasses", "datetime", "functools",
           "itertools", "json", "math", "os", "pathlib", "random", "re", "shutil", "signal", "sys", "tempfile",
           "time", "typing", "warnings", "shlex", "io", "hashlib", "platform", "glob", "copy", "string",
@@ -52,20 +54,23 @@ THIRD_PARTY = {"torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch
                "matplotlib", "matplotlib.pyplot", "matplotlib.figure", "matplotlib.image",
                "matplotlib.backends.backend_agg", "sklearn.datasets", "mlxtend.data", "PIL", "torchvision",
                "torchvision.datasets"}
-GENERATED_SIBLINGS = {"model", "train", "data", "metrics", "outputs", "apps"}  # files of the same folder
+GENERATED_SIBLINGS = {"model", "train", "apps"}  # files of the same folder
+RUNTIME_PACKAGE = "gendsl_runtime"  # the shared runtime beside the model's folder (gendsl/runtime/)
 # file name -> modules it may import; files not listed get DEFAULT_IMPORTS
 ALLOWED_IMPORTS: dict[str, set[str]] = {"model.py": MODEL_IMPORTS}
-DEFAULT_IMPORTS = STDLIB | THIRD_PARTY | GENERATED_SIBLINGS
+DEFAULT_IMPORTS = STDLIB | THIRD_PARTY | GENERATED_SIBLINGS | {RUNTIME_PACKAGE}
 
 NN_MODULES = {"Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "PReLU"}
 NN_INIT = {"normal_", "zeros_", "ones_", "constant_", "uniform_", "xavier_uniform_", "xavier_normal_",
            "kaiming_uniform_", "kaiming_normal_", "orthogonal_"}
 TORCH_FUNCS = {"cat", "flatten", "sigmoid", "tanh", "zeros_like", "zeros_like().scatter",
-               "zeros_like().scatter().view_as"}
+               "zeros_like().scatter().view_as", "exp", "randn", "rand", "randn_like", "rand_like",
+               "where", "full_like"}
 F_FUNCS = {"relu", "selu", "gelu", "silu", "leaky_relu", "elu", "softplus", "dropout", "pixel_shuffle", "interpolate",
            "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "one_hot", "one_hot().float"}
-MODEL_BUILTINS = {"super", "isinstance", "dataclass"}
-LOCAL_METHODS = {"reshape", "topk", "apply", "find", "view", "float"}
+MODEL_BUILTINS = {"super", "isinstance", "next"}
+MODULE_METHODS = {"parameters", "train", "eval", "requires_grad_", "requires_grad_().eval", "apply"}  # nn.Module's
+LOCAL_METHODS = {"reshape", "topk", "apply", "find", "view", "float", "size"}
 SAFE_DUNDERS = {"__init__", "__class__", "__name__", "__future__"}
 # never called by any generated file, whatever it is
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "breakpoint", "input", "globals", "locals", "vars",
@@ -126,11 +131,11 @@ def _audit_model(tree: ast.Module, problems: list[str]) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
             for deco in node.decorator_list:
-                if ast.unparse(deco) != "dataclass(frozen=True)":
-                    problems.append(f"model.py:{node.lineno}: decorator {ast.unparse(deco)}")
+                problems.append(f"model.py:{node.lineno}: decorator {ast.unparse(deco)}")
             for stmt in node.body:
-                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.value, (ast.Constant, ast.UnaryOp)):
-                    continue  # a Params field
+                if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) \
+                        and isinstance(stmt.value.value, int):
+                    continue  # a constant of the model class (code_size)
                 if not isinstance(stmt, (ast.FunctionDef, ast.Expr, ast.Pass)):
                     problems.append(f"model.py:{stmt.lineno}: class body runs {ast.unparse(stmt)[:80]}")
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
@@ -139,10 +144,11 @@ def _audit_model(tree: ast.Module, problems: list[str]) -> None:
         for node in ast.walk(cls):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Attribute) \
                     and callee(node.targets[0].value) == "self" and isinstance(node.value, ast.Call) \
-                    and callee(node.value.func).startswith("nn."):
-                modules.add(node.targets[0].attr)
+                    and (callee(node.value.func).startswith("nn.") or callee(node.value.func) in classes):
+                modules.add(node.targets[0].attr)  # an nn layer, or a network of this file
+        methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
         for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
-            _audit_function(fn, top_level, modules, problems)
+            _audit_function(fn, top_level, modules | methods | MODULE_METHODS, problems)
     for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
         _audit_function(fn, top_level, set(), problems)
 
@@ -164,6 +170,7 @@ def _audit_function(fn: ast.FunctionDef, top_level: set[str], modules: set[str],
             or (head == "torch" and rest in TORCH_FUNCS)
             or (head == "F" and rest in F_FUNCS)
             or (head == "self" and rest in modules)
+            or (head == "self" and rest.partition(".")[0] in modules and rest.partition(".")[2] in MODULE_METHODS)
             or (head in local and head not in top_level | {"torch", "F", "nn", "self"} and rest in LOCAL_METHODS)
         )
         if not ok:
@@ -171,14 +178,12 @@ def _audit_function(fn: ast.FunctionDef, top_level: set[str], modules: set[str],
 
 
 def _is_copy(name: str, text: str) -> bool:
-    """A gendsl/runtime/ file copied verbatim (below a header of comment lines)."""
-    runtime = RUNTIME / name
-    if not runtime.exists():
+    """A file of the shared runtime, byte for byte the gendsl/runtime/ file of its name."""
+    folder, _, base = name.rpartition("/")
+    if folder != f"../{RUNTIME_PACKAGE}":
         return False
-    lines = text.splitlines(keepends=True)
-    while lines and lines[0].startswith("#"):
-        lines.pop(0)
-    return "".join(lines).strip() == runtime.read_text(encoding="utf-8").strip()
+    runtime = RUNTIME / base
+    return runtime.exists() and text == runtime.read_text(encoding="utf-8")
 
 
 def audit(files: dict[str, str]) -> list[str]:
@@ -187,7 +192,9 @@ def audit(files: dict[str, str]) -> list[str]:
     for name, text in sorted(files.items()):
         if not name.endswith(".py"):
             continue
-        if name != "model.py" and _is_copy(name, text):
+        if name.startswith(f"../{RUNTIME_PACKAGE}/"):
+            if not _is_copy(name, text):
+                problems.append(f"{name}: not byte for byte gendsl/runtime/{name.rpartition('/')[2]}")
             continue  # copied verbatim: no spec reaches it
         try:
             tree = ast.parse(text)
@@ -280,8 +287,10 @@ def check_outcome(text: str, hostile: str | None = None):
     module = load(result.files["model.py"])
     # the module's own names are intact: nothing in the spec shadowed them
     assert module.torch is torch and module.nn is torch.nn and module.F is torch.nn.functional
-    assert dataclasses.is_dataclass(module.Params)
-    assert {f.name: f.default for f in dataclasses.fields(module.Params)} == result.model.params
+    # the model class is the one lowering named, and owns exactly the spec's networks
+    model_cls = getattr(module, model_class_name(result.model))
+    assert issubclass(model_cls, torch.nn.Module)
+    assert [name for name, _ in model_cls().named_children()] == [n.name for n in result.model.networks]
     run_and_compare(result, 2)
     return result
 

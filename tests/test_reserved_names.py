@@ -21,6 +21,7 @@ import pytest
 
 from gendsl.check.names import GENERATED_NAMES, GENERATED_PREFIXES, MODULE_ATTRIBUTES
 from gendsl.driver import compile_source
+from gendsl.files import write_atomically
 from gendsl.lower.names import model_class_name
 from gendsl.source import SourceFile
 
@@ -80,7 +81,7 @@ MARK = "_q7"  # appended to every name the spec declares, to tell its names from
 
 
 def declared_names(model) -> set[str]:
-    names = set(model.params) | {d.name for d in model.data} | {l.name for l in model.latents}
+    names = set(model.params) | {d.name for d in model.data} | {lat.name for lat in model.latents}
     names |= {s.name for s in model.schedules} | set(model.variables)
     for net in model.networks:
         names.add(net.name)
@@ -153,12 +154,11 @@ def test_names_of_the_training_loop_are_free(tmp_path, name):
     text = (ROOT / "specs" / "ae_mlp.gen").read_text()
     result = compile_source(SourceFile("free.gen", re.sub(r"\bx\b", name, text)))
     assert result.ok, [d.message for d in result.diagnostics]
-    for file, code in result.files.items():
-        (tmp_path / Path(file).name).write_text(code)
+    write_atomically(tmp_path / "free", result.files)  # and the runtime, in tmp_path/gendsl_runtime/
     run = subprocess.run([sys.executable, "train.py", "--dry-run", "--steps", "2", "--quiet", "--out", "o"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                         cwd=tmp_path / "free", capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert (tmp_path / "o" / "metrics.json").exists()
+    assert (tmp_path / "free" / "o" / "metrics.json").exists()
 
 
 def test_the_language_reference_lists_every_reserved_name():

@@ -26,8 +26,9 @@ import spec_strategies as S  # noqa: E402
 
 from gendsl.cli import main as cli_main  # noqa: E402
 from gendsl.driver import compile_source  # noqa: E402
+from gendsl.lower.names import layer_attributes  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
-from model_support import networks_of
+from model_support import networks_of  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
@@ -111,12 +112,12 @@ def run_and_compare(result, batch: int) -> None:
             assert torch.isfinite(tensor).all() or checked.layers  # runs; values may be anything
         # parameters: layer by layer, and in total
         counted = 0
-        for layer in checked.layers:
-            if layer.attr is None:
+        for layer, attr in zip(checked.layers, layer_attributes(checked)):
+            if attr is None:
                 assert layer.params == 0, (layer.op, layer.params)
                 continue
-            module_params = sum(p.numel() for p in getattr(net, layer.attr).parameters())
-            assert module_params == layer.params, (checked.name, layer.attr, layer.op)
+            module_params = sum(p.numel() for p in getattr(net, attr).parameters())
+            assert module_params == layer.params, (checked.name, attr, layer.op)
             counted += module_params
         total = sum(p.numel() for p in net.parameters())
         assert total == checked.param_count == counted, checked.name

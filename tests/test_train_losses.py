@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from gendsl.runtime import loop
-from train_support import SpecCache, imported, one_thread, train_rows  # noqa: F401
+from train_support import SpecCache, generated_model, imported, one_thread, train_rows  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,8 @@ forward {{
     x_logits = dec_logits(code)
     scores = head(code)
 }}
-loss = mse(x_hat, x{r}) + l1(x_hat, x{r}) + bce(x_hat, x{r}) + bce_logits(x_logits, x{r}) + 0.5 * cross_entropy(scores, y{r})
+loss = mse(x_hat, x{r}) + l1(x_hat, x{r}) + bce(x_hat, x{r}) + bce_logits(x_logits, x{r})
+    + 0.5 * cross_entropy(scores, y{r})
 """
 
 
@@ -132,8 +133,8 @@ loss = bce(x_hat, x, reduction=sum) + kl(z)
 def test_kl_matches_torch_distributions(build, request, prior, mean, std):
     g = torch.Generator().manual_seed(2)
     mu, logvar = torch.randn(9, 4, generator=g) * 2, torch.randn(9, 4, generator=g)
-    expected = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(torch.full_like(mu, mean),
-                                                                       torch.full_like(mu, std)))
+    expected = kl_divergence(Normal(mu, (0.5 * logvar).exp()),
+                             Normal(torch.full_like(mu, mean), torch.full_like(mu, std)))
     expected = expected.sum(1).mean()  # summed over latent units, averaged over the batch
     with imported(build(vae_spec(prior, "t_kl_" + request.node.callspec.id))) as train:
         x = torch.rand(9, 6, generator=g)
@@ -155,12 +156,12 @@ def test_kl_is_zero_at_the_prior(build):
 
 
 def test_reparameterisation_statistics_and_gradients(build):
-    with imported(build(vae_spec("normal(0, 1)", "t_reparam"))) as train:
+    with imported(build(vae_spec("normal(0, 1)", "t_reparam"))):
         n = 200_000
         mu = torch.tensor([1.0, -2.0, 0.0]).repeat(n, 1).requires_grad_(True)
         logvar = torch.tensor([0.0, math.log(4.0), math.log(0.01)]).repeat(n, 1).requires_grad_(True)
         torch.manual_seed(0)
-        z = train.reparameterize(mu, logvar)
+        z = generated_model().reparameterize(mu, logvar)
         z.sum().backward()
     sd = torch.tensor([1.0, 2.0, 0.1])
     # mean within 5 standard errors, sd within 2%
@@ -205,7 +206,7 @@ loss = gan(D(x), D(fake), non_saturating)
 def test_prior_sampling_statistics(build, prior, mean, sd, low, high):
     with imported(build(gan_prior_spec(prior))) as train:
         torch.manual_seed(0)
-        z = train.sample_z(100_000, torch.device("cpu"))
+        z, = train.RECIPE.model().prior(100_000)
     assert z.shape == (100_000, 3)
     assert (z.mean(0) - mean).abs().max() < 5 * sd / math.sqrt(len(z))
     assert (z.std(0) / sd - 1).abs().max() < 0.02
@@ -369,10 +370,10 @@ loss = mse(x_hat, x)
 
 
 def test_gaussian_noise_statistics(build):
-    with imported(build(denoise_spec("gaussian_noise(x, std=0.3)"))) as train:
+    with imported(build(denoise_spec("gaussian_noise(x, std=0.3)"))):
         x = torch.rand(1000, 100)
         torch.manual_seed(0)
-        noise = train.gaussian_noise(x, 0.3) - x
+        noise = generated_model().gaussian_noise(x, 0.3) - x
     assert abs(noise.mean().item()) < 5 * 0.3 / math.sqrt(noise.numel())
     assert abs(noise.std().item() / 0.3 - 1) < 0.01
     assert abs(torch.corrcoef(torch.stack([noise.flatten(), x.flatten()]))[0, 1].item()) < 0.01  # independent of x
@@ -381,9 +382,10 @@ def test_gaussian_noise_statistics(build):
 @pytest.mark.parametrize("low, high", [(0, 1), (-1, 1)])
 def test_masking_noise_fraction_and_value(build, low, high):
     with imported(build(denoise_spec("masking_noise(x, p=0.25)", low, high))) as train:
-        x = torch.rand(1000, 100) * 0.5 + 0.25  # never equal to the low end
+        x = torch.rand(10_000, 8) * 0.5 + 0.25  # never equal to the low end
+        model = train.RECIPE.model()
         torch.manual_seed(0)
-        y = train.masking_noise(x, 0.25)
+        y = model(x)["x_noisy"]  # the forward block passes the declared range to masking_noise
     masked = y != x
     assert abs(masked.float().mean().item() - 0.25) < 0.005
     assert (y[masked] == low).all()  # masked values are set to the low end of the declared range
@@ -392,9 +394,10 @@ def test_masking_noise_fraction_and_value(build, low, high):
 @pytest.mark.parametrize("low, high", [(0, 1), (-1, 1)])
 def test_salt_and_pepper_fraction_and_values(build, low, high):
     with imported(build(denoise_spec("salt_and_pepper(x, p=0.1)", low, high))) as train:
-        x = torch.rand(1000, 100) * 0.5 + 0.25
+        x = torch.rand(10_000, 8) * 0.5 + 0.25
+        model = train.RECIPE.model()
         torch.manual_seed(0)
-        y = train.salt_and_pepper(x, 0.1)
+        y = model(x)["x_noisy"]  # the forward block passes the declared range to salt_and_pepper
     hit = y != x
     assert abs(hit.float().mean().item() - 0.1) < 0.004
     assert ((y[hit] == low) | (y[hit] == high)).all()
@@ -408,16 +411,11 @@ def test_corruption_applies_to_the_input_only(build, corruption):
     with imported(build(denoise_spec(corruption))) as train:
         torch.manual_seed(0)
         model = train.RECIPE.model()
-        nets = dict(model.named_children())
         seen = []
-
-        def recording_enc(inp):
-            seen.append(inp.detach().clone())
-            return nets["enc"](inp)
-
+        model.enc = RecordingEnc(model.enc, seen)
         x = torch.rand(16, 8) * 0.5 + 0.25
         clean = x.clone()
-        values = train.model_forward({"enc": recording_enc, "dec": nets["dec"]}, x)
+        values = model(x)
         _, terms = train.loss_terms(model, values, {})
     assert torch.equal(x, clean)  # not corrupted in place
     assert torch.equal(values["x"], clean)
@@ -543,7 +541,6 @@ def test_minimax_and_non_saturating_gradients_differ_as_in_the_paper(build):
 def _gan_setup(train, seed=0):
     torch.manual_seed(seed)
     model = train.RECIPE.model()
-    nets = dict(model.named_children())
     optimizers = train.make_optimizers(model)
     return model, optimizers
 
@@ -707,7 +704,6 @@ def test_n_critic_updates_the_generator_once_every_d_steps(build, monkeypatch):
     with imported(build(gan_spec("wasserstein_gp", d_steps=5, name="t_ncritic"))) as train:
         assert train.D_STEPS == 5
         model, optimizers = _gan_setup(train)
-        nets = dict(model.named_children())
         calls = []
         for name, opt in optimizers.items():
             def wrapped(real=opt.step, name=name):
@@ -792,7 +788,8 @@ def test_training_uses_the_weight_of_each_step(build, tmp_path):
         spe = 4  # dry-run data: 4 batches an epoch
         for r in rows:
             weights = train.loss_weights(int(r["step"]) - 1, spe)  # the weight of the step the row reports
-            loss = weights["w"] * float(r["mse"]) + weights["beta"] * float(r["kl"]) + 0.5 * weights["c"] * float(r["l1"])
+            loss = (weights["w"] * float(r["mse"]) + weights["beta"] * float(r["kl"])
+                    + 0.5 * weights["c"] * float(r["l1"]))
             close(float(r["loss"]), loss, 1e-5)
 
 
@@ -805,21 +802,21 @@ def test_loss_scaling_changes_no_update(build, which):
     """train_step's GradScaler path: scaling the losses by 2^10 and unscaling the gradients before each
     optimizer step is exact in float32, so the parameters after a few iterations are bit for bit those
     of the unscaled path, and the scaler did scale (its scale is the one it was given)."""
-    spec = {"vae": vae_spec("normal(0, 1)", "t_amp_vae"), "gan": gan_spec("non_saturating", "sigmoid", name="t_amp_gan"),
+    spec = {"vae": vae_spec("normal(0, 1)", "t_amp_vae"),
+            "gan": gan_spec("non_saturating", "sigmoid", name="t_amp_gan"),
             "wgan_gp": gan_spec("wasserstein_gp", d_steps=2, name="t_amp_gp")}[which]
     with imported(build(spec)) as train:
         finals = []
         for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0 ** 10)):
             torch.manual_seed(0)
             model = train.RECIPE.model()
-            nets = dict(model.named_children())
             optimizers = train.make_optimizers(model)
             gen = torch.Generator().manual_seed(1)
             x = torch.rand(16, 6 if which == "vae" else 2, generator=gen)
             for it in range(4):
-                args = (nets, optimizers, x, torch.zeros(16, dtype=torch.long), it, {})
+                args = (model, optimizers, x, torch.zeros(16, dtype=torch.long), it, {})
                 train.train_step(*args) if scaler is None else train.train_step(*args, scaler)
-            finals.append([p.detach().clone() for net in nets.values() for p in net.parameters()])
+            finals.append([p.detach().clone() for p in model.parameters()])
         assert scaler.get_scale() == 2.0 ** 10  # no overflow, so no change before growth_interval
         assert scaler._scale is not None  # it was used
     for a, b in zip(*finals):

@@ -92,6 +92,7 @@ def test_checkpoint_write_is_atomic(spec_folder, tmp_path, monkeypatch):
 RESUME_SPECS = ["vae", "wgan_gp_2d", "ae_denoising", "cdcgan"]  # sampling, n_critic + penalty, corruption, labels + BN
 train_part = train_rows
 
+
 @pytest.mark.parametrize("name", RESUME_SPECS)
 def test_resume_gives_the_same_losses(spec_folder, tmp_path, name):
     """Run 6 steps; run 3, then resume to 6: the same rows, bit for bit. Dry-run data has 4 batches

@@ -14,7 +14,8 @@ import math
 import pytest
 
 from gendsl.driver import compile_path
-from train_support import SPECS, assert_finite, compile_to, imported, one_thread, read_rows, run_python, train_rows  # noqa: F401
+from train_support import (SPECS, assert_finite, compile_to, imported, one_thread,  # noqa: F401
+                           read_rows, run_python, train_rows)
 
 SPEC_FILES = sorted(SPECS.glob("*.gen"))
 

@@ -1,9 +1,9 @@
 """Helpers for the tests of generated training code (tests/test_train_*.py).
 
-A generated train.py imports its siblings (`model`, `data`, `metrics`, `outputs`) by plain
-name, and every model has its own `model` module, so a test compiles a spec into a scratch
-folder and imports train.py from there with `imported(folder)`, which puts sys.path and
-sys.modules back as they were afterwards.
+A generated train.py imports its sibling `model` by plain name, and every model has its own
+`model` module, so a test compiles a spec into a scratch folder and imports train.py from
+there with `imported(folder)`, which puts sys.path and sys.modules back as they were
+afterwards; `generated_model()` is that folder's model.py inside the block.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def imported(folder: Path):
         for name in SIBLINGS:
             sys.modules.pop(name, None)
         sys.modules.update(saved)
+
+
+def generated_model():
+    """The model.py module of the folder `imported` holds (inside its block)."""
+    return sys.modules["model"]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -4,8 +4,9 @@
 
 * generated/<model>/ for every spec in specs/ (the same as `gendsl compile specs/*.gen`,
   plus removing files the compiler no longer writes);
+* generated/gendsl_runtime/, the runtime every model imports (one copy, written with them);
 * tests/cases/<name>/expected/ for every tests/cases/<name>/spec.gen: the files
-  generated from the spec itself (not the runtime copies that are the same for every model).
+  generated from the spec itself (not the runtime, the same for every model).
 
 Specs are compiled under their repository-relative path (`specs/vae.gen`), so the
 headers do not depend on the folder the command runs from. Review the diff before
@@ -47,10 +48,18 @@ def compile_spec(path: Path):
 
 
 def runtime_names() -> frozenset[str]:
-    """Files copied verbatim from gendsl/runtime/ into every generated folder."""
-    import gendsl.emit
+    """The names of the shared runtime among a model's files (`../gendsl_runtime/loop.py`, ...):
+    the same bytes for every model, kept once in generated/gendsl_runtime/ and not in each case."""
+    from gendsl.emit import RUNTIME_PACKAGE, runtime_files
 
-    return frozenset(getattr(gendsl.emit, "RUNTIME_FILES", ()))
+    return frozenset(f"../{RUNTIME_PACKAGE}/{name}" for name in runtime_files())
+
+
+def runtime_folder() -> str:
+    """The folder of generated/ that holds the shared runtime rather than a model."""
+    from gendsl.emit import RUNTIME_PACKAGE
+
+    return RUNTIME_PACKAGE
 
 
 def expected_spec_files(path: Path) -> tuple[Path, dict[str, str]]:

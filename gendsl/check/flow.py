@@ -11,7 +11,7 @@ from gendsl import ir
 from gendsl.check.names import check_identifier
 from gendsl.check.result import CallStep, CheckedNetwork, CorruptStep, LatentDecl, SampleStep
 from gendsl.check.types import TensorType
-from gendsl.check.values import Env, as_int, describe, evaluate
+from gendsl.check.values import Env, describe, evaluate
 from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error, plural
 
 CORRUPTIONS = {
@@ -158,7 +158,8 @@ class FlowChecker:
         if len(step.targets) != len(net.outputs):
             raise error("E0408", f"`{net.name}` returns {plural(len(net.outputs), 'value')}, but "
                         f"{plural(len(step.targets), 'name')} receive{'s' if len(step.targets) == 1 else ''} them",
-                        step.targets[0].span.join(step.targets[-1].span), f"expected {plural(len(net.outputs), 'name')}",
+                        step.targets[0].span.join(step.targets[-1].span),
+                        f"expected {plural(len(net.outputs), 'name')}",
                         (f"outputs: {', '.join(str(n or 'out') + ': ' + str(t) for n, t, _ in net.outputs)}",),
                         f"write `{', '.join(n or 'out' for n, _, _ in net.outputs)} = {net.name}(...)`")
         for target, (_, t, _) in zip(step.targets, net.outputs):
@@ -171,7 +172,8 @@ class FlowChecker:
         for step in self.steps:
             if isinstance(step, CallStep) and var in step.targets:
                 net = self.networks[step.network]
-                return (f"`{var}` is an output of `{step.network}`, declared {net.outputs[step.targets.index(var)][1]}",)
+                declared = net.outputs[step.targets.index(var)][1]
+                return (f"`{var}` is an output of `{step.network}`, declared {declared}",)
         return ()
 
     def _corrupt(self, step: ir.Assign, value: ir.Call) -> None:
@@ -190,7 +192,8 @@ class FlowChecker:
         if amount_expr is not None:
             v = evaluate(amount_expr, self.env)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise error("E0209", f"`{option}` must be a number, found {describe(v)}", amount_expr.span, "not a number")
+                raise error("E0209", f"`{option}` must be a number, found {describe(v)}",
+                            amount_expr.span, "not a number")
             amount = float(v)
             high = None if option == "std" else 1.0
             if amount < 0 or (high is not None and amount >= high):

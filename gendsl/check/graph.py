@@ -202,5 +202,3 @@ def _edge_dfs(graph: DiGraph, start: Hashable) -> Iterator[tuple[Hashable, Hasha
             visited_edges.add((node, child))
             stack.append(child)
             yield node, child
-
-

@@ -42,7 +42,8 @@ class LossChecker:
         if isinstance(expr, ir.BinOp) and expr.op in ("*", "/"):
             left_is_term, right_is_term = _has_term(expr.left), _has_term(expr.right)
             if left_is_term and right_is_term:
-                self.reporter.error("E0503", f"two loss terms cannot be {'multiplied' if expr.op == '*' else 'divided'}",
+                self.reporter.error("E0503",
+                                    f"two loss terms cannot be {'multiplied' if expr.op == '*' else 'divided'}",
                                     expr.span, f"term {expr.op} term", (),
                                     "a loss is a weighted sum of terms: `recon + 0.5 * kl(z)`")
                 return
@@ -92,7 +93,8 @@ class LossChecker:
                 and expr.id not in ("true", "false"):
             self.reporter.error("E0201", f"unknown name `{expr.id}`", expr.span, "not a parameter or schedule", (),
                                 did_you_mean(expr.id, list(self.env.params) + list(self.schedules)) or
-                                f"declare it: `param {expr.id} = 1.0` or `schedule {expr.id} = linear(0, 1, epochs=10)`")
+                                f"declare it: `param {expr.id} = 1.0` or "
+                                f"`schedule {expr.id} = linear(0, 1, epochs=10)`")
             return Weight()
         if isinstance(expr, ir.BinOp) and expr.op == "*":
             return self._weight(expr.left).times(self._weight(expr.right))
@@ -133,7 +135,8 @@ class LossChecker:
             self._arity(call, 2, "`cross_entropy(logits, labels)`")
             logits, labels = types
             if not labels.is_label or logits.shape != (labels.classes,):
-                raise error("E0505", f"`cross_entropy` needs logits of shape ({labels.classes if labels.is_label else 'N'},)"
+                raise error("E0505",
+                            f"`cross_entropy` needs logits of shape ({labels.classes if labels.is_label else 'N'},)"
                             f" and labels, found {logits} and {labels}", call.span, "mismatched arguments", (),
                             "write `cross_entropy(logits, y)` with `data y: label[N]` and logits of shape (N,)")
         elif kind == "kl":
@@ -152,14 +155,15 @@ class LossChecker:
             code, source = args
             if source not in self.flow.depends or not self._reaches(source, code):
                 swapped = code in self.flow.depends and self._reaches(code, source)
-                raise error("E0507", f"`{code}` does not depend on `{source}`", call.args[0].span.join(call.args[1].span),
+                raise error("E0507", f"`{code}` does not depend on `{source}`",
+                            call.args[0].span.join(call.args[1].span),
                             "no Jacobian", ("the contractive penalty is the Jacobian of the code with respect to the "
                                             "input it was computed from",),
                             f"the arguments are the other way round: `contractive({source}, {code})`" if swapped
                             else f"pass a code computed from `{source}`, e.g. `contractive(code, {source})`")
-            coupled = [(n, l) for n in sorted(self.flow.depends.get(code, set()))
+            coupled = [(n, layer) for n in sorted(self.flow.depends.get(code, set()))
                        if self.flow.networks.get(n) is not None
-                       for l in self.flow.networks[n].layers if l.op == "batchnorm"][:1]
+                       for layer in self.flow.networks[n].layers if layer.op == "batchnorm"][:1]
             for net_name, norm in coupled:
                 self.reporter.warning("W0503", f"the contractive penalty goes through `batchnorm` in `{net_name}`",
                                       norm.span, "batch statistics",
@@ -203,7 +207,7 @@ class LossChecker:
                 value = evaluate(kw.value, self.env)
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
                     raise error("E0220", f"`{kw.name}` must be a number strictly between 0 and 1, found "
-                                f"{value if isinstance(value, (int, float)) and not isinstance(value, bool) else describe(value)}",
+                                f"{_shown(value)}",
                                 kw.value.span, "out of range")
                 options[kw.name] = float(value)
         return options
@@ -228,7 +232,8 @@ class LossChecker:
         """`enc.h`: the activation of statement `h` inside network `enc`, read from its one call."""
         net = self.flow.networks.get(attr.obj)
         if attr.obj not in self.flow.networks:
-            raise error("E0201", f"unknown network `{attr.obj}`", Span(attr.span.start, attr.span.start + len(attr.obj)),
+            raise error("E0201", f"unknown network `{attr.obj}`",
+                        Span(attr.span.start, attr.span.start + len(attr.obj)),
                         "not a network", (),
                         did_you_mean(attr.obj, self.flow.networks))
         if net is None:
@@ -236,7 +241,8 @@ class LossChecker:
         layer = net.named(attr.attr)
         if layer is None:
             raise error("E0201", f"network `{attr.obj}` has no statement named `{attr.attr}`", attr.attr_span,
-                        "not a named statement", (), did_you_mean(attr.attr, [l.statement for l in net.layers if l.statement])
+                        "not a named statement", (),
+                        did_you_mean(attr.attr, [layer.statement for layer in net.layers if layer.statement])
                         or f"name it inside `{attr.obj}`: `{attr.attr} = ...`")
         calls = self.flow.calls.get(net.name, [])
         if len(calls) != 1:
@@ -332,7 +338,7 @@ class LossChecker:
             value = evaluate(kw.value, self.env)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise error("E0220", f"`{kw.name}` must be a positive number, found "
-                            f"{value if isinstance(value, (int, float)) and not isinstance(value, bool) else describe(value)}",
+                            f"{_shown(value)}",
                             kw.value.span, "out of range")
             options[kw.name] = float(value)
         if kind == "wasserstein" and options["clip"] is None:
@@ -361,18 +367,19 @@ class LossChecker:
             raise error("E0513", f"`{fake_args[0]}` is not produced by a network", fake.args[0].span,
                         "nothing to train against the discriminator", (), "pass the generator's output: `D(G(z))`")
         shaping = ("flatten", "reshape", "unflatten", "identity")
-        last = next((l.op for l in reversed(d_real.layers) if l.op not in shaping), "")
+        last = next((layer.op for layer in reversed(d_real.layers) if layer.op not in shaping), "")
         probabilities = last == "sigmoid"
         if kind.startswith("wasserstein") and probabilities:
             self.reporter.warning("W0501", f"critic `{d_real.name}` ends in `sigmoid`", d_real.layers[-1].span,
                                   "bounded output", ("a Wasserstein critic outputs unbounded scores",),
                                   "remove the final `sigmoid`")
-        norm = next((l for l in d_real.layers if l.op == "batchnorm"), None)
+        norm = next((layer for layer in d_real.layers if layer.op == "batchnorm"), None)
         if kind == "wasserstein_gp" and norm is not None:
             self.reporter.warning("W0502", f"critic `{d_real.name}` uses `batchnorm` with a gradient penalty",
                                   norm.span, "batch statistics",
-                                  ("the penalty constrains the gradient of each sample's score with respect to that "
-                                   "sample; batchnorm makes each score depend on the whole batch (Gulrajani et al., 2017)",),
+                                  ("the penalty constrains the gradient of each sample's score with respect to "
+                                   "that sample; batchnorm makes each score depend on the whole batch "
+                                   "(Gulrajani et al., 2017)",),
                                   "use `layernorm` instead, or no normalisation in the critic")
         if d_real.outputs[0][1].numel != 1:
             raise Cascade()  # reported by the discriminator contract (E0422)
@@ -422,3 +429,8 @@ def _choices(choices) -> str:
     if len(shown) == 1:
         return shown[0]
     return ("one of " if len(shown) > 2 else "") + ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+def _shown(value) -> str:
+    """A number as itself, anything else described."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else describe(value)

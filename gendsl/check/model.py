@@ -87,7 +87,7 @@ class _ModelChecker:
                                 "copy the declarations you need into this file for now")
         self._params()
         data = [d for d in (self._guard(self._data, d) for d in spec.of(ir.Data)) if d]
-        latents = [l for l in (self._guard(self._latent, l) for l in spec.of(ir.Latent)) if l]
+        latents = [lat for lat in (self._guard(self._latent, decl) for decl in spec.of(ir.Latent)) if lat]
         schedules = []
         for s in spec.of(ir.Schedule):
             if self._declare(s.name, s, s.name_span, "schedule"):
@@ -96,8 +96,8 @@ class _ModelChecker:
                     schedules.append(checked)
         self._data_count()
 
-        types = {d.name: d.type for d in data} | {l.name: l.type for l in latents}
-        broken_types = {d.name for d in spec.of(ir.Data)} | {l.name for l in spec.of(ir.Latent)}
+        types = {d.name: d.type for d in data} | {lat.name: lat.type for lat in latents}
+        broken_types = {d.name for d in spec.of(ir.Data)} | {lat.name for lat in spec.of(ir.Latent)}
         networks: dict = {}
         checkers: dict = {}
         for net in spec.of(ir.Network):
@@ -128,10 +128,10 @@ class _ModelChecker:
                                 (), "add the terms together: `loss = a + b`",
                                 ((_keyword(losses[0].span, "loss"), "first `loss` here"),))
         flow = FlowChecker(forwards[0] if forwards else ir.Forward((), anchor),
-                           {d.name: d.type for d in data}, {l.name: l for l in latents}, networks, self.env,
+                           {d.name: d.type for d in data}, {lat.name: lat for lat in latents}, networks, self.env,
                            self.reporter, set(self.declared))
         flow.broken |= ({d.name for d in spec.of(ir.Data)} - {d.name for d in data}) | \
-            ({l.name for l in spec.of(ir.Latent)} - {l.name for l in latents}) | \
+            ({lat.name for lat in spec.of(ir.Latent)} - {lat.name for lat in latents}) | \
             {n for n, net in self.declared.items() if isinstance(net, ir.Network) and networks.get(n) is None} | \
             duplicated
         errors_before_wiring = self.reporter.error_count
@@ -153,9 +153,9 @@ class _ModelChecker:
         if not losses and spec.of(ir.Network):
             self.reporter.error("E0410", "the model has no `loss`", anchor, "nothing to minimise", (),
                                 "add e.g. `loss = mse(x_hat, x)`")
-        used = {c.func for f in forwards for c in _calls(f)} | {c.func for l in losses for c in _calls(l)} | \
-            {n for l in losses for n in _feature_names(l.value)} | \
-            {a.obj for l in losses for a in _attributes(l.value)}
+        used = {c.func for f in forwards for c in _calls(f)} | {c.func for term in losses for c in _calls(term)} | \
+            {n for term in losses for n in _feature_names(term.value)} | \
+            {a.obj for term in losses for a in _attributes(term.value)}
         feature_nets = {t.options["features"] for t in loss_checker.terms if t.kind == "perceptual"} \
             if loss_checker else set()
         # "never used" is only trustworthy when `forward` and `loss` exist and are free of errors
@@ -173,7 +173,8 @@ class _ModelChecker:
             else:
                 first = spec.of(ir.Network)[0]
                 self.reporter.error("E0410", "no network the loss trains has parameters", first.name_span,
-                                    "nothing to train", (), "add a layer with weights, e.g. `linear(n)` or `conv2d(c, k)`")
+                                    "nothing to train", (),
+                                    "add a layer with weights, e.g. `linear(n)` or `conv2d(c, k)`")
         train = TrainChecker(spec.of(ir.Train), networks, trained, self.env, self.reporter).run()
         self._explain_parameters()
         if self.reporter.has_errors or name is None:
@@ -235,7 +236,8 @@ class _ModelChecker:
                                 ((models[0].name_span, "first `model` here"),))
         model = models[0]
         if model.extends is not None:
-            self.reporter.error("E0110", "`extends` is not supported yet", Span(model.name_span.end + 1, model.span.end),
+            self.reporter.error("E0110", "`extends` is not supported yet",
+                                Span(model.name_span.end + 1, model.span.end),
                                 "not yet", (), "copy the declarations of the base model into this file for now")
         try:
             check_identifier(model.name, model.name_span, "model")
@@ -368,16 +370,16 @@ class _ModelChecker:
             raise error("E0209", f"expected a number, found {describe(v)}", e.span, "not a number")
         return v
 
-    def _latent(self, l: ir.Latent) -> LatentDecl | None:
-        if not self._declare(l.name, l, l.name_span, "latent"):
+    def _latent(self, decl: ir.Latent) -> LatentDecl | None:
+        if not self._declare(decl.name, decl, decl.name_span, "latent"):
             return None
-        if not isinstance(l.type, ir.ShapeType):
-            raise error("E0314", "a latent needs a shape, like `[20]`", l.type.span, "expected a shape")
-        t = self._shape(l.type)
+        if not isinstance(decl.type, ir.ShapeType):
+            raise error("E0314", "a latent needs a shape, like `[20]`", decl.type.span, "expected a shape")
+        t = self._shape(decl.type)
         if t.is_label:
-            raise error("E0314", "a latent cannot be a label", l.type.span, "label latent",
+            raise error("E0314", "a latent cannot be a label", decl.type.span, "label latent",
                         (), "declare class labels with `data y: label[N]`")
-        prior = l.prior
+        prior = decl.prior
         if prior.func not in ("normal", "uniform"):
             raise error("E0412", f"unknown prior `{prior.func}`", prior.func_span, "not a distribution",
                         ("priors: normal(mean, std), uniform(low, high)",),
@@ -398,7 +400,7 @@ class _ModelChecker:
             raise error("E0220", f"`uniform(low, high)` needs `low < high`, found {args[0]:g} and {args[1]:g}",
                         prior.args[0].span.join(prior.args[1].span), "empty interval", (),
                         "write e.g. `uniform(-1, 1)`")
-        return LatentDecl(l.name, t, prior.func, args)
+        return LatentDecl(decl.name, t, prior.func, args)
 
     def _input_type(self, inp: ir.Input, types: dict, broken: set) -> TensorType:
         t = inp.type
@@ -435,7 +437,8 @@ class _ModelChecker:
                 what = f"output `{name}`" if name else "the output"
                 chain = shape_chain(history)
                 notes = [f"shapes: {chain}"] if chain else []
-                self.reporter.error("E0308", f"{what} of `{net.name}` is declared {declared}, but the body computes {t}",
+                self.reporter.error("E0308",
+                                    f"{what} of `{net.name}` is declared {declared}, but the body computes {t}",
                                     head.type.span, f"declared {declared}", notes, _shape_fix(declared, t))
                 ok = False
         return ok

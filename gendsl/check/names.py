@@ -18,12 +18,14 @@ torch nn F math dataclass dataclasses field Params Tensor Optional self cls supe
 args argparse os sys time json csv random np numpy main train evaluate build_networks
 topk_activation init_dcgan init_xavier init_kaiming
 nets values weights terms loss log opt optimizer optimizers extra update_generator d_real d_fake loss_d loss_g
-penalty parameter scaler NO_SCALING contextlib iteration Path signal DataError fake_data load_data toy_modes accuracy_per_class mode_metrics CsvLog
+penalty parameter scaler NO_SCALING contextlib iteration Path signal DataError fake_data load_data toy_modes
+accuracy_per_class mode_metrics CsvLog
 atomic_save atomic_write_json plot_losses save_image_grid save_latent_scatter save_scatter_2d reparameterize
 kl_to_standard_normal kl_to_normal l1_activity kl_sparsity contractive_penalty gaussian_noise masking_noise
 salt_and_pepper gan_losses discriminator_loss discriminator_loss_real discriminator_loss_fake loss_real loss_fake
 generator_loss gradient_penalty loss_weights model_forward loss_terms
-train_step make_optimizers make_schedulers batches generate generate_many first chunk save_samples final_metrics load_checkpoint
+train_step make_optimizers make_schedulers batches generate generate_many first chunk save_samples final_metrics
+load_checkpoint
 save_checkpoint parse_args pick_device device n row sums count codes labels shown pairs modes samples metrics
 SPEC_SHA256 DATA_SHAPE DATA_RANGE NUM_CLASSES DEFAULT_DATA D_STEPS TRAINED FROZEN
 floats model Recipe RECIPE validate run prior sample encode decode code_size

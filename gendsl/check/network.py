@@ -16,7 +16,7 @@ from gendsl import ir
 from gendsl.check.layers import OPS, REQUIRED, Op, ShapeError
 from gendsl.check.names import check_identifier
 from gendsl.check.result import CheckedNetwork, Layer
-from gendsl.check.types import TensorType, fmt_shape
+from gendsl.check.types import TensorType
 from gendsl.check.values import Env, Symbol, as_int, describe, evaluate, evaluate_choice
 from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
 from gendsl.source import Span
@@ -149,6 +149,7 @@ class NetworkChecker:
                 span = next((sp for name, sp in sources[index[v]] if name == u), self.net.body[index[v]].span)
                 reads.append((u, v, span))
             backward = next((r for r in reads if index[r[0]] >= index[r[1]]), reads[0])
+
             def show(k):
                 return f"`{k}`" if not k.startswith("#") else \
                     f"the statement on line {self._line(self.net.body[index[k]].span)}"
@@ -258,7 +259,7 @@ class NetworkChecker:
                 self.reporter.add(exc.diagnostic)
                 broken = True
                 continue
-            layers.append(Layer(el.op, args, list(ins_vars), in_types, out, params, var=key, attr=None,
+            layers.append(Layer(el.op, args, list(ins_vars), in_types, out, params, var=key,
                                 statement=stmt.name, span=el.span))
             if out is not None and (not history or history[-1] != out):  # what shape_chain shows, bounded:
                 history.append(out)  # copying an unbounded history per statement made checking O(n^2)
@@ -270,7 +271,7 @@ class NetworkChecker:
         self.layers[i] = layers
         if not layers:
             # `y = x`: an alias; keep it as an identity so the variable exists
-            layers.append(Layer("identity", {}, [var_in], [t], t, 0, var=key, attr=None, statement=stmt.name,
+            layers.append(Layer("identity", {}, [var_in], [t], t, 0, var=key, statement=stmt.name,
                                 span=stmt.span))
         self.types[key] = t
         self.history[key] = history
@@ -288,7 +289,8 @@ class NetworkChecker:
         if el.op in self.names:
             self.reporter.error("E0204", f"`{el.op}` is a tensor, not a layer", el.op_span,
                                 "a tensor of this network", (),
-                                f"a tensor can only start a chain: `{el.op} -> ...`; to combine it, use `concat({el.op})` "
+                                f"a tensor can only start a chain: `{el.op} -> ...`; "
+                                f"to combine it, use `concat({el.op})` "
                                 f"or `add({el.op})`")
             return
         self.reporter.error("E0203", f"unknown layer `{el.op}`", el.op_span, "not a layer", (),
@@ -346,7 +348,8 @@ class NetworkChecker:
                     problems.append(error(
                         "E0213", f"`{op.name}` needs its `{arg.name}` argument", el.span, f"`{arg.name}` missing",
                         (f"`{op.name}({', '.join(a.name for a in params)})`",),
-                        f"write e.g. `{op.name}({', '.join(a.name + '=...' for a in params if a.default is REQUIRED)})`"))
+                        "write e.g. `{}({})`".format(
+                            op.name, ", ".join(a.name + "=..." for a in params if a.default is REQUIRED))))
                 out[arg.name] = arg.default
                 continue
             expr, _ = values[arg.name]

@@ -21,7 +21,6 @@ class Layer:
     out: TensorType
     params: int
     var: str  # variable the output is written to
-    attr: str | None  # nn.Module attribute, for layers with a module
     statement: str | None  # the statement's name, if it has one
     span: Span
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gendsl import ir
 from gendsl.check.result import LrScheduleDecl, OptimizerDecl, ScheduleDecl, TrainDecl
-from gendsl.check.values import Env, Symbol, as_int, describe, evaluate
+from gendsl.check.values import Env, as_int, describe, evaluate
 from gendsl.source import Span
 from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error, plural
 
@@ -41,7 +41,8 @@ def check_schedule(decl: ir.Schedule, env: Env) -> ScheduleDecl:
     values = [_number(evaluate(a, env), a) for a in call.args]
     if call.func == "constant":
         if len(values) != 1 or call.kwargs:
-            raise error("E0214", f"`constant` takes 1 argument, but {plural(len(call.args) + len(call.kwargs), 'was', 'were')} "
+            raise error("E0214",
+                        f"`constant` takes 1 argument, but {plural(len(call.args) + len(call.kwargs), 'was', 'were')} "
                         "given", call.span, "expected 1 argument", (), "write `constant(value)`")
         return ScheduleDecl(decl.name, "constant", values[0], values[0], 1, "steps")
     if len(values) != 2:
@@ -112,7 +113,8 @@ class TrainChecker:
         key = "d_steps" if s.key == "n_critic" else s.key
         if (key, s.target) in seen:
             raise error("E0202", f"`{s.key}{' ' + s.target if s.target else ''}` is set twice", s.key_span,
-                        "set again", (), "remove one of the two settings", ((seen[(key, s.target)].key_span, "first set here"),))
+                        "set again", (), "remove one of the two settings",
+                        ((seen[(key, s.target)].key_span, "first set here"),))
         seen[(key, s.target)] = s
         if key == "init":
             self._target(s)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from gendsl.lower.plan import Line
 
 WIDTH = 99  # generated lines stay under 100 characters where the layout allows
@@ -61,27 +63,121 @@ def tick(name: str) -> str:
     return f"`{name}`"
 
 
-def wrap(code: str, indent: int) -> str:
-    """A long line broken after a `, ` or before a ` + ` inside its first bracket, the rest lined
-    up under the bracket's contents, so that lines stay under WIDTH where that is possible."""
-    if indent + len(code) <= WIDTH:
-        return code
-    opens = [i for i, ch in enumerate(code) if ch in "([{"]
-    if not opens:
-        return code
-    start = opens[0]
-    depth, cut = 0, None
-    for i, ch in enumerate(code):
-        if ch in "([{":
+def _cut(code: str, start: int, indent: int) -> tuple[int, int] | None:
+    """The last place inside the bracket that opens at `start`, at its own depth and outside string
+    literals, where the line can break under WIDTH: after a `, ` or before a ` + `."""
+    depth, cut, quote, i = 0, None, None, start
+    while i < len(code):
+        ch = code[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif depth == 1 and i > start and indent + i < WIDTH:
+            if depth == 0:
+                break
+        elif depth == 1 and indent + i < WIDTH:
             if code.startswith(", ", i):
                 cut = (i + 1, i + 2)
             elif code.startswith(" + ", i):
                 cut = (i, i + 1)
-    if cut is None:
+        i += 1
+    return cut
+
+
+def _openings(code: str):
+    """Where brackets open in code, outside string literals."""
+    quote, i = None, 0
+    while i < len(code):
+        ch = code[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            yield i
+        i += 1
+
+
+def wrap(code: str, indent: int) -> str:
+    """A long line broken after a `, ` or before a ` + ` inside its first bracket that has such a
+    place (not a subscript such as `row["a"]`), the rest lined up under the bracket's contents, so
+    that lines stay under WIDTH where that is possible."""
+    if indent + len(code) <= WIDTH:
+        return code
+    for start in _openings(code):
+        cut = _cut(code, start, indent)
+        if cut is not None:
+            break
+    else:
         return code
     rest = " " * (indent + start + 1) + code[cut[1]:]
-    return code[:cut[0]].rstrip() + "\n" + wrap(rest, 0) if len(rest) > WIDTH else code[:cut[0]].rstrip() + "\n" + rest
+    return code[:cut[0]].rstrip() + "\n" + (wrap(rest, 0) if len(rest) > WIDTH else rest)
+
+
+def signature(head: str, params, tail: str, indent: int = 0) -> str:
+    """`def f(a, b) -> T:` from head `def f`, the parameters (a list, or one string split at its
+    top-level commas) and tail ` -> T:`, the parameters packed into lines under WIDTH and lined up
+    after the bracket. The first line carries no indent (the template writes it)."""
+    if isinstance(params, str):
+        params = _split_top(params)
+    params = [p for p in params if p]
+    lines, line = [], " " * indent + f"{head}("
+    pad = " " * len(line)
+    for i, param in enumerate(params):
+        last = i == len(params) - 1
+        item = param + (f"){tail}" if last else ",")
+        if line.strip().endswith(",") and len(line) + 1 + len(item) > WIDTH:
+            lines.append(line)
+            line = pad + item
+        else:
+            line += (" " if line.endswith(",") else "") + item
+    if not params:
+        line += f"){tail}"
+    lines.append(line)
+    return "\n".join(lines)[indent:]
+
+
+def _split_top(text: str) -> list[str]:
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(text[start:i].strip())
+            start = i + 1
+    out.append(text[start:].strip())
+    return out
+
+
+def docstring(text: str, indent: int) -> str:
+    """A one-paragraph docstring, quotes included, wrapped at spaces into lines under WIDTH."""
+    one = f'"""{text}"""'
+    if indent + len(one) <= WIDTH:
+        return one
+    lines = textwrap.wrap(text, WIDTH - indent, initial_indent='"""', break_long_words=False,
+                          break_on_hyphens=False)
+    if indent + len(lines[-1]) + 3 <= WIDTH:
+        lines[-1] += '"""'
+    else:
+        lines.append('"""')
+    return ("\n" + " " * indent).join(lines)
+
+
+def commented(code: str, comment: str, indent: int) -> str:
+    """`code  # comment` when it fits under WIDTH; else the comment on the line above, and the
+    code wrapped."""
+    if indent + len(code) + 4 + len(comment) <= WIDTH:
+        return f"{code}  # {comment}"
+    return f"# {comment}\n{' ' * indent}{wrap(code, indent)}"

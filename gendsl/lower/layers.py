@@ -9,6 +9,7 @@ from __future__ import annotations
 from gendsl.check.result import Layer
 from gendsl.check.types import TensorType
 
+
 def lit(value) -> str:
     """A Python literal for a checked value (numbers, booleans, strings, tuples)."""
     return repr(value)

@@ -18,9 +18,11 @@ TORCH_LOSS = {"mse": "F.mse_loss", "l1": "F.l1_loss", "bce": "F.binary_cross_ent
 # Functions train.py defines when a term needs them: name -> source.
 HELPERS = {
     "kl_to_standard_normal": '''def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, I)) in closed form, summed over latent units, averaged over the batch."""
+    """KL(N(mu, sigma^2) || N(0, I)) in closed form, summed over latent units, averaged over
+    the batch."""
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / mu.size(0)''',
-    "kl_to_normal": '''def kl_to_normal(mu: torch.Tensor, logvar: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    "kl_to_normal": '''def kl_to_normal(mu: torch.Tensor, logvar: torch.Tensor, mean: float,
+                 std: float) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(mean, std^2)) in closed form, summed over latent units, averaged over
     the batch."""
     kl = math.log(std) - 0.5 * logvar + (logvar.exp() + (mu - mean).pow(2)) / (2 * std**2) - 0.5
@@ -29,10 +31,11 @@ HELPERS = {
     """L1 activity penalty: sum of |h| over units, averaged over the batch."""
     return h.abs().flatten(1).sum(1).mean()''',
     "kl_sparsity": '''def kl_sparsity(h: torch.Tensor, rho: float) -> torch.Tensor:
-    """sum_j KL(rho || rho_hat_j), rho_hat_j the mean activation of unit j over the batch (activations
-    in (0, 1))."""
+    """sum_j KL(rho || rho_hat_j), rho_hat_j the mean activation of unit j over the batch
+    (activations in (0, 1))."""
     rho_hat = h.flatten(1).mean(0).clamp(1e-6, 1 - 1e-6)
-    return torch.sum(rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat)))''',
+    return torch.sum(rho * torch.log(rho / rho_hat)
+                     + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat)))''',
     "contractive_penalty": '''def contractive_penalty(code: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Squared Frobenius norm of the Jacobian d code / d x, per sample, averaged over the batch.
 
@@ -46,10 +49,12 @@ HELPERS = {
         (row,) = torch.autograd.grad(flat[:, j].sum(), x, create_graph=True)
         total = total + row.pow(2).sum()
     return total / x.size(0)''',
-    "gradient_penalty": '''def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+    "gradient_penalty": '''def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor,
+                     *rest: torch.Tensor) -> torch.Tensor:
     """E[(||grad C(x_hat)||_2 - 1)^2] at random points x_hat between real and fake samples."""
     eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device)
-    with torch.autocast(real.device.type, enabled=False):  # in float32 under --amp: a gradient norm
+    # in float32 under --amp: a gradient norm
+    with torch.autocast(real.device.type, enabled=False):
         mixed = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
         scores = critic(mixed, *rest)
         (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
@@ -61,9 +66,11 @@ def contractive_helper(activation: str) -> tuple[str, str]:
     derivative, form = analysis.DERIVATIVES[activation]
     name = f"contractive_{activation}"
     return name, f'''def {name}(code: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Squared Frobenius norm of the Jacobian of code = {form} w.r.t. x, per sample, averaged.
+    """Squared Frobenius norm of the Jacobian of code = {form} w.r.t. x, per sample,
+    averaged.
 
-    Exact in closed form: J = diag(h') W, so ||J||_F^2 = sum_j h'_j^2 ||W_j||^2 (Rifai et al., 2011).
+    Exact in closed form: J = diag(h') W, so ||J||_F^2 = sum_j h'_j^2 ||W_j||^2
+    (Rifai et al., 2011).
     """
     slope = {derivative}
     return (slope.pow(2) * weight.pow(2).sum(1)).sum(1).mean()'''
@@ -165,7 +172,8 @@ def objective_functions(kind: str, probabilities: bool, gp: bool) -> tuple[str, 
     table = GAN_OBJECTIVES[kind]
     p = "" if probabilities else "_with_logits"
     on = "probabilities" if probabilities else "logits"
-    ml = "-0.5 * torch.exp(torch.logit(d_fake, eps=1e-6)).mean()" if probabilities else "-0.5 * torch.exp(d_fake).mean()"
+    ml = ("-0.5 * torch.exp(torch.logit(d_fake, eps=1e-6)).mean()" if probabilities
+          else "-0.5 * torch.exp(d_fake).mean()")
 
     def fn(name, params, part):
         doc, expr = table[part]

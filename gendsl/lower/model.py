@@ -12,7 +12,8 @@ from gendsl.lower.plan import InitPlan, LayerRow, Line, Method, ModelPlan, Netwo
 
 # Weight initialisations: name -> (function name, docstring, body).
 INITS = {
-    "dcgan": ("init_dcgan", "DCGAN initialisation: conv and linear weights ~ N(0, 0.02), batchnorm weights ~ N(1, 0.02).",
+    "dcgan": ("init_dcgan", "DCGAN initialisation: conv and linear weights ~ N(0, 0.02), batchnorm weights"
+                            " ~ N(1, 0.02).",
               ("classname = module.__class__.__name__",
                "if classname.find(\"Conv\") != -1 or classname.find(\"Linear\") != -1:",
                "    nn.init.normal_(module.weight, 0.0, 0.02)",
@@ -79,7 +80,7 @@ def lower_network(net: CheckedNetwork, init_fn: str | None, frozen: bool) -> Net
 
 def draw(model: CheckedModel, latent: str, n: str, device: str) -> str:
     """An expression that draws `n` values of a latent from its prior."""
-    decl = next(l for l in model.latents if l.name == latent)
+    decl = next(d for d in model.latents if d.name == latent)
     shape = ", ".join(map(str, decl.type.shape))
     a, b = decl.prior_args
     if decl.prior == "normal":
@@ -191,7 +192,7 @@ def lower_model(model: CheckedModel) -> ModelPlan:
     if path is not None:
         methods += autoencoder_methods(model, path)
     helpers = set()
-    if any(l.op == "topk" for n in model.networks for l in n.layers):
+    if any(layer.op == "topk" for n in model.networks for layer in n.layers):
         helpers.add("topk")
     if any(isinstance(s, SampleStep) and s.dist == "normal" for s in model.forward):
         helpers.add("reparameterize")

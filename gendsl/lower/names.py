@@ -6,6 +6,9 @@ of each network's layers and the class of the whole model.
 
 from __future__ import annotations
 
+import builtins
+import keyword
+
 from gendsl.check.result import CheckedModel, CheckedNetwork
 
 # The module attribute prefix of each layer that owns parameters (or a module).
@@ -47,11 +50,12 @@ def layer_attributes(net: CheckedNetwork) -> list[str | None]:
 
 def model_class_name(model: CheckedModel) -> str:
     """The model's class: the camel-cased model name, with `Model` added where a network class
-    (or `F`, `nn`, `torch`) already has that name."""
+    (or `F`, `nn`, `torch`) already has that name, or where it would be a keyword or a builtin
+    (`model true` would give `True`)."""
     base = "".join(part[:1].upper() + part[1:] for part in model.name.split("_") if part) or "Model"
     taken = {n.class_name for n in model.networks} | {"F", "nn", "torch"}
     name, k = base, 1
-    while name in taken:
+    while name in taken or keyword.iskeyword(name) or hasattr(builtins, name):
         name = f"{base}Model" + (str(k) if k > 1 else "")
         k += 1
     return name

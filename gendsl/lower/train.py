@@ -75,7 +75,6 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     values = _unique(v for t in model.terms for v in t.args + [t.options.get("mu"), t.options.get("logvar")]
                      if v and v in read)
 
-    trained = [n for opt in model.train.optimizers for n in opt.networks]
     declared = model.train.optimizers
     if gan is not None:  # the discriminator and generator steps must not touch each other's optimizer
         declared = [type(o)([n], o.kind, o.options) for o in declared for n in o.networks]
@@ -124,7 +123,6 @@ def lower_train(model: CheckedModel) -> TrainPlan:
         columns = _unique(["loss"] + term_cols + [c for c, _ in extra])
 
     gen = analysis.generation(model)
-    path = analysis.autoencoder_path(model)
     codes = None
     for step in model.forward:
         if isinstance(step, CallStep) and x.name in step.args:
@@ -155,7 +153,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     classifier = next((t.args[0] for t in model.terms if t.kind == "cross_entropy"), None)
     if classifier and model.labels:
         recipe.append(("classifier", literal(classifier)))
-    text = "".join(t.code for t in terms) + "".join(e for _, e in extra) + "".join(gan_plan.objective if gan_plan else ())
+    text = ("".join(t.code for t in terms) + "".join(e for _, e in extra)
+            + "".join(gan_plan.objective if gan_plan else ()))
     return TrainPlan(
         name=model.name, path=model.path, sha256=model.sha256, model_class=model_class_name(model), x=x.name,
         labels=model.labels.name if model.labels else None, loss_text=loss_text(model),

@@ -482,4 +482,3 @@ def _split_args(items) -> tuple[tuple, tuple]:
     positional = tuple(a for a in items if not isinstance(a, ir.Kwarg))
     keywords = tuple(a for a in items if isinstance(a, ir.Kwarg))
     return positional, keywords
-

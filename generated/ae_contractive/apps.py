@@ -2,9 +2,9 @@
 # source sha256: 59487aa19edd46bf8b4ab68edc328e7892a6cff8a25a2291e4052a1a8fd85af0
 """What a trained `ae_contractive` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/ae_contractive/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/ae_contractive/checkpoints/last.pt
     python apps.py pca --checkpoint runs/ae_contractive/checkpoints/last.pt
 

@@ -2,9 +2,9 @@
 # source sha256: fa185b96da24ae813b6f38c22f5c58ba44052b2122213e68987da6b2f61b7ef1
 """What a trained `ae_conv` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/ae_conv/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/ae_conv/checkpoints/last.pt
     python apps.py pca --checkpoint runs/ae_conv/checkpoints/last.pt
 

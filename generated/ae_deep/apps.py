@@ -2,9 +2,9 @@
 # source sha256: a0a9af4fc870b5aa4c2e9e1ca7100aa11f1cf53d81158bfd0542d46360c783b3
 """What a trained `ae_deep` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/ae_deep/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/ae_deep/checkpoints/last.pt
     python apps.py pca --checkpoint runs/ae_deep/checkpoints/last.pt
 

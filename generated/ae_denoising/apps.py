@@ -2,9 +2,9 @@
 # source sha256: 7a6aaf96520b5001dad303eefd7d47a702a48cfc4917f128f95eed67e2a993ac
 """What a trained `ae_denoising` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/ae_denoising/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/ae_denoising/checkpoints/last.pt
     python apps.py pca --checkpoint runs/ae_denoising/checkpoints/last.pt
 

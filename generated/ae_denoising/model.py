@@ -15,7 +15,8 @@ from torch import nn
 
 
 def masking_noise(x: torch.Tensor, p: float, low: float) -> torch.Tensor:
-    """Masking corruption: each value is set to `low`, the low end of the data range, with probability p."""
+    """Masking corruption: each value is set to `low`, the low end of the data range, with
+    probability p."""
     keep = torch.rand_like(x) >= p
     return torch.where(keep, x, torch.full_like(x, low))
 

@@ -2,9 +2,9 @@
 # source sha256: d84d7052e82f74fa6cac1ee676d11aab90042c1e2c63b1d3ac0eb80a232bc5b4
 """What a trained `ae_ksparse` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/ae_ksparse/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/ae_ksparse/checkpoints/last.pt
     python apps.py pca --checkpoint runs/ae_ksparse/checkpoints/last.pt
 

@@ -2,9 +2,9 @@
 # source sha256: 0f16659be04fc820b22a96e451ef73f1ed21169eb65bb380f1d7d5e9290d6e37
 """What a trained `ae_mlp` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/ae_mlp/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/ae_mlp/checkpoints/last.pt
     python apps.py pca --checkpoint runs/ae_mlp/checkpoints/last.pt
 

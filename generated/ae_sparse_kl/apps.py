@@ -2,9 +2,9 @@
 # source sha256: 082c1fc178661579059ba8ef7f84b2a72deea12fad6a4971a1baa4ba57b96d9f
 """What a trained `ae_sparse_kl` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/ae_sparse_kl/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/ae_sparse_kl/checkpoints/last.pt
     python apps.py pca --checkpoint runs/ae_sparse_kl/checkpoints/last.pt
 

@@ -2,9 +2,9 @@
 # source sha256: 1e76251294946df3b607de19044ec83efaeee2972a8b17043cb695e98fc813f8
 """What a trained `ae_sparse_l1` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/ae_sparse_l1/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/ae_sparse_l1/checkpoints/last.pt
     python apps.py pca --checkpoint runs/ae_sparse_l1/checkpoints/last.pt
 

@@ -24,9 +24,11 @@ class GNet(nn.Module):
         self.bn1 = nn.BatchNorm1d(12544)
         self.deconv1 = nn.ConvTranspose2d(256, 128, 5, padding=2, bias=False)
         self.bn2 = nn.BatchNorm2d(128)
-        self.deconv2 = nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False)
+        self.deconv2 = nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1,
+                                          bias=False)
         self.bn3 = nn.BatchNorm2d(64)
-        self.deconv3 = nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1, bias=False)
+        self.deconv3 = nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1,
+                                          bias=False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc1(z)                         # (B, 12544)

@@ -2,9 +2,9 @@
 
 A generated apps.py hands its train.py's `Recipe` to `main`:
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/NAME/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/NAME/checkpoints/last.pt
     python apps.py pca --checkpoint runs/NAME/checkpoints/last.pt
 
@@ -27,13 +27,16 @@ from .outputs import atomic_write_json, save_image_grid
 
 
 @torch.no_grad()
-def encode_all(model, inputs: torch.Tensor, device: torch.device, batch_size: int = 500) -> torch.Tensor:
+def encode_all(model, inputs: torch.Tensor, device: torch.device,
+               batch_size: int = 500) -> torch.Tensor:
     """Flattened codes of every input: (N, code size), on the CPU."""
-    return torch.cat([model.encode(batch.to(device)).flatten(1).cpu() for batch in inputs.split(batch_size)])
+    return torch.cat([model.encode(batch.to(device)).flatten(1).cpu()
+                      for batch in inputs.split(batch_size)])
 
 
 @torch.no_grad()
-def reconstruction_errors(model, inputs: torch.Tensor, device: torch.device, batch_size: int = 500) -> torch.Tensor:
+def reconstruction_errors(model, inputs: torch.Tensor, device: torch.device,
+                          batch_size: int = 500) -> torch.Tensor:
     """Mean squared error between each input and its reconstruction: (N,)."""
     errors = []
     for batch in inputs.split(batch_size):
@@ -61,11 +64,15 @@ def load_splits(recipe: loop.Recipe, args: argparse.Namespace):
     return train_set.tensors, (test_x, test_y)
 
 
-def train_model(recipe: loop.Recipe, args: argparse.Namespace, out: Path, classes: list[int] | None = None) -> Path:
-    """Train the model with train.py into `out`, on `classes` only if given; returns its checkpoint."""
-    argv = ["--data", args.data, "--out", str(out), "--seed", str(args.seed), "--device", args.device,
+def train_model(recipe: loop.Recipe, args: argparse.Namespace, out: Path,
+                classes: list[int] | None = None) -> Path:
+    """Train the model with train.py into `out`, on `classes` only if given; returns its
+    checkpoint."""
+    argv = ["--data", args.data, "--out", str(out), "--seed", str(args.seed), "--device",
+            args.device,
             "--root", args.root]
-    for flag, value in (("--epochs", args.epochs), ("--steps", args.steps), ("--batch-size", args.batch_size),
+    for flag, value in (("--epochs", args.epochs), ("--steps", args.steps),
+                        ("--batch-size", args.batch_size),
                         ("--lr", args.lr), ("--n", args.n)):
         if value is not None:
             argv += [flag, str(value)]
@@ -90,7 +97,8 @@ def figure(value: float) -> float | None:
     return None if math.isnan(value) else float(f"{value:.6g}")
 
 
-def per_class(pred: torch.Tensor, target: torch.Tensor, classes: list[int]) -> dict[str, float | None]:
+def per_class(pred: torch.Tensor, target: torch.Tensor,
+              classes: list[int]) -> dict[str, float | None]:
     """Accuracy on the test inputs of each class."""
     acc = accuracy_per_class(pred, target, max(classes) + 1)
     return {str(k): figure(acc[k].item()) for k in classes}
@@ -98,16 +106,23 @@ def per_class(pred: torch.Tensor, target: torch.Tensor, classes: list[int]) -> d
 
 # ---- classification by one model per class -----------------------------------------------
 
-def classify_per_class(recipe: loop.Recipe, args: argparse.Namespace, device: torch.device) -> dict:
-    """Train one model per class; classify each test input by the model that reconstructs it best."""
+def classify_per_class(recipe: loop.Recipe, args: argparse.Namespace,
+                       device: torch.device) -> dict:
+    """Train one model per class; classify each test input by the model that reconstructs it
+    best."""
     (_, train_y), (test_x, test_y) = load_splits(recipe, args)
-    classes = [int(c) for c in args.classes.split(",")] if args.classes else sorted(set(train_y.tolist()))
+    if args.classes:
+        classes = [int(c) for c in args.classes.split(",")]
+    else:
+        classes = sorted(set(train_y.tolist()))
     keep = torch.isin(test_y, torch.tensor(classes))
     test_x, test_y = test_x[keep], test_y[keep]
 
     errors = []  # one (N,) column per class
     for k in classes:
-        model = loop.load_model(recipe, train_model(recipe, args, Path(args.out) / f"class_{k}", [k]), device)
+        model = loop.load_model(recipe,
+                                train_model(recipe, args, Path(args.out) / f"class_{k}",
+                                            [k]), device)
         errors.append(reconstruction_errors(model, test_x, device))
     errors = torch.stack(errors, 1)  # (N, C)
     pred = torch.tensor(classes)[errors.argmin(1)]
@@ -125,17 +140,20 @@ def classify_per_class(recipe: loop.Recipe, args: argparse.Namespace, device: to
 # ---- classification on the codes -------------------------------------------------------------
 
 def fit_softmax(features: torch.Tensor, labels: torch.Tensor, num_classes: int, l2: float = 1e-3):
-    """Multinomial logistic regression on standardised features, fitted with L-BFGS on the whole set.
+    """Multinomial logistic regression on standardised features, fitted with L-BFGS on the whole
+    set.
 
     Returns a function from features (M, D) to predicted classes (M,).
     """
     mean, std = features.mean(0), features.std(0)
-    std = torch.where(std > 1e-6, std, torch.ones_like(std))  # constant features stay constant (zero)
+    # constant features stay constant (zero)
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
     inputs = (features - mean) / std
     linear = torch.nn.Linear(inputs.size(1), num_classes)
     torch.nn.init.zeros_(linear.weight)  # the problem is convex: start at zero, deterministically
     torch.nn.init.zeros_(linear.bias)
-    optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(linear.parameters(), lr=1.0, max_iter=200,
+                                  line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
@@ -155,7 +173,8 @@ def nearest_centroid(features: torch.Tensor, labels: torch.Tensor):
 
 
 def latent_classify(recipe: loop.Recipe, args: argparse.Namespace, device: torch.device) -> dict:
-    """Classify the codes of test inputs with classifiers fitted on the codes of the training set."""
+    """Classify the codes of test inputs with classifiers fitted on the codes of the training
+    set."""
     model = trained_model(recipe, args, device)
     (train_x, train_y), (test_x, test_y) = load_splits(recipe, args)
     train_codes, test_codes = encode_all(model, train_x, device), encode_all(model, test_x, device)
@@ -164,9 +183,13 @@ def latent_classify(recipe: loop.Recipe, args: argparse.Namespace, device: torch
 
     softmax = fit_softmax(train_codes, train_y, num_classes)(test_codes)
     centroid = nearest_centroid(train_codes, train_y)(test_codes)
-    pixels = fit_softmax(train_x.flatten(1), train_y, num_classes)(test_x.flatten(1))  # the baseline
-    accuracy = lambda pred: figure((pred == test_y).float().mean().item())
-    return {"code_size": model.code_size, "train_samples": len(train_y), "test_samples": len(test_y),
+    # the baseline
+    pixels = fit_softmax(train_x.flatten(1), train_y, num_classes)(test_x.flatten(1))
+
+    def accuracy(pred):
+        return figure((pred == test_y).float().mean().item())
+    return {"code_size": model.code_size, "train_samples": len(train_y),
+            "test_samples": len(test_y),
             "softmax_accuracy": accuracy(softmax),
             "softmax_accuracy_per_class": per_class(softmax, test_y, classes),
             "nearest_centroid_accuracy": accuracy(centroid),
@@ -176,11 +199,13 @@ def latent_classify(recipe: loop.Recipe, args: argparse.Namespace, device: torch
 # ---- anomaly scores --------------------------------------------------------------------------
 
 def anomaly(recipe: loop.Recipe, args: argparse.Namespace, device: torch.device) -> dict:
-    """Score test inputs by reconstruction error, the --holdout class (left out of training) as the anomaly."""
+    """Score test inputs by reconstruction error, the --holdout class (left out of training) as
+    the anomaly."""
     (_, train_y), (test_x, test_y) = load_splits(recipe, args)
     classes = sorted(set(train_y.tolist()) | set(test_y.tolist()))
     if args.holdout not in classes:
-        raise SystemExit(f"error: --holdout {args.holdout} is not a class of {args.data} (classes {classes})")
+        raise SystemExit(f"error: --holdout {args.holdout} is not a class of {args.data} "
+                         f"(classes {classes})")
     normal = [k for k in classes if k != args.holdout]
     model = trained_model(recipe, args, device, classes=normal)
 
@@ -189,14 +214,16 @@ def anomaly(recipe: loop.Recipe, args: argparse.Namespace, device: torch.device)
     with open(Path(args.out) / "anomaly_scores.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["index", "label", "anomaly", "score"])
-        for i, (label, flag, score) in enumerate(zip(test_y.tolist(), is_anomaly.tolist(), scores.tolist())):
+        for i, (label, flag,
+                score) in enumerate(zip(test_y.tolist(), is_anomaly.tolist(), scores.tolist())):
             writer.writerow([i, label, int(flag), f"{score:.9g}"])
     return {"holdout": args.holdout, "trained_on": normal, "test_samples": len(test_y),
             "anomalies": int(is_anomaly.sum()),
             "roc_auc": figure(roc_auc(scores, is_anomaly)),
             "mean_score_normal": figure(scores[~is_anomaly].mean().item()),
             "mean_score_anomaly": figure(scores[is_anomaly].mean().item()),
-            "mean_score_per_class": {str(k): figure(scores[test_y == k].mean().item()) for k in classes}}
+            "mean_score_per_class": {str(k): figure(scores[test_y == k].mean().item())
+                                     for k in classes}}
 
 
 # ---- latent interpolation --------------------------------------------------------------------
@@ -224,7 +251,8 @@ def interpolate(recipe: loop.Recipe, args: argparse.Namespace, device: torch.dev
         with torch.no_grad():
             ends = model.encode(test_x[[a, b]].to(device))  # (2, *code)
             weight = t.view(-1, *[1] * (ends.dim() - 1))  # (K, 1, ...) for broadcasting
-            frames = model.decode((1 - weight) * ends[0] + weight * ends[1]).cpu()  # (K, *DATA_SHAPE)
+            # (K, *DATA_SHAPE)
+            frames = model.decode((1 - weight) * ends[0] + weight * ends[1]).cpu()
         rows.append(torch.cat([test_x[[a]], frames, test_x[[b]]]))  # the inputs at both ends
         steps = (frames[1:] - frames[:-1]).pow(2).flatten(1).mean(1)
         report.append({"a": a, "b": b, "label_a": int(test_y[a]), "label_b": int(test_y[b]),
@@ -239,7 +267,8 @@ def interpolate(recipe: loop.Recipe, args: argparse.Namespace, device: torch.dev
         save_image_grid(images, png, value_range=recipe.data_range, nrow=args.points + 2)
     else:
         png = None  # the inputs are not pictures
-        torch.save(torch.stack(rows), Path(args.out) / "interpolation.pt")  # (P, K + 2, *DATA_SHAPE)
+        # (P, K + 2, *DATA_SHAPE)
+        torch.save(torch.stack(rows), Path(args.out) / "interpolation.pt")
     return {"points": args.points, "pairs": report, "png": str(png) if png else None}
 
 
@@ -249,7 +278,8 @@ def pca_fit(inputs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The mean (D,) and the top-k principal directions (k, D) of inputs (N, D), by SVD."""
     data = inputs.double()
     mean = data.mean(0)
-    _, _, vh = torch.linalg.svd(data - mean, full_matrices=False)  # rows of vh: directions, by variance
+    # rows of vh: directions, by variance
+    _, _, vh = torch.linalg.svd(data - mean, full_matrices=False)
     return mean, vh[:k]
 
 
@@ -261,7 +291,8 @@ def pca_mse(inputs: torch.Tensor, mean: torch.Tensor, components: torch.Tensor) 
 
 
 def pca(recipe: loop.Recipe, args: argparse.Namespace, device: torch.device) -> dict:
-    """Test reconstruction error of the model against PCA with as many components as the code has values."""
+    """Test reconstruction error of the model against PCA with as many components as the code
+    has values."""
     model = trained_model(recipe, args, device)
     (train_x, _), (test_x, _) = load_splits(recipe, args)
     sizes = sorted({model.code_size, *(int(s) for s in (args.sizes or "").split(",") if s)})
@@ -270,7 +301,8 @@ def pca(recipe: loop.Recipe, args: argparse.Namespace, device: torch.device) -> 
     test_mse = {k: pca_mse(test_flat, mean, components[:k]) for k in sizes}
     train_mse = {k: pca_mse(train_flat, mean, components[:k]) for k in sizes}
     ae_mse = reconstruction_errors(model, test_x, device).mean().item()
-    return {"code_size": model.code_size, "train_samples": len(train_x), "test_samples": len(test_x),
+    return {"code_size": model.code_size, "train_samples": len(train_x),
+            "test_samples": len(test_x),
             "autoencoder_test_mse": figure(ae_mse),
             "pca_test_mse": figure(test_mse[model.code_size]),
             "pca_components": min(model.code_size, len(components)),
@@ -278,19 +310,24 @@ def pca(recipe: loop.Recipe, args: argparse.Namespace, device: torch.device) -> 
             "pca_train_mse_by_size": {str(k): figure(v) for k, v in train_mse.items()}}
 
 
-COMMANDS = {"classify-per-class": classify_per_class, "latent-classify": latent_classify, "anomaly": anomaly,
+COMMANDS = {"classify-per-class": classify_per_class, "latent-classify": latent_classify,
+            "anomaly": anomaly,
             "interpolate": interpolate, "pca": pca}
 
 
 def parse_args(recipe: loop.Recipe, argv=None) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", default=recipe.default_data, help="a data set name, an image folder, or a .npz/.pt file")
-    common.add_argument("--n", type=int, default=None, help="training samples (per class in classify-per-class)")
-    common.add_argument("--n-test", type=int, default=None, help="use only the first N test samples")
+    common.add_argument("--data", default=recipe.default_data,
+                        help="a data set name, an image folder, or a .npz/.pt file")
+    common.add_argument("--n", type=int, default=None,
+                        help="training samples (per class in classify-per-class)")
+    common.add_argument("--n-test", type=int, default=None,
+                        help="use only the first N test samples")
     common.add_argument("--root", default="data", help="where downloadable data sets are stored")
     common.add_argument("--seed", type=int, default=recipe.seed)
     common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    common.add_argument("--out", default=None, help=f"output folder (default runs/{recipe.name}-COMMAND)")
+    common.add_argument("--out", default=None,
+                        help=f"output folder (default runs/{recipe.name}-COMMAND)")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     training = common.add_argument_group("training, passed on to train.py")
     training.add_argument("--epochs", type=int, default=None)
@@ -298,23 +335,36 @@ def parse_args(recipe: loop.Recipe, argv=None) -> argparse.Namespace:
     training.add_argument("--batch-size", type=int, default=None)
     training.add_argument("--lr", type=float, default=None)
 
-    p = argparse.ArgumentParser(description=f"Applications of {recipe.name} (generated by gendsl from {recipe.spec}).")
+    p = argparse.ArgumentParser(
+        description=f"Applications of {recipe.name} (generated by gendsl from {recipe.spec}).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    c = sub.add_parser("classify-per-class", parents=[common], help="one model per class, classify by reconstruction")
+    c = sub.add_parser("classify-per-class", parents=[common],
+                       help="one model per class, classify by reconstruction")
     c.add_argument("--classes", default=None, help="only these classes, e.g. 0,1,2 (default: all)")
-    c = sub.add_parser("latent-classify", parents=[common], help="linear softmax and nearest centroid on the codes")
-    c.add_argument("--checkpoint", default=None, help="a train.py checkpoint (default: train one now)")
-    c = sub.add_parser("anomaly", parents=[common], help="reconstruction error as an anomaly score, ROC-AUC")
-    c.add_argument("--holdout", type=int, required=True, help="the class left out of training: the anomaly")
-    c.add_argument("--checkpoint", default=None, help="a checkpoint trained without the holdout class")
-    c = sub.add_parser("interpolate", parents=[common], help="decode a straight line between two codes")
-    c.add_argument("--checkpoint", default=None, help="a train.py checkpoint (default: train one now)")
+    c = sub.add_parser("latent-classify", parents=[common],
+                       help="linear softmax and nearest centroid on the codes")
+    c.add_argument("--checkpoint", default=None,
+                   help="a train.py checkpoint (default: train one now)")
+    c = sub.add_parser("anomaly", parents=[common],
+                       help="reconstruction error as an anomaly score, ROC-AUC")
+    c.add_argument("--holdout", type=int, required=True,
+                   help="the class left out of training: the anomaly")
+    c.add_argument("--checkpoint", default=None,
+                   help="a checkpoint trained without the holdout class")
+    c = sub.add_parser("interpolate", parents=[common],
+                       help="decode a straight line between two codes")
+    c.add_argument("--checkpoint", default=None,
+                   help="a train.py checkpoint (default: train one now)")
     c.add_argument("--points", type=int, default=10, help="decoded points per line, ends included")
     c.add_argument("--pairs", type=int, default=4, help="random pairs of test inputs")
-    c.add_argument("--between", type=int, nargs=2, default=None, metavar=("A", "B"), help="these two test inputs")
-    c = sub.add_parser("pca", parents=[common], help="test reconstruction error against PCA of the same size")
-    c.add_argument("--checkpoint", default=None, help="a train.py checkpoint (default: train one now)")
-    c.add_argument("--sizes", default=None, help="also PCA with these numbers of components, e.g. 2,8,32")
+    c.add_argument("--between", type=int, nargs=2, default=None, metavar=("A", "B"),
+                   help="these two test inputs")
+    c = sub.add_parser("pca", parents=[common],
+                       help="test reconstruction error against PCA of the same size")
+    c.add_argument("--checkpoint", default=None,
+                   help="a train.py checkpoint (default: train one now)")
+    c.add_argument("--sizes", default=None,
+                   help="also PCA with these numbers of components, e.g. 2,8,32")
     args = p.parse_args(argv)
     args.out = args.out or f"runs/{recipe.name}-{args.command}"
     return args

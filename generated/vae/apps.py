@@ -2,16 +2,16 @@
 # source sha256: b6a314e69d45314ee1509b50ebe904f6175a69d5930b445f5e36d483aed653a8
 """What a trained `vae` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/vae/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/vae/checkpoints/last.pt
     python apps.py pca --checkpoint runs/vae/checkpoints/last.pt
 
-The code of an input is `mu` (20,), computed by `enc`; reconstructions
-decode this mean instead of sampling `z`. A command given no --checkpoint first
-trains the model into OUT, passing the training options on. Each command writes its figures to
-OUT/<command>.json. The applications are in gendsl_runtime/apps.py.
+The code of an input is `mu` (20,), computed by `enc`; reconstructions decode this mean instead of
+sampling `z`. A command given no --checkpoint first trains the model into OUT, passing the training
+options on. Each command writes its figures to OUT/<command>.json. The applications are in
+gendsl_runtime/apps.py.
 """
 
 import sys

@@ -2,16 +2,16 @@
 # source sha256: 7008af3dd70cecd9cc4e2a594d905c44d7b46cfa22e3065918d117a67f5f992b
 """What a trained `vae_conv` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/vae_conv/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/vae_conv/checkpoints/last.pt
     python apps.py pca --checkpoint runs/vae_conv/checkpoints/last.pt
 
-The code of an input is `mu` (2,), computed by `enc`; reconstructions
-decode this mean instead of sampling `z`. A command given no --checkpoint first
-trains the model into OUT, passing the training options on. Each command writes its figures to
-OUT/<command>.json. The applications are in gendsl_runtime/apps.py.
+The code of an input is `mu` (2,), computed by `enc`; reconstructions decode this mean instead of
+sampling `z`. A command given no --checkpoint first trains the model into OUT, passing the training
+options on. Each command writes its figures to OUT/<command>.json. The applications are in
+gendsl_runtime/apps.py.
 """
 
 import sys

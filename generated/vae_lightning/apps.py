@@ -2,16 +2,16 @@
 # source sha256: 3e51794fb427308c03cc49bca79ce6564c8d56a664a2debb2208980e35e9b9ed
 """What a trained `vae_lightning` is good for: five applications of its encoder and decoder.
 
-    python apps.py classify-per-class --epochs 3   # one model per class; the best reconstruction wins
+    python apps.py classify-per-class --epochs 3  # one model per class; best reconstruction wins
     python apps.py latent-classify --checkpoint runs/vae_lightning/checkpoints/last.pt
-    python apps.py anomaly --holdout 7              # train without class 7, then score it as the anomaly
+    python apps.py anomaly --holdout 7  # train without class 7, then score it as the anomaly
     python apps.py interpolate --checkpoint runs/vae_lightning/checkpoints/last.pt
     python apps.py pca --checkpoint runs/vae_lightning/checkpoints/last.pt
 
-The code of an input is `mu` (28,), computed by `enc`; reconstructions
-decode this mean instead of sampling `z`. A command given no --checkpoint first
-trains the model into OUT, passing the training options on. Each command writes its figures to
-OUT/<command>.json. The applications are in gendsl_runtime/apps.py.
+The code of an input is `mu` (28,), computed by `enc`; reconstructions decode this mean instead of
+sampling `z`. A command given no --checkpoint first trains the model into OUT, passing the training
+options on. Each command writes its figures to OUT/<command>.json. The applications are in
+gendsl_runtime/apps.py.
 """
 
 import sys

@@ -16,7 +16,8 @@ from torch import nn
 
 
 def init_dcgan(module: nn.Module) -> None:
-    """DCGAN initialisation: conv and linear weights ~ N(0, 0.02), batchnorm weights ~ N(1, 0.02)."""
+    """DCGAN initialisation: conv and linear weights ~ N(0, 0.02), batchnorm weights ~ N(1, 0.02).
+    """
     classname = module.__class__.__name__
     if classname.find("Conv") != -1 or classname.find("Linear") != -1:
         nn.init.normal_(module.weight, 0.0, 0.02)

@@ -55,7 +55,8 @@ def test_toy_statistics(name):
     assert (counts / counts.sum() - 1 / k).abs().max() < 0.02  # uniform over modes
     for i, c in enumerate(centres):
         pts = x[y == i].double()
-        assert torch.allclose(pts.mean(0), torch.tensor(c, dtype=torch.float64), atol=5 * sd / math.sqrt(len(pts)) + 1e-6)
+        assert torch.allclose(pts.mean(0), torch.tensor(c, dtype=torch.float64),
+                              atol=5 * sd / math.sqrt(len(pts)) + 1e-6)
         assert torch.allclose(pts.std(0), torch.tensor([sd, sd], dtype=torch.float64), rtol=0.1)
 
 

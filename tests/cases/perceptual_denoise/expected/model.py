@@ -22,10 +22,12 @@ def gaussian_noise(x: torch.Tensor, std: float) -> torch.Tensor:
 
 
 def salt_and_pepper(x: torch.Tensor, p: float, low: float, high: float) -> torch.Tensor:
-    """Salt-and-pepper corruption: a fraction p of values set to the range's min or max, at random."""
+    """Salt-and-pepper corruption: a fraction p of values set to the range's min or max, at
+    random."""
     hit = torch.rand_like(x) < p
     salt = torch.rand_like(x) < 0.5
-    return torch.where(hit, torch.where(salt, torch.full_like(x, high), torch.full_like(x, low)), x)
+    noise = torch.where(salt, torch.full_like(x, high), torch.full_like(x, low))
+    return torch.where(hit, noise, x)
 
 
 class Enc(nn.Module):
@@ -77,7 +79,8 @@ class Features(nn.Module):
 
 
 class PerceptualDenoise(nn.Module):
-    """`perceptual_denoise`, as tests/cases/perceptual_denoise/spec.gen declares it: `enc`, `dec`, `features`."""
+    """`perceptual_denoise`, as tests/cases/perceptual_denoise/spec.gen declares it: `enc`, `dec`,
+    `features`."""
 
     code_size = 12  # values in one code (`encode`)
 

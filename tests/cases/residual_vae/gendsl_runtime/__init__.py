@@ -1,1 +1,0 @@
-VERSION = 1  # of this package as generated code imports it; written once per output folder
