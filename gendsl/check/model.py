@@ -18,12 +18,13 @@ from gendsl.check.types import TensorType
 from gendsl.check.values import Env, as_int, describe, evaluate
 from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error
 from gendsl.check.network import shape_chain
-from gendsl.source import SourceFile, Span
+from gendsl.source import SourceFile, SourceMap, Span
 
 KINDS = ("image", "vector", "label", "tensor")
 
 
-def check(spec: ir.Spec, source: SourceFile, reporter: Reporter) -> CheckedModel | None:
+def check(spec: ir.Spec, source: SourceFile | SourceMap, reporter: Reporter) -> CheckedModel | None:
+    """Check one merged spec (gendsl.compose). `source` holds every file its spans point into."""
     return _ModelChecker(spec, source, reporter).run()
 
 
@@ -82,9 +83,6 @@ class _ModelChecker:
             return None
         name = self._model_name()
         self._declare_all()
-        for imp in spec.of(ir.Import):
-            self.reporter.error("E0110", "`import` is not supported yet", imp.span, "not yet", (),
-                                "copy the declarations you need into this file for now")
         self._params()
         data = [d for d in (self._guard(self._data, d) for d in spec.of(ir.Data)) if d]
         latents = [l for l in (self._guard(self._latent, l) for l in spec.of(ir.Latent)) if l]
@@ -144,9 +142,6 @@ class _ModelChecker:
                                 f"add a `forward` block that calls the networks, e.g. `forward {{ out = {call} }}`")
         loss_checker = None
         for loss in losses[:1]:
-            if loss.name is not None:
-                self.reporter.error("E0110", "named losses are not supported yet", _name_after(loss, self.source),
-                                    "a named loss", (), "write `loss = ...`; GAN models use one `gan(...)` term")
             # every declared schedule counts as one, so a broken schedule causes no `unknown name` below
             loss_checker = LossChecker(loss, flow, self.env, {s.name for s in spec.of(ir.Schedule)}, self.reporter)
             loss_checker.run(self.source.text)
@@ -234,9 +229,6 @@ class _ModelChecker:
                                 "put each model in a file of its own",
                                 ((models[0].name_span, "first `model` here"),))
         model = models[0]
-        if model.extends is not None:
-            self.reporter.error("E0110", "`extends` is not supported yet", Span(model.name_span.end + 1, model.span.end),
-                                "not yet", (), "copy the declarations of the base model into this file for now")
         try:
             check_identifier(model.name, model.name_span, "model")
         except CompileError as exc:
@@ -504,13 +496,6 @@ def _data_type_span(spec: ir.Spec, name: str) -> Span:
 def _keyword(span: Span, word: str) -> Span:
     """The span of the keyword a declaration starts with."""
     return Span(span.start, span.start + len(word))
-
-
-def _name_after(loss: ir.Loss, source: SourceFile) -> Span:
-    """The name in `loss NAME = ...`."""
-    import re
-    m = re.compile(r"loss\s+(\w+)").match(source.text, loss.span.start)
-    return Span(m.start(1), m.end(1)) if m else loss.span
 
 
 def _shape_fix(declared: TensorType, got: TensorType) -> str | None:

@@ -24,8 +24,10 @@ from gendsl.source import SourceFile, Span
 
 GRAMMAR = Path(__file__).with_name("gen.lark")
 TOP_KEYWORDS = ("model", "import", "param", "data", "latent", "schedule", "encoder", "decoder",
-                "generator", "discriminator", "critic", "network", "forward", "loss", "train")
-_ITEM_START = re.compile(r"^(?:%s)\b" % "|".join(TOP_KEYWORDS), re.M)
+                "generator", "discriminator", "critic", "network", "forward", "loss", "train",
+                "override", "remove", "insert", "from")
+# `from` also ends a data declaration (`from "mnist5k"`), which may start a line: never cut there
+_ITEM_START = re.compile(r"^(?:%s)\b" % "|".join(k for k in TOP_KEYWORDS if k != "from"), re.M)
 MAX_SYNTAX_ERRORS = 20
 # Levels of the syntax tree (a network statement sits about six deep; `a + b` adds one).
 # Building the IR and checking it recurse once per level, so a deeper tree would end in
@@ -36,7 +38,7 @@ _LONG_INT = 1000  # digits; longer integer literals are out of range anyway
 
 @lru_cache(maxsize=1)
 def _parser() -> lark.Lark:
-    return lark.Lark(GRAMMAR.read_text(), parser="lalr", lexer="contextual",
+    return lark.Lark(GRAMMAR.read_text(), parser="lalr", lexer="contextual", start=["start", "expr"],
                      propagate_positions=True, maybe_placeholders=True, cache=_cache_file())
 
 
@@ -47,21 +49,43 @@ def _cache_file() -> str | bool:
     return os.path.join(folder, f"grammar-lark{lark.__version__}.cache") if folder else False
 
 
-def parse(source: SourceFile, reporter: Reporter) -> ir.Spec | None:
-    """The IR of `source`, or None when a syntax error was reported."""
+def parse(source: SourceFile, reporter: Reporter, start: str = "start"):
+    """The IR of `source` (a Spec, or an expression for start="expr"), or None when a syntax error was
+    reported. Spans are global: shifted by `source.base` (see gendsl/source.py)."""
+    before = len(reporter.diagnostics)
     try:
-        tree = _parser().parse(source.text)
+        tree = _parser().parse(source.text, start=start)
     except lark.exceptions.LarkError:
-        _report_all_syntax_errors(source, reporter)
+        if start == "start":
+            _report_all_syntax_errors(SourceFile(source.path, source.text), reporter)
+        else:
+            try:
+                _parser().parse(source.text, start=start)
+            except lark.exceptions.LarkError as exc:
+                _SyntaxReport(SourceFile(source.path, source.text), 0, len(source.text), reporter).report(exc)
+        _shift(reporter, before, source.base)
         return None
     deep = _too_deep(tree)
     if deep is not None:
-        start = deep.meta.start_pos if not getattr(deep.meta, "empty", True) else 0
-        reporter.error("E0109", "expression nested too deeply", Span(start, start + 1), "too deep",
+        begin = deep.meta.start_pos if not getattr(deep.meta, "empty", True) else 0
+        reporter.error("E0109", "expression nested too deeply", Span(begin, begin + 1), "too deep",
                        (f"the compiler accepts at most {MAX_NESTING} levels of nesting",),
                        "split it into `param` declarations, or write a long sum as several shorter ones")
+        _shift(reporter, before, source.base)
         return None
-    return _Builder(0).transform(tree)
+    return _Builder(source.base).transform(tree)
+
+
+def _shift(reporter: Reporter, since: int, base: int) -> None:
+    """Move the diagnostics reported from `since` on from file offsets to global ones."""
+    if not base:
+        return
+    from dataclasses import replace
+
+    def move(span):
+        return Span(span.start + base, span.end + base) if span is not None else None
+    reporter.diagnostics[since:] = [replace(d, span=move(d.span), related=tuple((move(s), l) for s, l in d.related))
+                                    for d in reporter.diagnostics[since:]]
 
 
 def _too_deep(tree: lark.Tree) -> lark.Tree | None:
@@ -83,7 +107,7 @@ def _report_all_syntax_errors(source: SourceFile, reporter: Reporter) -> None:
     found = 0
     for begin, end in bounds:
         try:
-            _parser().parse(source.text[begin:end])
+            _parser().parse(source.text[begin:end], start="start")
         except lark.exceptions.LarkError as exc:
             _SyntaxReport(source, begin, end, reporter).report(exc)
             found += 1
@@ -91,7 +115,7 @@ def _report_all_syntax_errors(source: SourceFile, reporter: Reporter) -> None:
                 break
     if not found:  # pieces parse alone but the whole does not: report the whole
         try:
-            _parser().parse(source.text)
+            _parser().parse(source.text, start="start")
         except lark.exceptions.LarkError as exc:
             _SyntaxReport(source, 0, len(source.text), reporter).report(exc)
 
@@ -402,10 +426,59 @@ class _Builder(Transformer):
         return ir.Spec(list(items))
 
     def model_decl(self, meta, name, _extends, base):
-        return ir.Model(str(name), str(base) if base is not None else None, self._s(meta), self._s(name))
+        if base is None:
+            return ir.Model(str(name), None, self._s(meta), self._s(name))
+        is_file, value, span = base
+        return ir.Model(str(name), value, self._s(meta), self._s(name), is_file, span)
 
-    def import_decl(self, meta, _kw, path):
-        return ir.Import(_unquote(str(path)), self._s(meta))
+    def base_file(self, meta, tok):
+        return True, _unquote(str(tok)), self._s(tok)
+
+    def base_alias(self, meta, tok):
+        return False, str(tok), self._s(tok)
+
+    def import_decl(self, meta, _kw, path, _as, alias):
+        return ir.Import(_unquote(str(path)), self._s(meta), str(alias) if alias is not None else None, (),
+                         self._s(path), self._s(alias) if alias is not None else None)
+
+    def from_import_decl(self, meta, _from, path, _import, *names):
+        return ir.Import(_unquote(str(path)), self._s(meta), None,
+                         tuple(ir.Name(str(n), self._s(n)) for n in names if n is not None), self._s(path))
+
+    def ref(self, meta, first, second):
+        if second is None:
+            return ir.Ref(None, str(first), self._s(meta))
+        return ir.Ref(str(first), str(second), self._s(meta))
+
+    def override_decl(self, meta, _kw, decl):
+        return ir.Override(decl, self._s(meta))
+
+    def statement_edit(self, meta, network, statement, *elements):
+        return ir.StatementEdit(str(network), str(statement), tuple(elements), self._s(meta), self._s(network),
+                                self._s(statement))
+
+    def remove_name(self, meta, _kw, name, member):
+        return ir.Remove("name" if member is None else "statement", str(name),
+                         str(member) if member is not None else None, self._s(meta), self._s(name),
+                         self._s(member) if member is not None else None)
+
+    def remove_loss(self, meta, _kw, _loss, name):
+        return ir.Remove("loss", str(name), None, self._s(meta), self._s(name), None)
+
+    def insert_decl(self, meta, _kw, place, network, statement, *body):
+        return ir.Insert(str(place), str(network), str(statement), tuple(body), self._s(meta), self._s(network),
+                         self._s(statement))
+
+    def tparam(self, meta, name, default):
+        return ir.TParam(str(name), default, self._s(meta))
+
+    def tparams(self, meta, *items):
+        return tuple(i for i in items if i is not None)
+
+    def instance_decl(self, meta, role, name, ref, args):
+        positional, keywords = _split_args(args or ())
+        return ir.Instance(str(role), str(name), ref, positional, keywords, self._s(meta), self._s(name),
+                           self._s(role))
 
     def param_decl(self, meta, name, value):
         return ir.Param(str(name), value, self._s(meta), self._s(name))
@@ -413,7 +486,7 @@ class _Builder(Transformer):
     def range(self, meta, low, high):
         return (low, high)
 
-    def source(self, meta, tok):
+    def source(self, meta, _from, tok):
         return ir.Str(_unquote(str(tok)), self._s(tok))
 
     def data_decl(self, meta, name, type_, range_, source):
@@ -449,11 +522,11 @@ class _Builder(Transformer):
         return ir.Statement(str(name) if name is not None else None, tuple(elements),
                             self._s(meta), self._s(name) if name is not None else None)
 
-    def network_decl(self, meta, role, name, inputs, outputs, *body):
+    def network_decl(self, meta, role, name, tparams, inputs, outputs, *body):
         if not isinstance(outputs, tuple):
             outputs = (ir.Head(None, outputs, outputs.span),)
         return ir.Network(str(role), str(name), inputs or (), outputs, tuple(body),
-                          self._s(meta), self._s(name), self._s(role))
+                          self._s(meta), self._s(name), self._s(role), tparams or ())
 
     def targets(self, meta, *names):
         return tuple(ir.Name(str(n), self._s(n)) for n in names)
@@ -467,15 +540,19 @@ class _Builder(Transformer):
     def forward_decl(self, meta, *steps):
         return ir.Forward(tuple(steps), self._s(meta))
 
-    def loss_decl(self, meta, name, value):
+    def loss_decl(self, meta, _kw, name, value):
         return ir.Loss(str(name) if name is not None else None, value, self._s(meta))
 
-    def setting(self, meta, key, target, value):
+    def setting(self, meta, override, key, target, value):
         return ir.Setting(str(key), str(target) if target is not None else None, value, self._s(meta),
-                          self._s(key), self._s(target) if target is not None else None)
+                          self._s(key), self._s(target) if target is not None else None, override is not None)
 
-    def train_decl(self, meta, *settings):
-        return ir.Train(tuple(settings), self._s(meta))
+    def remove_setting(self, meta, _kw, key, target):
+        return ir.RemoveSetting(str(key), str(target) if target is not None else None, self._s(meta))
+
+    def train_decl(self, meta, name, _extends, ref, *settings):
+        return ir.Train(tuple(settings), self._s(meta), str(name) if name is not None else None, ref,
+                        self._s(name) if name is not None else None)
 
 
 def _split_args(items) -> tuple[tuple, tuple]:
