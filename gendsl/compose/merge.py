@@ -42,7 +42,9 @@ class Merged:
         return [key_of(d) for d in self.decls if key_of(d) is not None and (kind is None or isinstance(d, kind))]
 
     def note(self, key: str, span: Span, action: str) -> None:
-        self.history.setdefault(key, []).append((span, action))
+        entries = self.history.setdefault(key, [])
+        if all(old != span for old, _ in entries):  # one entry per place, the first action said there
+            entries.append((span, action))
 
 
 def key_of(decl) -> str | None:
@@ -103,6 +105,10 @@ class Level:
         self.merged.decls.append(decl)
         if key is not None:
             self.merged.note(key, name_span(decl), "declared")
+        if isinstance(decl, ir.Network):
+            for s in decl.body:
+                if s.name is not None:
+                    self.merged.note(f"{decl.name}.{s.name}", s.name_span, "declared")
 
     # -- override ------------------------------------------------------------------
     def override(self, o: ir.Override) -> None:
@@ -138,6 +144,10 @@ class Level:
             return
         self.merged.decls[index] = decl
         self.merged.note(key, name_span(decl), "overridden")
+        if isinstance(decl, ir.Network):
+            for s in decl.body:
+                if s.name is not None:
+                    self.merged.note(f"{decl.name}.{s.name}", s.name_span, "declared by the overriding network")
 
     # -- remove --------------------------------------------------------------------
     def remove(self, r: ir.Remove) -> None:
@@ -177,7 +187,8 @@ class Level:
         body = list(net.body)
         key = f"{net_name}.{stmt}"
         if action == "override":
-            body[position] = ir.Statement(stmt, node.elements, node.span, node.statement_span)
+            body[position] = ir.Statement(stmt, node.elements, Span(node.statement_span.start, node.span.end),
+                                          node.statement_span)
             self.merged.note(key, node.statement_span, "replaced")
         elif action == "remove":
             del body[position]
