@@ -171,6 +171,7 @@ class _ModelChecker:
                                     "nothing to train", (), "add a layer with weights, e.g. `linear(n)` or `conv2d(c, k)`")
         train = TrainChecker(spec.of(ir.Train), networks, trained, self.env, self.reporter).run()
         self._explain_parameters()
+        self._explain_variant_parameters()
         if self.reporter.has_errors or name is None:
             return None
         return CheckedModel(
@@ -189,7 +190,8 @@ class _ModelChecker:
         out, first = [], {}
         for d in self.reporter.diagnostics:
             name = self.source.text[d.span.start:d.span.end] if d.span is not None else ""
-            if name not in params or name not in self.env.params or d.related or d.span == params[name].name_span:
+            if name not in params or name not in self.env.params or d.related or d.span == params[name].name_span \
+                    or d.code.startswith("E06"):
                 out.append(d)
                 continue
             key = (d.code, d.message, d.label, name)
@@ -209,6 +211,40 @@ class _ModelChecker:
                 name = self.source.text[d.span.start:d.span.end]
                 out[index] = replace(d, notes=d.notes + (f"`{name}` gives the same error on "
                                                          f"line{'s' if len(lines) > 1 else ''} {where}",))
+        self.reporter.diagnostics[:] = out
+
+    def _explain_variant_parameters(self) -> None:
+        """An error inside a network declared in another file (a variant's base, a library) that uses a
+        parameter whose value is set in a different file (the variant, the command line) gets a mark
+        at that value: the change that broke the base's network is the place to look."""
+        if len(getattr(self.source, "files", ())) < 2:
+            return
+        params = {p.name: p for p in self.spec.of(ir.Param) if self.declared.get(p.name) is p}
+        networks = [n for n in self.spec.of(ir.Network)]
+        out = []
+        for d in self.reporter.diagnostics:
+            net = next((n for n in networks if d.span is not None and
+                        any(s.span.start <= d.span.start < s.span.end for s in n.body)), None)
+            if net is None:
+                out.append(d)
+                continue
+            home = self.source.file_of(d.span)
+            marked = {span for span, _ in d.related}
+            typed = {d.name: d for d in self.spec.of(ir.Data) + self.spec.of(ir.Latent)}
+            names = {n.id for n in _name_nodes_deep(net)} | {n.id for i in net.inputs if i.type is None and
+                                                             i.name in typed for n in _name_nodes_deep(typed[i.name].type)}
+            used = _closure(names, params)
+            extra = []
+            for name in sorted(used, key=lambda n: params[n].span.start):
+                p = params[name]
+                if self.source.file_of(p.value.span) is home or p.value.span in marked \
+                        or name not in self.env.params:
+                    continue
+                value = self.env.params[name]
+                shown = str(value).lower() if isinstance(value, bool) else f"{value:g}" \
+                    if isinstance(value, float) else str(value)
+                extra.append((p.value.span, f"`{name}` is {shown} here, used by `{net.name}`"))
+            out.append(replace(d, related=d.related + tuple(extra)) if extra else d)
         self.reporter.diagnostics[:] = out
 
     # -- declarations ---------------------------------------------------------------
@@ -519,6 +555,30 @@ def _name_nodes(expr) -> list[ir.Name]:
             out += _name_nodes(getattr(expr, attr))
     for item in getattr(expr, "items", ()):
         out += _name_nodes(item)
+    return out
+
+
+def _name_nodes_deep(node) -> list[ir.Name]:
+    """Every ir.Name anywhere inside a declaration."""
+    from dataclasses import fields, is_dataclass
+    if isinstance(node, ir.Name):
+        return [node]
+    if isinstance(node, (list, tuple)):
+        return [n for item in node for n in _name_nodes_deep(item)]
+    if not is_dataclass(node) or isinstance(node, Span):
+        return []
+    return [n for f in fields(node) for n in _name_nodes_deep(getattr(node, f.name))]
+
+
+def _closure(names: set[str], params: dict) -> set[str]:
+    """The parameters among `names` and every parameter their values use."""
+    out, todo = set(), [n for n in names if n in params]
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        out.add(name)
+        todo += [n.id for n in _name_nodes_deep(params[name].value) if n.id in params]
     return out
 
 

@@ -57,7 +57,7 @@ class Module:
 
 @dataclass
 class Composition:
-    spec: ir.Spec | None  # the merged model; None when nothing could be parsed
+    spec: ir.Spec | None  # the merged model; None when nothing could be parsed, or a file could not be loaded
     sources: SourceMap  # every file read, the main one first; `--set` values last
     history: dict[str, list[tuple[Span, str]]]
     sets: tuple[str, ...] = ()
@@ -79,7 +79,7 @@ def compose(main: SourceFile, reporter: Reporter, reader, sets=()) -> Compositio
     sources = SourceMap(main)
     loader = _Loader(sources, reporter, reader)
     module = loader.load(main, os.path.abspath(main.path), None)
-    if module is None:
+    if module is None or loader.broken:  # checking a model with a missing piece would only cascade
         return Composition(None, sources, {}, tuple(sets))
     merged = module.merged
     if sets:
@@ -116,6 +116,7 @@ class _Loader:
         self.reader = reader
         self.modules: dict[str, Module | None] = {}
         self.stack: list[tuple[str, str, Span | None]] = []  # (key, path shown, where it was imported)
+        self.broken = False  # a file could not be loaded: the merged model is incomplete
 
     # -- files ---------------------------------------------------------------------
     def load(self, file: SourceFile, key: str, site: Span | None) -> Module | None:
@@ -144,9 +145,10 @@ class _Loader:
         if problem is not None and problem.span is None:
             reason = problem.message.split(": ", 1)[-1]
             self.reporter.error("E0602", f"cannot import `{path}`: {reason}", site, "imported here",
-                                (f"paths are relative to the importing file: this one is `{shown}`",),
+                                (f"looked for `{shown}` (paths are relative to the importing file)",),
                                 "check the path" if problem.code == "E0105" else problem.help)
             self.modules[key] = None
+            self.broken = True
             return None
         file = self.sources.add_text(shown, file.text)
         if problem is not None:
@@ -157,13 +159,17 @@ class _Loader:
         return self.load(file, key, site)
 
     def _cycle(self, at: int, shown: str, site: Span) -> None:
+        """Reported at the first import of the chain (in the file compiled, when it is part of the cycle),
+        with a mark at every other import of the chain."""
         chain = [p for _, p, _ in self.stack[at:]] + [shown]
-        related = tuple((s, f"`{self.stack[j - 1][1]}` imports `{p}` here")
-                        for j, (_, p, s) in enumerate(self.stack) if j > at and s is not None)
-        self.reporter.error("E0601", "import cycle: " + " -> ".join(f"`{p}`" for p in chain), site,
-                            f"`{chain[-2]}` imports `{shown}` here, which leads back to it",
-                            (f"a file cannot import or extend itself, directly or through others",),
-                            "move what both files need into a third file that imports neither", related)
+        sites = [s for _, _, s in self.stack[at + 1:]] + [site]
+        labels = [f"`{a}` imports `{b}` here" for a, b in zip(chain, chain[1:])]
+        labels[-1] += ", which closes the cycle"
+        self.broken = True
+        self.reporter.error("E0601", "import cycle: " + " -> ".join(f"`{p}`" for p in chain), sites[0],
+                            labels[0], ("a file cannot import or extend itself, directly or through others",),
+                            "move what both files need into a third file that imports neither",
+                            tuple(zip(sites[1:], labels[1:])))
 
 
 class _Builder:
@@ -313,9 +319,14 @@ class _Builder:
             level.declare(d)
 
     def _own(self, d):
+        self._was_broken = self.loader.broken
+        return self._own_decl(d)
+
+    def _own_decl(self, d):
         """A declaration as the merge sees it: instances expanded, imported losses substituted, a train
         block's `extends` applied."""
         if isinstance(d, ir.Instance):
+            self.loader.broken = True  # until the instance is built: a missing network would only cascade
             template = self._lookup(d.ref, "network")
             if template is None:
                 return None
@@ -323,7 +334,9 @@ class _Builder:
                 from gendsl.diagnostics import error
                 raise error("E0603", f"`{d.ref.name}` is not a network", d.ref.span, "not a network", (),
                             "instantiate a network: `generator G = lib.Generator(...)`")
-            return instantiate(d, template, self.file.path)
+            network = instantiate(d, template, self.file.path)
+            self.loader.broken = self._was_broken
+            return network
         if isinstance(d, ir.Loss):
             return replace(d, value=losses_in(d.value, self._loss_ref))
         if isinstance(d, ir.Train) and d.extends is not None:
