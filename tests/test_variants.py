@@ -40,7 +40,7 @@ forward {
 loss recon = bce(x_hat, x)
 train {
     optimizer = adam(lr=1e-3)
-    batch_size = 64
+    batch_size = 100
     epochs = 3
 }
 """
@@ -118,7 +118,7 @@ def test_settings_merge_key_by_key_and_can_be_removed(folder):
     assert result.ok, [d.message for d in result.diagnostics]
     train = result.model.train
     assert (train.epochs, train.seed) == (9, 4)
-    assert train.batch_size != 64  # removed: back to the default
+    assert train.batch_size == 64  # removed: back to the default (the base says 100)
     text, _ = resolve_text("v.gen")
     assert "batch_size" not in text and "epochs = 9" in text and "optimizer = adam(lr=1e-3)" in text
 
