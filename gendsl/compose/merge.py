@@ -102,7 +102,10 @@ class Level:
                     f"write `override {_head(decl)}` to change it, or choose another name",
                     ((name_span(old), f"the base's {what}"),))
                 return
-        self.merged.decls.append(decl)
+        # after the last declaration of its kind, so that a resolved variant reads like a spec written whole
+        # (the checker takes each kind in order, so the place changes nothing else)
+        same = [i for i, d in enumerate(self.merged.decls) if type(d) is type(decl)]
+        self.merged.decls.insert(same[-1] + 1 if same else len(self.merged.decls), decl)
         if key is not None:
             self.merged.note(key, name_span(decl), "declared")
         if isinstance(decl, ir.Network):

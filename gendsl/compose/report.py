@@ -27,6 +27,10 @@ def resolve_text(path: str, sets=(), show_origin: bool = False):
     if show_origin:
         def origin(node):
             key = setting_key(node) if isinstance(node, ir.Setting) else key_of(node)
+            if key == "loss" and key not in comp.history:  # summed from named terms: each term's chain
+                terms = [f"{k[5:]}: {_chain(comp, k)}" for k in comp.history if k.startswith("loss.")
+                         and _chain(comp, k) and comp.history[k][-1][1] != "removed"]
+                return "; ".join(terms) or None
             return _chain(comp, key) if key else None
     header = [f"resolved by gendsl from {comp.files[0].path}: one file, every base and import merged"]
     header += list(provenance(comp))
