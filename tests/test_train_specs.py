@@ -145,12 +145,6 @@ def test_train_py_and_gendsl_run_give_the_same_losses(tmp_path):
     assert not (tmp_path / "generated").exists()  # --no-write left the working directory alone
 
 
-@pytest.mark.parametrize("argv, train_args, no_write, output", [
-    (["--no-write", "--steps", "5", "--out", "runs/x"], ["--steps", "5", "--out", "runs/x"], True, None),
-    (["--no-write", "--", "--steps", "5", "--out", "runs/x"], ["--steps", "5", "--out", "runs/x"], True, None),
-    (["-o", "gen", "--no", "--", "-o", "--help"], ["--no", "-o", "--help"], False, "gen"),
-    (["--lr", "1e-3", "--output", "gen"], ["--lr", "1e-3"], False, "gen"),
-])
 def test_gendsl_run_takes_set_and_passes_the_rest_to_train_py(monkeypatch):
     import gendsl.cli
     import gendsl.run
@@ -162,6 +156,12 @@ def test_gendsl_run_takes_set_and_passes_the_rest_to_train_py(monkeypatch):
     assert seen == {"args": ["--steps", "5"], "sets": ["latent=8", "train.epochs=2"]}
 
 
+@pytest.mark.parametrize("argv, train_args, no_write, output", [
+    (["--no-write", "--steps", "5", "--out", "runs/x"], ["--steps", "5", "--out", "runs/x"], True, None),
+    (["--no-write", "--", "--steps", "5", "--out", "runs/x"], ["--steps", "5", "--out", "runs/x"], True, None),
+    (["-o", "gen", "--no", "--", "-o", "--help"], ["--no", "-o", "--help"], False, "gen"),
+    (["--lr", "1e-3", "--output", "gen"], ["--lr", "1e-3"], False, "gen"),
+])
 def test_gendsl_run_passes_train_options_through(monkeypatch, argv, train_args, no_write, output):
     """train.py's options reach it whole: --out is not gendsl's -o/--output abbreviated, --no is not
     --no-write, and everything after `--` is train.py's."""
