@@ -200,8 +200,9 @@ class _Builder:
                                         "not a model", (), "a base is a file with a `model` line",)
                 else:
                     base, base_name = found.merged, found.file.path
-            if base is None:
-                base = Merged()  # reported: the variant's own declarations are still checked, quietly
+            if base is None:  # reported; the model would lack all its base declares: check nothing more
+                base = Merged()
+                self.loader.broken = True
                 base_name = m.model.extends
         level = Level(base, self.reporter, base_name, base_span)
         self.level = level

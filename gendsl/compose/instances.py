@@ -63,7 +63,7 @@ def instantiate(inst: ir.Instance, template: ir.Network, where: str) -> ir.Netwo
                 raise error("E0213", f"network `{template.name}` needs its parameter `{p.name}`", inst.span,
                             f"`{p.name}` missing", (), f"write `{inst.ref.name}({p.name}=...)`",
                             ((p.span, f"`{p.name}` declared here without a default"),))
-            values[p.name] = p.default
+            values[p.name] = substitute(p.default, values)  # a default may use the parameters before it
     body = substitute((template.inputs, template.outputs, template.body), values)
     return ir.Network(inst.role, inst.name, body[0], body[1], body[2], inst.span, inst.name_span, inst.role_span)
 
