@@ -100,7 +100,7 @@ class Level:
                     "E0605", f"`{_shown_key(key)}` is already declared by the base `{self.base_name}`",
                     name_span(decl), "declared again", (),
                     f"write `override {_head(decl)}` to change it, or choose another name",
-                    ((name_span(old), f"the base's {what}"),))
+                    self._chain(key, name_span(old), f"the base's {what}"))
                 return
         # after the last declaration of its kind, so that a resolved variant reads like a spec written whole
         # (the checker takes each kind in order, so the place changes nothing else)
@@ -184,7 +184,7 @@ class Level:
                 (f"`{net_name}` has no named statements; name one in its declaration (`h = ...`) to edit it",)
             raise error("E0606", f"network `{net_name}` has no statement named `{stmt}`", stmt_span,
                         "no such statement", notes, did_you_mean(stmt, names),
-                        ((net.name_span, f"`{net_name}` declared here"),))
+                        self._chain(net_name, net.name_span, f"`{net_name}` declared here"))
         at = names.index(stmt)
         position = [k for k, s in enumerate(net.body) if s.name is not None][at]
         body = list(net.body)
@@ -262,6 +262,12 @@ class Level:
         self.merged.note(key, s.key_span, "set")
 
     # -- helpers -------------------------------------------------------------------
+    def _chain(self, key: str, span: Span, label: str) -> tuple:
+        """Marks at every level of the chain that declared or changed `key`, oldest first; the
+        declaration in force gets `label`."""
+        out = [(s, label if s == span else f"{action} here") for s, action in self.merged.history.get(key, [])]
+        return tuple(out) if any(s == span for s, _ in out) else tuple(out) + ((span, label),)
+
     def _needs_base(self, span: Span, word: str = "override") -> bool:
         if self.has_base:
             return True
