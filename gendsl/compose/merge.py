@@ -104,7 +104,8 @@ class Level:
                 return
         # after the last declaration of its kind, so that a resolved variant reads like a spec written whole
         # (the checker takes each kind in order, so the place changes nothing else)
-        same = [i for i, d in enumerate(self.merged.decls) if type(d) is type(decl)]
+        # (a file without a base keeps its own order: the checker reports duplicates in source order)
+        same = [i for i, d in enumerate(self.merged.decls) if type(d) is type(decl)] if self.has_base else []
         self.merged.decls.insert(same[-1] + 1 if same else len(self.merged.decls), decl)
         if key is not None:
             self.merged.note(key, name_span(decl), "declared")
