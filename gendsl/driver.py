@@ -117,4 +117,5 @@ def compile_path(path: str, emit_files: bool = True, sets=()) -> Result:
     source, problem = read_source(path)
     if problem is not None:
         return Result(source, [problem])
+    source.origin = str(path)  # imports are found next to the file, wherever the working directory is
     return compile_source(source, emit_files, sets)

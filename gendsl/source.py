@@ -30,13 +30,15 @@ NO_SPAN = Span(0, 0)
 
 
 class SourceFile:
-    """The text of a spec with line lookup. `path` is as the user wrote it; `base` is the global offset
-    of its first character (0 for the first file of a compile)."""
+    """The text of a spec with line lookup. `path` is as shown to the user; `base` is the global offset
+    of its first character (0 for the first file of a compile); `origin` is where it was read from
+    (imports are found relative to it), when that differs from `path`."""
 
-    def __init__(self, path: str, text: str, base: int = 0):
+    def __init__(self, path: str, text: str, base: int = 0, origin: str | None = None):
         self.path = path
         self.text = text
         self.base = base
+        self.origin = origin
         self._line_starts = [0]
         for i, ch in enumerate(text):
             if ch == "\n":
@@ -90,13 +92,13 @@ class SourceMap:
         if first is not None:
             self.add(first)
 
-    def add_text(self, path: str, text: str) -> SourceFile:
+    def add_text(self, path: str, text: str, origin: str | None = None) -> SourceFile:
         base = self.files[-1].end + 1 if self.files else 0
-        return self.add(SourceFile(path, text, base))
+        return self.add(SourceFile(path, text, base, origin))
 
     def add(self, file: SourceFile) -> SourceFile:
         if file.base == 0 and self.files:
-            file = SourceFile(file.path, file.text, self.files[-1].end + 1)
+            file = SourceFile(file.path, file.text, self.files[-1].end + 1, file.origin)
         self.files.append(file)
         self._starts.append(file.base)
         self._text = None

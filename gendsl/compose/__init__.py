@@ -109,6 +109,15 @@ def _finish(module: Module, merged: Merged) -> ir.Spec:
     return ir.Spec(head + decls)
 
 
+def _shown(path: str, fallback: str) -> str:
+    """A path as headers and diagnostics show it: relative to the working directory, with `/`."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        return fallback
+    return fallback if rel.startswith("..") else rel.replace(os.sep, "/")
+
+
 class _Loader:
     def __init__(self, sources: SourceMap, reporter: Reporter, reader):
         self.sources = sources
@@ -132,9 +141,9 @@ class _Loader:
         return module
 
     def load_path(self, path: str, importer: SourceFile, site: Span) -> Module | None:
-        shown = posixpath.normpath(posixpath.join(posixpath.dirname(importer.path), path))
-        target = os.path.join(os.path.dirname(importer.path), path)
+        target = os.path.join(os.path.dirname(importer.origin or importer.path), path)
         key = os.path.abspath(target)
+        shown = _shown(key, posixpath.normpath(posixpath.join(posixpath.dirname(importer.path), path)))
         keys = [k for k, _, _ in self.stack]
         if key in keys:
             self._cycle(keys.index(key), shown, site)
@@ -150,7 +159,7 @@ class _Loader:
             self.modules[key] = None
             self.broken = True
             return None
-        file = self.sources.add_text(shown, file.text)
+        file = self.sources.add_text(shown, file.text, target)
         if problem is not None:
             self.reporter.add(replace(problem, span=Span(problem.span.start + file.base,
                                                          problem.span.end + file.base)))
