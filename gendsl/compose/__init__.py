@@ -78,7 +78,7 @@ def compose(main: SourceFile, reporter: Reporter, reader, sets=()) -> Compositio
 
     sources = SourceMap(main)
     loader = _Loader(sources, reporter, reader)
-    module = loader.load(main, os.path.abspath(main.path), None)
+    module = loader.load(main, os.path.abspath(main.origin or main.path), None)
     if module is None or loader.broken:  # checking a model with a missing piece would only cascade
         return Composition(None, sources, {}, tuple(sets))
     merged = module.merged
