@@ -346,6 +346,7 @@ class _Builder:
                             "instantiate a network: `generator G = lib.Generator(...)`")
             network = instantiate(d, template, self.file.path)
             self.loader.broken = self._was_broken
+            self.level.merged.note(d.name, template.name_span, f"body of `{template.name}`")
             return network
         if isinstance(d, ir.Loss):
             return replace(d, value=losses_in(d.value, self._loss_ref))
