@@ -376,3 +376,43 @@ def test_property_set_equals_editing_the_param_line(drawn, hidden, code):
     finally:
         os.chdir(old)
         tmp.cleanup()
+
+
+def test_resolve_keeps_precedence_of_substituted_arguments(folder):
+    """An argument bound into a template prints with the parentheses its place needs."""
+    write(folder, {"lib.gen": "network T[n, k](x: [n]) -> [n] {\n    h = linear(k * 2 - -k) -> relu\n"
+                              "    out = linear(n)\n}\n",
+                   "m.gen": 'import "lib.gen" as lib\nmodel m\nparam d = 6\ndata x: [d]\n'
+                            'network f = lib.T(n=d, k=d - 4)\nforward { y = f(x) }\nloss = mse(y, x)\n'})
+    text, result = resolve_text("m.gen")
+    assert result.ok
+    assert "    h = linear((d - 4) * 2 - -(d - 4)) -> relu" in text
+    Path("flat.gen").write_text(text, encoding="utf-8")
+    assert normalised(compiled("flat.gen")) == normalised(compiled("m.gen"))
+    f = next(n for n in compile_path("m.gen", emit_files=False).model.networks if n.name == "f")
+    assert f.param_count == 6 * 6 + 6 + 6 * 6 + 6  # k = 2: linear(2 * 2 + 2)
+
+
+def test_a_related_span_in_another_file_is_drawn_in_a_block_of_its_own():
+    from gendsl.diagnostics import Diagnostic
+    from gendsl.render import render
+    from gendsl.source import SourceMap, Span
+
+    sources = SourceMap()
+    a = sources.add_text("a.gen", "model a\nparam n = 1\n")
+    b = sources.add_text("lib/b.gen", "\n" * 11 + "param n = 2\n")
+    assert sources.file_of(Span(b.base + 12, b.base + 13)) is b and sources.file_of(Span(3, 4)) is a
+    assert sources.text[b.base + 17:b.base + 18] == "n"
+    d = Diagnostic("error", "E0605", "`n` again", Span(a.base + 14, a.base + 15), "here", ("a note",), "a help",
+                   ((Span(b.base + 17, b.base + 18), "first"),))
+    assert render(d, sources).split("\n") == [
+        "a.gen:2:7: error[E0605]: `n` again",
+        "   |",
+        " 2 | param n = 1",
+        "   |       ^ here",
+        "  ::: lib/b.gen:12:7",
+        "   |",
+        "12 | param n = 2",
+        "   |       - first",
+        "   = note: a note",
+        "   = help: a help"]
