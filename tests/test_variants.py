@@ -416,3 +416,15 @@ def test_a_related_span_in_another_file_is_drawn_in_a_block_of_its_own():
         "   |       - first",
         "   = note: a note",
         "   = help: a help"]
+
+
+def test_explain_loss_lists_each_named_term_and_the_sum(capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert main(["explain", "specs/beta_vae.gen", "loss"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "loss.recon:",
+        "  specs/vae.gen:29  declared  loss recon = bce(x_hat, x, reduction=sum)",
+        "loss.prior:",
+        "  specs/vae.gen:30       declared    loss prior = kl(z)",
+        "  specs/beta_vae.gen:15  overridden  override loss prior = kl_weight * kl(z)",
+        "  = bce(x_hat, x, reduction=sum) + kl_weight * kl(z)"]

@@ -55,6 +55,14 @@ def explain_text(path: str, name: str, sets=()):
         return None, result
     comp = result.composition
     key = name if name in comp.history else f"loss.{name}" if f"loss.{name}" in comp.history else name
+    terms = [k for k in comp.history if k.startswith("loss.")]
+    if key == "loss" and key not in comp.history and terms:  # an objective summed from named terms
+        parts = []
+        for term in terms:
+            text, _ = _history(comp, result, term, term)
+            parts.append(text)
+        final = _final(comp, result, "loss", Printer(comp.sources.text))
+        return "".join(parts) + (f"  = {final}\n" if final else ""), result
     if key not in comp.history:
         result.diagnostics.append(Diagnostic(
             "error", "E0610", f"`{name}` is not declared or set anywhere in `{comp.files[0].path}` or its bases",
@@ -62,6 +70,12 @@ def explain_text(path: str, name: str, sets=()):
             did_you_mean(name, comp.history) or "name a parameter, network, `net.statement`, `loss`, "
             "`loss.term`, `forward` or `train.setting`"))
         return None, result
+    return _history(comp, result, key, name)
+
+
+def _history(comp, result, key: str, name: str):
+    from gendsl.syntax.unparse import Printer
+
     lines = [f"{name}:"]
     rows = []
     for span, action in comp.history[key]:
@@ -82,6 +96,8 @@ def _final(comp, result, key: str, printer) -> str | None:
         value = result.model.params[key]
         return str(value).lower() if isinstance(value, bool) else str(value)
     for d in comp.spec.decls:
+        if key_of(d) == key and isinstance(d, ir.Loss):
+            return printer.expr(d.value)
         if key_of(d) == key and not isinstance(d, ir.Network):
             return " ".join(printer.decl(d).split())
         if isinstance(d, ir.Network) and key.startswith(d.name + "."):
