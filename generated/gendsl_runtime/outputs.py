@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_save", "atomic_write_json", "CsvLog", "read_csv_log", "plot_losses", "save_image_grid",
+__all__ = ["atomic_save", "atomic_write_json", "CsvLog", "read_csv_log", "plot_losses",
+           "save_image_grid",
            "write_png", "save_scatter_2d", "save_latent_scatter"]
 
 # Columns of losses.csv that say where a row belongs rather than what was measured.
@@ -222,7 +223,8 @@ def save_image_grid(images, path, value_range=None, nrow=8, padding=2):
     if x.dim() == 3:
         x = x[:, None]
     if x.dim() != 4 or x.shape[1] not in (1, 3, 4):
-        raise ValueError(f"expected images [B, C, H, W] with 1, 3 or 4 channels, got {tuple(x.shape)}")
+        raise ValueError(f"expected images [B, C, H, W] with 1, 3 or 4 channels, "
+                         f"got {tuple(x.shape)}")
     low, high = value_range if value_range is not None else (float(x.min()), float(x.max()))
     x = ((x - low) / max(high - low, 1e-12)).clamp(0, 1)
 
@@ -241,10 +243,13 @@ def save_image_grid(images, path, value_range=None, nrow=8, padding=2):
 
 
 def write_png(path, pixels):
-    """Write uint8 pixels [H, W] (grey), [H, W, 3] (RGB) or [H, W, 4] (RGBA) as a PNG file, atomically."""
+    """Write uint8 pixels [H, W] (grey), [H, W, 3] (RGB) or [H, W, 4] (RGBA) as a PNG file,
+    atomically."""
     pixels = torch.as_tensor(pixels).detach().to("cpu")
-    if pixels.dtype != torch.uint8 or pixels.dim() not in (2, 3) or (pixels.dim() == 3 and pixels.shape[2] not in (3, 4)):
-        raise ValueError(f"expected uint8 pixels [H, W], [H, W, 3] or [H, W, 4], got {pixels.dtype} {tuple(pixels.shape)}")
+    channels_ok = pixels.dim() == 2 or (pixels.dim() == 3 and pixels.shape[2] in (3, 4))
+    if pixels.dtype != torch.uint8 or not channels_ok:
+        raise ValueError(f"expected uint8 pixels [H, W], [H, W, 3] or [H, W, 4], "
+                         f"got {pixels.dtype} {tuple(pixels.shape)}")
     h, w = pixels.shape[:2]
     channels = 1 if pixels.dim() == 2 else pixels.shape[2]
     rows = pixels.reshape(h, w * channels)
@@ -256,7 +261,8 @@ def write_png(path, pixels):
         data = bytes(raw.flatten().tolist())
 
     def chunk(tag, body):
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+        crc = zlib.crc32(tag + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", crc)
 
     color_type = {1: 0, 3: 2, 4: 6}[channels]
     png = (b"\x89PNG\r\n\x1a\n"
@@ -273,7 +279,8 @@ def save_scatter_2d(fake, real, path, centers=None, title=None):
     fig = _figure((5, 5))
     ax = fig.add_subplot()
     ax.scatter(real[:, 0], real[:, 1], s=4, c="0.6", alpha=0.5, linewidths=0, label="real")
-    ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:red", alpha=0.6, linewidths=0, label="generated")
+    ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:red", alpha=0.6, linewidths=0,
+               label="generated")
     if centers is not None:
         c = _points(centers)
         ax.scatter(c[:, 0], c[:, 1], s=40, marker="x", c="black", linewidths=1, label="modes")
@@ -286,7 +293,8 @@ def save_scatter_2d(fake, real, path, centers=None, title=None):
 
 
 def save_latent_scatter(codes, labels, path, title=None):
-    """Scatter latent codes [N, 2] coloured by label; wider codes are projected on their top 2 PCs."""
+    """Scatter latent codes [N, 2] coloured by label; wider codes are projected on their top 2
+    PCs."""
     z = torch.as_tensor(codes).detach().to("cpu", torch.float64)
     z = z.reshape(len(z), -1)
     projected = z.shape[1] > 2
