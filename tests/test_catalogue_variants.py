@@ -38,7 +38,7 @@ def test_variant_generates_the_same_bytes_as_the_whole_file_it_replaced(flat: Pa
     sources = [line for f in new.composition.files for line in (f"# source {f.path}", f"#   sha256: {f.sha256}")]
     for name, text in new.files.items():
         lines = text.split("\n")
-        if len(new.composition.files) > 1:
+        if len(new.composition.files) > 1 and not name.startswith("../"):  # not the shared runtime
             listed = [line for line in lines if line.startswith(("# source specs/", "#   sha256: "))]
             assert listed == sources, name  # every source file, in reading order, with its hash
         kept = "\n".join(line for line in lines if line not in sources)

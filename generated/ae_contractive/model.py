@@ -47,7 +47,7 @@ class Dec(nn.Module):
 
 
 class AeContractive(nn.Module):
-    """`ae_contractive`, as specs/ae_contractive.gen declares it: `enc`, `dec`."""
+    """`ae_contractive`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 1000  # values in one code (`encode`)
 

@@ -63,7 +63,7 @@ class Dec(nn.Module):
 
 
 class AeConv(nn.Module):
-    """`ae_conv`, as specs/ae_conv.gen declares it: `enc`, `dec`."""
+    """`ae_conv`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 128  # values in one code (`encode`)
 

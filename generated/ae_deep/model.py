@@ -56,7 +56,7 @@ class Dec(nn.Module):
 
 
 class AeDeep(nn.Module):
-    """`ae_deep`, as specs/ae_deep.gen declares it: `enc`, `dec`."""
+    """`ae_deep`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 32  # values in one code (`encode`)
 

@@ -54,7 +54,7 @@ class Dec(nn.Module):
 
 
 class AeDenoising(nn.Module):
-    """`ae_denoising`, as specs/ae_denoising.gen declares it: `enc`, `dec`."""
+    """`ae_denoising`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 500  # values in one code (`encode`)
 

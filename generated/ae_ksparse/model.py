@@ -54,7 +54,7 @@ class Dec(nn.Module):
 
 
 class AeKsparse(nn.Module):
-    """`ae_ksparse`, as specs/ae_ksparse.gen declares it: `enc`, `dec`."""
+    """`ae_ksparse`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 1000  # values in one code (`encode`)
 

@@ -44,7 +44,7 @@ class Dec(nn.Module):
 
 
 class AeMlp(nn.Module):
-    """`ae_mlp`, as specs/ae_mlp.gen declares it: `enc`, `dec`."""
+    """`ae_mlp`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 32  # values in one code (`encode`)
 

@@ -47,7 +47,7 @@ class Dec(nn.Module):
 
 
 class AeSparseKl(nn.Module):
-    """`ae_sparse_kl`, as specs/ae_sparse_kl.gen declares it: `enc`, `dec`."""
+    """`ae_sparse_kl`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 196  # values in one code (`encode`)
 

@@ -48,7 +48,7 @@ class Dec(nn.Module):
 
 
 class AeSparseL1(nn.Module):
-    """`ae_sparse_l1`, as specs/ae_sparse_l1.gen declares it: `enc`, `dec`."""
+    """`ae_sparse_l1`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 32  # values in one code (`encode`)
 

@@ -61,7 +61,7 @@ class Dec(nn.Module):
 
 
 class BetaVae(nn.Module):
-    """`beta_vae`, as specs/beta_vae.gen declares it: `enc`, `dec`."""
+    """`beta_vae`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 20  # values in one code (`encode`)
 

@@ -72,7 +72,7 @@ class DNet(nn.Module):
 
 
 class Cdcgan(nn.Module):
-    """`cdcgan`, as specs/cdcgan.gen declares it: `G`, `D`."""
+    """`cdcgan`: its networks `G`, `D`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

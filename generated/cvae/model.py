@@ -65,7 +65,7 @@ class Dec(nn.Module):
 
 
 class Cvae(nn.Module):
-    """`cvae`, as specs/cvae.gen declares it: `enc`, `dec`."""
+    """`cvae`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

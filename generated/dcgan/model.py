@@ -96,7 +96,7 @@ class NetD(nn.Module):
 
 
 class Dcgan(nn.Module):
-    """`dcgan`, as specs/dcgan.gen declares it: `netG`, `netD`."""
+    """`dcgan`: its networks `netG`, `netD`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

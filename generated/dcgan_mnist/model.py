@@ -72,7 +72,7 @@ class DNet(nn.Module):
 
 
 class DcganMnist(nn.Module):
-    """`dcgan_mnist`, as specs/dcgan_mnist.gen declares it: `G`, `D`."""
+    """`dcgan_mnist`: its networks `G`, `D`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -61,7 +61,7 @@ class DNet(nn.Module):
 
 
 class GanGrid25(nn.Module):
-    """`gan_grid25`, as specs/gan_grid25.gen declares it: `G`, `D`."""
+    """`gan_grid25`: its networks `G`, `D`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

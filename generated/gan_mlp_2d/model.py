@@ -65,7 +65,7 @@ class DNet(nn.Module):
 
 
 class GanMlp2d(nn.Module):
-    """`gan_mlp_2d`, as specs/gan_mlp_2d.gen declares it: `G`, `D`."""
+    """`gan_mlp_2d`: its networks `G`, `D`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

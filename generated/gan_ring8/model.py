@@ -61,7 +61,7 @@ class DNet(nn.Module):
 
 
 class GanRing8(nn.Module):
-    """`gan_ring8`, as specs/gan_ring8.gen declares it: `G`, `D`."""
+    """`gan_ring8`: its networks `G`, `D`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

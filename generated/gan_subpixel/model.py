@@ -72,7 +72,7 @@ class DNet(nn.Module):
 
 
 class GanSubpixel(nn.Module):
-    """`gan_subpixel`, as specs/gan_subpixel.gen declares it: `G`, `D`."""
+    """`gan_subpixel`: its networks `G`, `D`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

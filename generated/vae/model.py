@@ -57,7 +57,7 @@ class Dec(nn.Module):
 
 
 class Vae(nn.Module):
-    """`vae`, as specs/vae.gen declares it: `enc`, `dec`."""
+    """`vae`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 20  # values in one code (`encode`)
 

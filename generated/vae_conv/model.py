@@ -70,7 +70,7 @@ class Dec(nn.Module):
 
 
 class VaeConv(nn.Module):
-    """`vae_conv`, as specs/vae_conv.gen declares it: `enc`, `dec`."""
+    """`vae_conv`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 2  # values in one code (`encode`)
 

@@ -72,7 +72,7 @@ class Dec(nn.Module):
 
 
 class VaeLightning(nn.Module):
-    """`vae_lightning`, as specs/vae_lightning.gen declares it: `enc`, `dec`."""
+    """`vae_lightning`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 28  # values in one code (`encode`)
 

@@ -85,7 +85,7 @@ class CNet(nn.Module):
 
 
 class Wgan(nn.Module):
-    """`wgan`, as specs/wgan.gen declares it: `G`, `C`."""
+    """`wgan`: its networks `G`, `C`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -61,7 +61,7 @@ class CNet(nn.Module):
 
 
 class WganGp(nn.Module):
-    """`wgan_gp`, as specs/wgan_gp.gen declares it: `G`, `C`."""
+    """`wgan_gp`: its networks `G`, `C`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -58,7 +58,7 @@ class CNet(nn.Module):
 
 
 class WganGp2d(nn.Module):
-    """`wgan_gp_2d`, as specs/wgan_gp_2d.gen declares it: `G`, `C`."""
+    """`wgan_gp_2d`: its networks `G`, `C`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -57,7 +57,7 @@ class DNet(nn.Module):
 
 
 class LsganUniform(nn.Module):
-    """`lsgan_uniform`, as tests/cases/lsgan_uniform/spec.gen declares it: `G`, `D`."""
+    """`lsgan_uniform`: its networks `G`, `D`, and the spec's `forward` block."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -79,8 +79,8 @@ class Features(nn.Module):
 
 
 class PerceptualDenoise(nn.Module):
-    """`perceptual_denoise`, as tests/cases/perceptual_denoise/spec.gen declares it: `enc`, `dec`,
-    `features`."""
+    """`perceptual_denoise`: its networks `enc`, `dec`, `features`, and the spec's `forward` block.
+    """
 
     code_size = 12  # values in one code (`encode`)
 

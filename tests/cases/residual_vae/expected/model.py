@@ -82,7 +82,7 @@ class Dec(nn.Module):
 
 
 class ResidualVae(nn.Module):
-    """`residual_vae`, as tests/cases/residual_vae/spec.gen declares it: `enc`, `dec`."""
+    """`residual_vae`: its networks `enc`, `dec`, and the spec's `forward` block."""
 
     code_size = 8  # values in one code (`encode`)
 
