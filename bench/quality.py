@@ -565,7 +565,9 @@ def main(argv=None) -> int:
             jobs = image_jobs(args.images, seeds, args, tmp)
             run_budgeted(jobs, args.jobs, args.threads, args.minutes * 60 if args.minutes else None, sys.stderr)
             measure_jobs(jobs, args, sys.stderr)
-            sections["images"] = image_table(jobs, args.threads)
+            # the machine of these runs goes with their table: the shared `machine` section describes the
+            # toy-GAN and VAE tables, which this run does not remake
+            sections = {"images": f"{image_table(jobs, args.threads)}\n\n{sections.pop('machine')}"}
             if write:
                 print(f"kept grids: {', '.join(keep_grids(jobs))}", file=sys.stderr)
             status |= any(j.result.get("rc") for j in jobs)
