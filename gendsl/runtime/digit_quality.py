@@ -66,8 +66,9 @@ class ClassifierSettings:
     shift: int = 2  # augmentation: random translations of up to `shift` pixels (28x28 scale)
     width: int = 16  # channels of the first convolutions (twice that in the second pair)
     features: int = 128  # size of the penultimate layer: the feature space of classifier_fd
+    max_steps: int = 3000  # large sets (torchvision's 60,000 MNIST digits) stop here: ~3 epochs of them
     seed: int = 0
-    steps: int | None = None  # stop after this many steps (small tests); None: whole epochs
+    steps: int | None = None  # exactly this many steps (small tests); None: whole epochs up to max_steps
 
 
 class DigitClassifier(nn.Module):
@@ -278,7 +279,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: i
         net = DigitClassifier(side, num_classes, settings.width, settings.features)
         optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
         steps_per_epoch = max(1, len(x) // settings.batch_size)
-        total = settings.steps or settings.epochs * steps_per_epoch
+        total = settings.steps or min(settings.epochs * steps_per_epoch, settings.max_steps)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=total)
         net.train()
         step = 0
