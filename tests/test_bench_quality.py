@@ -89,3 +89,27 @@ def test_run_budgeted_stops_a_run_at_its_cpu_budget(tmp_path):
     quality.run_budgeted([job], parallel=1, threads=1, cpu_budget=0.5, log=sys.stderr)
     assert job.result["rc"] == 0 and job.result["stopped_by_budget"]
     assert job.result["cpu_s"] >= 0.5
+
+
+def test_image_table_lists_each_seed_and_the_real_reference(tmp_path, monkeypatch):
+    real = {"real_recognisable_pct": 95.6, "real_class_kl": 0.014, "real_classifier_fd": 25.4,
+            "real_class_accuracy_pct": 97.8}
+    jobs = []
+    for seed, (rec, kl) in enumerate([(80.0, 0.05), (0.0, None)]):  # None: JSON's null for an infinite KL
+        out = tmp_path / f"run{seed}"
+        out.mkdir()
+        (out / "digits.png").write_bytes(b"png")
+        job = quality.Job("specs/x.gen", seed, [], out)
+        job.result = dict(real, rc=0, model="x", data="mnist5k", steps=700, cpu_s=600.0, recognisable_pct=rec,
+                          classes_covered=10 if kl else 0, class_kl=kl, classifier_fd=100.0 + seed,
+                          stopped_by_budget=True)
+        jobs.append(job)
+    failed = quality.Job("specs/y.gen", 0, [], tmp_path / "none")
+    failed.result = {"rc": 1, "error": "boom"}
+    table = quality.image_table(jobs + [failed], threads=1)
+    assert ("| `specs/x.gen` | mnist5k | 2 | 700, 700 | 10.0 ± 0.0 | 80.0, 0.0 (95.6) | 10, 0 | 0.050, inf (0.014) "
+            "| 100.0, 101.0 (25.4) | n/a |") in table
+    assert "| `specs/y.gen` | | 0 (1 failed) |" in table
+    assert "stopped at the CPU budget" in table and "not comparable with Inception FID" in table
+    monkeypatch.setattr(quality, "IMG", tmp_path / "img")
+    assert quality.keep_grids(jobs) == ["x_digits.png"] and (tmp_path / "img" / "x_digits.png").is_file()
