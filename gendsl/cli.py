@@ -22,6 +22,8 @@ def _print_diagnostics(result) -> None:
     for d in result.diagnostics:
         print(render(d, result.source), file=sys.stderr)
         print(file=sys.stderr)
+    if result.stopped:
+        print(result.stop_message, file=sys.stderr)
 
 
 def _internal_error(path: str, exc: BaseException) -> int:

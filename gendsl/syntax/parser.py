@@ -61,6 +61,8 @@ def parse(source: SourceFile, reporter: Reporter) -> ir.Spec | None:
                        (f"the compiler accepts at most {MAX_NESTING} levels of nesting",),
                        "split it into `param` declarations, or write a long sum as several shorter ones")
         return None
+    if not _check_strings(tree, reporter):
+        return None
     return _Builder(0).transform(tree)
 
 
@@ -330,9 +332,40 @@ def _number(text: str) -> int | float:
     return float(text)
 
 
+# The string language: "..." on one line; `\"` and `\\` are the only escapes. Any other backslash
+# is an error (E0111) rather than a guess: `"C:\data"` must not silently become `"C:data"`.
+# A string that names something (`from "..."`, `import "..."`) must not be empty (E0112).
+_ESCAPES = {'"': '"', "\\": "\\"}
+_ESCAPE = re.compile(r"\\(.?)", re.S)
+_NAMING_STRINGS = {"source": "data source", "import_decl": "import path"}
+
+
 def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), text[1:-1])
+
+
+def _check_strings(tree: lark.Tree, reporter: Reporter) -> bool:
+    """Report every unknown escape and every empty string that names something; True if all are fine."""
+    ok = True
+    for node in tree.iter_subtrees():
+        for tok in node.children:
+            if not (isinstance(tok, lark.Token) and tok.type == "STRING"):
+                continue
+            for m in _ESCAPE.finditer(tok, 1, len(tok) - 1):
+                if m.group(1) not in _ESCAPES:
+                    ok = False
+                    start = tok.start_pos + m.start()
+                    shown = m.group(0) if m.group(1).isprintable() else m.group(0).encode("unicode_escape").decode()
+                    reporter.error("E0111", f"unknown escape `{shown}` in a string", Span(start, start + len(m.group(0))),
+                                   "not an escape", ('the escapes are `\\"` (a quote) and `\\\\` (a backslash)',),
+                                   'write `\\\\` for a backslash; in paths, write "/"')
+            if tok == '""' and node.data in _NAMING_STRINGS:
+                ok = False
+                what = _NAMING_STRINGS[node.data]
+                reporter.error("E0112", f"empty {what}", Span(tok.start_pos, tok.end_pos), "empty string", (),
+                               'name a data set or file, e.g. `from "mnist5k"`, or leave out `from ...`'
+                               if node.data == "source" else "name the file to import")
+    return ok
 
 
 @v_args(meta=True, inline=True)
