@@ -57,6 +57,7 @@ def _each(paths, fn) -> int:
         for attempt in (1, 2):
             try:
                 status = max(status, fn(path))
+                sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
             except BrokenPipeError:
                 # the output pipe closed: do the work again with stdout to /dev/null, so the exit
                 # status (and what gets written) is the same as if everything had been read
