@@ -12,9 +12,11 @@ layer arguments. Each is checked in this process (parse + check, no emit) and ti
 from __future__ import annotations
 
 import argparse
+import gc
+import platform
+import os
 import re
 import time
-from pathlib import Path
 
 from bench.common import ROOT
 
@@ -41,7 +43,8 @@ def cases(size: int = LIMIT) -> dict[str, str]:
     full, body = size - 2_000, size - 3_000
     return {
         "unknown names (param p_i = q_i)": HEADER + _fill(lambda i: f"param p{i} = q{i}\n", full) + TAIL,
-        "similar names, one unknown each": HEADER + _fill(lambda i: f"param value_{i:06d} = value_{i:06d}x\n", full) + TAIL,
+        "similar names, one unknown each":
+            HEADER + _fill(lambda i: f"param value_{i:06d} = value_{i:06d}x\n", full) + TAIL,
         "valid parameters (param p_i = i)": HEADER + _fill(lambda i: f"param p{i} = {i}\n", full) + TAIL,
         "long unknown identifiers": HEADER + _fill(lambda i: f"param a{i} = {'b' * 5000}{i}\n", full) + TAIL,
         "unknown layers in one network": HEADER + "encoder enc(x) -> [2] {\n" + _fill(
@@ -70,9 +73,11 @@ def measure(reps: int = 1) -> list[tuple]:
     def best(fn):
         times = []
         for _ in range(reps):
+            gc.disable()  # as compile_source does
             start = time.perf_counter()
             out = fn()
             times.append(time.perf_counter() - start)
+            gc.enable()
         return min(times), out
 
     rows = []
@@ -111,6 +116,9 @@ def main(argv=None) -> int:
     text = table(rows)
     print(text)
     print(f"worst: {max(r[3] for r in rows):.2f} s")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    text += (f"\n\n`python -m bench.worst_case --write` on CPython {platform.python_version()}, {os.cpu_count()} CPUs; "
+             f"load average {load:.1f} at the end of the run (other jobs shared the machine).")
     if args.write:
         doc = ROOT / "docs" / "robustness.md"
         body = doc.read_text(encoding="utf-8")

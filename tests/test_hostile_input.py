@@ -93,7 +93,8 @@ def test_reporter_raises_at_the_cap_so_checks_stop_working():
 def test_suggestions_compare_a_bounded_number_of_names(monkeypatch):
     compared = []
     real = difflib.get_close_matches
-    monkeypatch.setattr(difflib, "get_close_matches", lambda w, pos, **kw: compared.append(len(pos)) or real(w, pos, **kw))
+    monkeypatch.setattr(difflib, "get_close_matches",
+                        lambda w, pos, **kw: compared.append(len(pos)) or real(w, pos, **kw))
     names = [f"value_{i:06d}" for i in range(20_000)]
     assert did_you_mean("value_012345x", names) == "did you mean `value_012345`?"
     assert did_you_mean("xvalue_012345", names) == "did you mean `value_012345`?"
@@ -385,7 +386,7 @@ def test_run_forwards_a_signal_and_the_printed_resume_command_works(tmp_path, si
     argv = shlex.split(resume.removeprefix("Resume with: "))
     assert argv[:3] == ["gendsl", "run", "--no-write"] and argv[-1] == "--resume"
     stopped_at = int(err.split(" at step ")[1].split(";")[0])
-    again = cli(*argv[2:], "--steps", str(stopped_at + 2), cwd=tmp_path)
+    again = cli(*argv[1:], "--steps", str(stopped_at + 2), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     steps = [int(row.split(",")[0]) for row in (tmp_path / "runs" / "g" / "losses.csv").read_text().splitlines()[1:]]
     assert steps[-1] == stopped_at + 2 and stopped_at + 1 in steps  # continued where it stopped
