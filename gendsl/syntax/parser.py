@@ -357,7 +357,8 @@ def _check_strings(tree: lark.Tree, reporter: Reporter) -> bool:
                     start = tok.start_pos + m.start()
                     shown = m.group(0) if m.group(1).isprintable() else m.group(0).encode("unicode_escape").decode()
                     reporter.error("E0111", f"unknown escape `{shown}` in a string",
-                                   Span(start, start + len(m.group(0))), "not an escape", ('the escapes are `\\"` (a quote) and `\\\\` (a backslash)',),
+                                   Span(start, start + len(m.group(0))), "not an escape",
+                                   ('the escapes are `\\"` (a quote) and `\\\\` (a backslash)',),
                                    'write `\\\\` for a backslash; in paths, write "/"')
             if tok == '""' and node.data in _NAMING_STRINGS:
                 ok = False
