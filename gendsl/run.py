@@ -12,6 +12,7 @@ by a signal), except that a usage error of train.py's options (argparse's 2) is 
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import signal
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 STOPPED = 130  # train.py's status after a signal: checkpoint written
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True) -> int:
@@ -53,15 +54,19 @@ def run_spec(spec: str, train_args: list[str], output: str | None = None, write:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: SIGTERM to this process when its parent dies, so training is never orphaned."""
-    try:
-        import ctypes
+def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Its own process group (the terminal's Ctrl-C reaches only `gendsl run`, which forwards it
+    once; Popen's process_group= needs Python 3.11); on Linux, SIGTERM when its parent dies, so
+    training is never orphaned."""
+    os.setpgid(0, 0)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
 
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except Exception:  # noqa: BLE001 - only a safety net
-        pass
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except Exception:  # noqa: BLE001 - only a safety net
+            pass
 
 
 def _train(folder: Path, train_args: list[str], resume: list[str]) -> int:
@@ -77,8 +82,7 @@ def _train(folder: Path, train_args: list[str], resume: list[str]) -> int:
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
-        child = subprocess.Popen(command, process_group=0,
-                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        child = subprocess.Popen(command, preexec_fn=_child_setup if os.name == "posix" else None)
         for signum in pending:
             child.send_signal(signum)
         status = child.wait()  # PEP 475: a signal runs `forward`, then the wait goes on
