@@ -25,16 +25,17 @@ STOPPED = 130  # train.py's status after a signal: checkpoint written
 FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True) -> int:
+def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True, sets=()) -> int:
     from gendsl.cli import _print_diagnostics, output_dir, write_files
     from gendsl.driver import compile_path
 
-    result = compile_path(spec)
+    result = compile_path(spec, sets=sets)
     _print_diagnostics(result)
     if not result.ok:
         return 1
     resume = ["gendsl", "run", *(["--no-write"] if not write else []), *(["-o", output] if output else []),
-              spec, *[a for a in train_args if a != "--resume"], "--resume"]
+              *[x for value in sets for x in ("--set", value)], spec, *[a for a in train_args if a != "--resume"],
+              "--resume"]
     if write:
         folder = output_dir(output, result.model.name)
         write_files(folder, result.files, quiet=True)
