@@ -463,6 +463,8 @@ def convert(value, arg, expr: ir.Expr, op: str):
     if arg.high is not None and (v > arg.high or (arg.high_open and v >= arg.high)):
         bound = f"below {arg.high:g}" if arg.high_open else f"at most {arg.high:g}"
         raise error("E0220", f"`{arg.name}` of `{op}` must be {bound}, found {v:g}", expr.span, "out of range")
+    if arg.low_open and v == arg.low:
+        raise error("E0220", f"`{arg.name}` of `{op}` must be above {arg.low:g}", expr.span, "out of range")
     return v
 
 
