@@ -96,6 +96,7 @@ CODES: dict[str, str] = {
     "E0532": "setting does not take a network",
     "E0533": "unknown optimizer, learning-rate schedule or init",
     "W0401": "unused network",
+    "W0402": "unused value",
     "W0501": "Wasserstein critic ends in `sigmoid`",
     "W0502": "gradient penalty through batchnorm",
     "W0503": "contractive penalty through batchnorm",

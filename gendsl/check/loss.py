@@ -150,14 +150,14 @@ class LossChecker:
         elif kind == "contractive":
             self._arity(call, 2, "`contractive(code, x)`")
             code, source = args
-            if source not in self.flow.depends or not self._reaches(source, code):
-                swapped = code in self.flow.depends and self._reaches(code, source)
+            if not self.flow.computed_from(code, source):
+                swapped = self.flow.computed_from(source, code)
                 raise error("E0507", f"`{code}` does not depend on `{source}`", call.args[0].span.join(call.args[1].span),
                             "no Jacobian", ("the contractive penalty is the Jacobian of the code with respect to the "
                                             "input it was computed from",),
                             f"the arguments are the other way round: `contractive({source}, {code})`" if swapped
                             else f"pass a code computed from `{source}`, e.g. `contractive(code, {source})`")
-            coupled = [(n, l) for n in sorted(self.flow.depends.get(code, set()))
+            coupled = [(n, l) for n in sorted(self.flow.depends(code))
                        if self.flow.networks.get(n) is not None
                        for l in self.flow.networks[n].layers if l.op == "batchnorm"][:1]
             for net_name, norm in coupled:
@@ -171,6 +171,7 @@ class LossChecker:
             args = args[1:]
         label = kind if not any(t.label == kind for t in self.terms) else f"{kind}_{len(self.terms)}"
         self.terms.append(Term(kind, args, options, weight, text, label))
+        self._add_term(label, args, [options["features"]] if kind == "perceptual" else [])
 
     def _arity(self, call: ir.Call, n: int, form: str) -> None:
         if len(call.args) != n:
@@ -254,7 +255,7 @@ class LossChecker:
             net.taps.append((attr.attr, layer.out))
             calls[0].taps.append(var)
             self.flow.vars[var] = layer.out
-            self.flow.depends[var] = {net.name} | set().union(*(self.flow.depends[a] for a in calls[0].args))
+            self.flow.add_value(var, calls[0].args, net.name)
         else:
             var = calls[0].taps[[n for n, _ in net.taps].index(attr.attr)]
         return var, layer.out
@@ -269,24 +270,6 @@ class LossChecker:
                 return step
         raise error("E0506", f"`kl` takes a latent sampled in `forward`, not `{var}`", expr.span, "not a latent sample",
                     (), "write `kl(z)` where `forward` has `z ~ normal(mu, logvar)`")
-
-    def _reaches(self, source: str, code: str) -> bool:
-        """Whether `code` is computed from `source` through network calls."""
-        frontier, seen = {code}, set()
-        while frontier:
-            var = frontier.pop()
-            if var == source:
-                return True
-            seen.add(var)
-            for step in self.flow.steps:
-                targets = getattr(step, "targets", None) or [getattr(step, "target", None)]
-                if isinstance(step, CallStep):
-                    targets = step.targets + step.taps
-                if var in targets:
-                    reads = step.args if isinstance(step, CallStep) else (
-                        [step.source] if hasattr(step, "source") else list(getattr(step, "args", [])))
-                    frontier |= set(reads) - seen
-        return False
 
     def _perceptual(self, call: ir.Call, options: dict, args: list[str], types) -> None:
         self._arity(call, 3, "`perceptual(features, prediction, target)`")
@@ -355,8 +338,7 @@ class LossChecker:
             raise error("E0512", f"`{d_real.name}` is a {d_real.role}; `gan` needs a discriminator or critic",
                         real.func_span, f"a {d_real.role}", (),
                         f"declare it as `discriminator {d_real.name}(...)` or `critic {d_real.name}(...)`")
-        fake_deps = self.flow.depends.get(fake_args[0], set())
-        generators = [n for n in fake_deps if self.flow.networks.get(n) is not None]
+        generators = sorted(n for n in self.flow.depends(fake_args[0]) if self.flow.networks.get(n) is not None)
         if not generators:
             raise error("E0513", f"`{fake_args[0]}` is not produced by a network", fake.args[0].span,
                         "nothing to train against the discriminator", (), "pass the generator's output: `D(G(z))`")
@@ -380,6 +362,14 @@ class LossChecker:
             raise error("E0514", "the `gan` objective cannot be weighted", call.func_span, "weighted",
                         (), "weight the other terms instead")
         self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities)
+        self._add_term("gan", real_args + fake_args, [d_real.name])
+
+    def _add_term(self, label: str, reads: list[str], networks: list[str]) -> None:
+        """Loss term `label` in the model graph, computed from the values `reads` and the networks called in it."""
+        node = ("term", label)
+        self.flow.graph.add_node(node, kind="term")
+        self.flow.graph.add_edges_from((r, node) for r in reads)
+        self.flow.graph.add_edges_from((("network", n), node) for n in networks)
 
     def _critic_call(self, expr: ir.Expr):
         if not isinstance(expr, ir.Call) or expr.func not in self.flow.networks:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from gendsl.check import graph as nx  # networkx's API for the few calls used here, without its 0.1 s import
+import networkx as nx
 
 from gendsl import ir
+from gendsl.check.cycles import cycles, induced
 from gendsl.check.flow import FlowChecker
 from gendsl.check.loss import LossChecker
 from gendsl.check.names import assign_class_names, check_identifier, check_text, printable
@@ -164,6 +165,10 @@ class _ModelChecker:
             if wiring_ok and net.name not in used and self.declared.get(net.name) is net:
                 self.reporter.warning("W0401", f"network `{net.name}` is never used", net.name_span, "never called",
                                       (), f"call it in `forward`, e.g. `y = {net.name}(...)`, or remove it")
+        reaches = flow.terms_reached()  # network -> the loss terms its parameters reach
+        if wiring_ok and not self.reporter.has_errors:  # the model graph is whole: reachability is trustworthy
+            used = {n for n, terms in reaches.items() if terms}
+            self._unreached(spec, flow, used)
         trained = [n for n, c in networks.items() if c is not None and n in used and c.param_count > 0
                    and n not in feature_nets]
         if not trained and not self.reporter.has_errors:  # train.py would build an optimizer over nothing
@@ -185,7 +190,21 @@ class _ModelChecker:
             networks=[networks[n.name] for n in spec.of(ir.Network) if networks.get(n.name)],
             forward=steps, terms=loss_checker.terms if loss_checker else [],
             gan=loss_checker.gan if loss_checker else None, schedules=schedules, train=train,
-            variables=dict(flow.vars))
+            variables=dict(flow.vars), reaches={n: reaches[n] for n in sorted(reaches) if n in networks})
+
+    def _unreached(self, spec: ir.Spec, flow: FlowChecker, used: set[str]) -> None:
+        """Warn about called networks whose parameters reach no loss term, and about forward values no term is
+        computed from (the values of such a network are not repeated)."""
+        for net in spec.of(ir.Network):
+            if net.name not in used and ("network", net.name) in flow.graph:
+                self.reporter.warning("W0401", f"network `{net.name}` is never used: no loss term reads what it "
+                                      "computes", net.name_span, "trains nothing", (),
+                                      f"use an output of `{net.name}` in `loss`, or remove it")
+        for var in flow.unused_values():
+            if flow.depends(var) - used:
+                continue
+            self.reporter.warning("W0402", f"value `{var}` is never used", flow.spans[var], "no loss term reads it",
+                                  (), f"use `{var}` in `loss`, or remove it from `forward`")
 
     def _explain_parameters(self) -> None:
         """An error at a use of a parameter (`linear(dim)` with `dim = 0`) marks where the parameter gets
@@ -274,10 +293,7 @@ class _ModelChecker:
                     graph.add_edge(ref.id, p.name)
                     refs.setdefault((ref.id, p.name), ref)
         index = {p.name: i for i, p in enumerate(params)}
-        groups = [c for c in nx.strongly_connected_components(graph)
-                  if len(c) > 1 or any(graph.has_edge(n, n) for n in c)]
-        for group in sorted(groups, key=lambda c: min(index[n] for n in c)):
-            cycle = nx.find_cycle(graph.subgraph(group))
+        for group, cycle in cycles(graph, index.get):
             # edge (u, v): `v` uses `u`. Point at the use of a parameter declared below (or at the self-use).
             u, v = next(((u, v) for u, v in cycle if index[u] >= index[v]), cycle[0])
             names = [f"`{n}`" for n in sorted(group, key=index.get)]
@@ -290,7 +306,7 @@ class _ModelChecker:
                                 "give one of them a number", related)
             self.env.broken |= group
         order = list(nx.lexicographical_topological_sort(
-            graph.subgraph(n for n in graph if n not in self.env.broken), key=lambda n: index[n]))
+            induced(graph, (n for n in graph if n not in self.env.broken)), key=lambda n: index[n]))
         for pname in order:
             p = by_name[pname]
             value = self._guard(evaluate, p.value, self.env)
