@@ -15,6 +15,34 @@ RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
 GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
 TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "contractive", "perceptual", "gan")
 
+# torchvision's pretrained feature networks for `perceptual(vgg16, a, b)`: the layers of `<arch>.features`
+# (conv 3x3 padding 1, each followed by a ReLU; "M" a 2x2 max-pool) and how many of its modules are kept by
+# default (up to relu3_3 / relu3_4, the layers of Johnson et al.'s perceptual losses).
+PRETRAINED = {
+    "vgg16": ([64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"], 16),
+    "vgg19": ([64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+              18),
+}
+
+
+def pretrained_output(arch: str, layers: int, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape `<arch>.features[:layers]` gives for one (C, H, W) image, or None if a pooling empties it."""
+    _, h, w = shape
+    c = 3
+    modules = [m for v in PRETRAINED[arch][0] for m in ((v,) if v == "M" else (v, "relu"))]
+    for m in modules[:layers]:
+        if m == "M":
+            h, w = h // 2, w // 2
+            if h < 1 or w < 1:
+                return None
+        elif m != "relu":
+            c = m
+    return (c, h, w)
+
+
+def pretrained_layers(arch: str) -> int:
+    return sum(1 if v == "M" else 2 for v in PRETRAINED[arch][0])
+
 
 class LossChecker:
     def __init__(self, loss: ir.Loss, flow: FlowChecker, env: Env, schedules: set[str], reporter: Reporter):
@@ -181,6 +209,8 @@ class LossChecker:
 
     def _options(self, call: ir.Call, kind: str) -> dict:
         allowed = {"reduction": ("mean", "sum")} if kind in RECONSTRUCTION + ("cross_entropy", "perceptual") else {}
+        if kind == "perceptual":
+            allowed["layers"] = int
         if kind == "kl_sparsity":
             allowed = {"rho": float}
         if kind in ("l1_activity", "contractive", "kl"):
@@ -193,7 +223,14 @@ class LossChecker:
                 raise error("E0212", f"`{kind}` has no option `{kw.name}`", kw.name_span, "unknown option",
                             (f"options: {', '.join(allowed) or 'none'}",), did_you_mean(kw.name, allowed))
             spec = allowed[kw.name]
-            if isinstance(spec, tuple):
+            if spec is int:
+                value = evaluate(kw.value, self.env)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise error("E0220", f"`{kw.name}` must be a whole number of at least 1, found {describe(value)}",
+                                kw.value.span, "out of range")
+                options[kw.name] = value
+                options["layers_span"] = kw.value.span
+            elif isinstance(spec, tuple):
                 value = evaluate_choice(kw.value, self.env, spec)
                 name = value.name if isinstance(value, Symbol) else value
                 if name not in spec:
@@ -274,10 +311,18 @@ class LossChecker:
     def _perceptual(self, call: ir.Call, options: dict, args: list[str], types) -> None:
         self._arity(call, 3, "`perceptual(features, prediction, target)`")
         first = call.args[0]
+        layers_span = options.pop("layers_span", None)
+        if isinstance(first, ir.Name) and first.id not in self.flow.networks and first.id in PRETRAINED:
+            self._pretrained(call, first.id, options, types, layers_span)
+            return
         net = self.flow.networks.get(first.id) if isinstance(first, ir.Name) else None
         if not isinstance(first, ir.Name) or first.id not in self.flow.networks:
             raise error("E0509", "the first argument of `perceptual` is a feature network", first.span,
                         "not a network", (), "declare one: `network features(x) -> [..] { ... }`")
+        if layers_span is not None:
+            raise error("E0212", "`layers` applies to torchvision's feature networks, not to a declared network",
+                        layers_span, "unknown option", (f"pretrained networks: {', '.join(PRETRAINED)}",),
+                        f"remove `layers=`; network `{first.id}` is used whole")
         if net is None:
             raise Cascade()
         a, b = types[1], types[2]
@@ -289,6 +334,32 @@ class LossChecker:
                         f"but the compared values are {a}", first.span, "wrong input type")
         options["features"] = net.name
         options["feature_type"] = net.outputs[0][1]
+
+    def _pretrained(self, call: ir.Call, arch: str, options: dict, types, layers_span) -> None:
+        """`perceptual(vgg16, a, b, layers=16)`: torchvision's `vgg16(weights=...).features[:16]`, frozen, on
+        images of 1 or 3 channels (grey is repeated to RGB, values mapped to ImageNet's normalisation)."""
+        a, b = types[1], types[2]
+        if a != b:
+            raise error("E0505", f"`perceptual` compares {a} with {b}", call.args[1].span, f"shape {a}", (),
+                        "both compared values must have the same shape", ((call.args[2].span, f"shape {b}"),))
+        if len(a.shape) != 3 or a.shape[0] not in (1, 3):
+            raise error("E0505", f"`{arch}` compares images of 1 or 3 channels, found {a}", call.args[1].span,
+                        f"shape {a}", (f"`{arch}` is a network of ImageNet images",),
+                        "compare images `image[1, H, W]` or `image[3, H, W]`, or declare a feature network")
+        total = pretrained_layers(arch)
+        layers = options.pop("layers", PRETRAINED[arch][1])
+        if layers > total:
+            raise error("E0220", f"`{arch}.features` has {total} layers, `layers` is {layers}", layers_span,
+                        "out of range", (), f"keep at most {total}")
+        out = pretrained_output(arch, layers, a.shape)
+        if out is None:
+            raise error("E0303", f"images of {a.shape[1]}x{a.shape[2]} are too small for the first {layers} layers "
+                        f"of `{arch}.features`", layers_span or call.args[0].span, "pools them away", (),
+                        "keep fewer layers with `layers=`, or compare larger images")
+        name = arch if layers == PRETRAINED[arch][1] else f"{arch}_{layers}"  # the generated code's name for it
+        options["features"] = name
+        options["pretrained"] = {"name": name, "arch": arch, "layers": layers}
+        options["feature_type"] = TensorType(out)
 
     def _gan(self, call: ir.Call, weight: Weight) -> None:
         if self.gan is not None:

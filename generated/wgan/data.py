@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "fake_data"]
+__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "fake_data", "pretrained_features"]
 
 
 class DataError(Exception):
@@ -158,6 +158,45 @@ def fake_data(shape, n, num_classes=None, value_range=None, seed=0):
     else:
         y = torch.zeros(n, dtype=torch.int64)
     return TensorDataset(x, y)
+
+
+def pretrained_features(arch, layers, weights, value_range, channels):
+    """torchvision's ``<arch>(weights=...).features[:layers]`` behind the input conversion it was trained with.
+
+    Samples in ``value_range`` (None: [0, 1]) with 1 or 3 channels become RGB in [0, 1] normalised with the
+    weights' mean and std (``transforms.v2.RGB`` + ``Normalize``, as nn.Modules so they move with the network).
+    ``weights``: ``"imagenet"`` (the weights enum's default, downloaded once into torch's hub cache),
+    ``"none"`` (random, for tests and dry runs) or the path of a state dict. The result is frozen (eval mode,
+    no gradients). Raises DataError naming the file to place, and where, when the download fails.
+    """
+    torchvision = _need_torchvision(f"the perceptual loss's `{arch}`")
+    from torchvision.transforms import v2
+
+    enum = torchvision.models.get_model_weights(arch).DEFAULT
+    net = torchvision.models.get_model(arch, weights=None)
+    if weights == "imagenet":
+        try:
+            state = torch.hub.load_state_dict_from_url(enum.url, progress=False)
+        except Exception as e:  # URLError, HTTPError, OSError, ...
+            folder = os.path.join(torch.hub.get_dir(), "checkpoints")
+            raise DataError(f"could not download the weights of `{arch}` ({enum}): {e}. Without a network, "
+                            f"download {enum.url} elsewhere and place it in '{folder}' (TORCH_HOME moves that "
+                            f"folder), or pass --feature-weights PATH or --feature-weights none") from e
+        net.load_state_dict(state)
+    elif weights != "none":
+        try:
+            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except Exception as e:
+            raise DataError(f"cannot load weights for `{arch}` from '{weights}': {e}") from e
+    low, high = value_range if value_range is not None else (0.0, 1.0)
+    mean, std = enum.transforms().mean, enum.transforms().std  # the weights' own normalisation
+    scale = high - low
+    return torch.nn.Sequential(
+        v2.RGB() if channels == 1 else torch.nn.Identity(),
+        # (x - low) / scale in [0, 1], then (x01 - mean) / std, as one affine map
+        v2.Normalize(mean=[low + m * scale for m in mean], std=[s * scale for s in std]),
+        net.features[:layers],
+    ).eval().requires_grad_(False)
 
 
 # ---------------------------------------------------------------------------
