@@ -2,7 +2,6 @@ import math
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
