@@ -51,12 +51,12 @@ def test_checked_term_names_the_network_and_its_output():
     result = check("vgg16, x_hat, x")
     assert result.ok, [d.message for d in result.diagnostics]
     term = next(t for t in result.model.terms if t.kind == "perceptual")
-    assert term.options["pretrained"] == {"name": "vgg16", "arch": "vgg16", "layers": 16}
+    assert term.options["pretrained"] == {"name": "pretrained_vgg16", "arch": "vgg16", "layers": 16}
     assert term.options["feature_type"].shape == (256, 2, 2)
     assert term.args == ["x_hat", "x"]
-    assert "vgg16" not in result.model.reaches  # not trained, not a spec network
+    assert "pretrained_vgg16" not in result.model.reaches  # not trained, not a spec network
     result = check("vgg19, x_hat, x, layers=9", c=3, h=16)
-    assert result.ok and result.model.terms[-1].options["features"] == "vgg19_9"
+    assert result.ok and result.model.terms[-1].options["features"] == "pretrained_vgg19_9"
 
 
 @pytest.mark.parametrize("term,c,h,code,message", [
@@ -105,7 +105,7 @@ def test_generated_train_py_trains_with_the_frozen_network(tmp_path):
     folder = compile_to(tmp_path, CASE)
     out = tmp_path / "run"
     with imported(folder) as train:
-        assert train.FROZEN == ["vgg16_9"]
+        assert train.FROZEN == ["pretrained_vgg16_9"]
         assert train.main(["--dry-run", "--quiet", "--feature-weights", "none", "--batch-size", "8", "--steps", "3",
                            "--out", str(out)]) == 0
     rows = assert_finite(out / "losses.csv")
@@ -113,7 +113,7 @@ def test_generated_train_py_trains_with_the_frozen_network(tmp_path):
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     optimized = [p for opt in state["optimizers"].values() for g in opt["param_groups"] for p in g["params"]]
     assert len(optimized) == 6  # weight and bias of enc's two linear layers and dec's one; none of vgg16's
-    assert "vgg16_9" in state["nets"]  # resume restores it with the rest
+    assert "pretrained_vgg16_9" in state["nets"]  # resume restores it with the rest
 
 
 def test_generated_train_py_reports_missing_weights_without_a_traceback(tmp_path, monkeypatch, capsys):

@@ -356,7 +356,8 @@ class LossChecker:
             raise error("E0303", f"images of {a.shape[1]}x{a.shape[2]} are too small for the first {layers} layers "
                         f"of `{arch}.features`", layers_span or call.args[0].span, "pools them away", (),
                         "keep fewer layers with `layers=`, or compare larger images")
-        name = arch if layers == PRETRAINED[arch][1] else f"{arch}_{layers}"  # the generated code's name for it
+        # the generated code's name for it: a reserved prefix, so no spec name can collide with it
+        name = f"pretrained_{arch}" if layers == PRETRAINED[arch][1] else f"pretrained_{arch}_{layers}"
         options["features"] = name
         options["pretrained"] = {"name": name, "arch": arch, "layers": layers}
         options["feature_type"] = TensorType(out)

@@ -37,7 +37,7 @@ NUM_CLASSES = None
 DEFAULT_DATA = "digits"
 D_STEPS = 1  # discriminator/critic updates per generator update
 TRAINED = ["enc", "dec"]
-FROZEN = ["vgg16_9"]
+FROZEN = ["pretrained_vgg16_9"]
 TOTALS = ("loss", "loss_d", "loss_g")  # sums of terms: a bad value is reported by the term that caused it
 # --amp fp16 scales losses against underflow; otherwise this scaler passes everything through unchanged
 NO_SCALING = torch.amp.GradScaler("cpu", enabled=False)
@@ -99,11 +99,11 @@ def model_forward(nets: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def loss_terms(nets: dict, values: dict, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The spec's loss: `mse(x_hat, x) + 0.1 * perceptual(vgg16, x_hat, x, layers=9)`."""
-    vgg16_9 = nets["vgg16_9"]
+    pretrained_vgg16_9 = nets["pretrained_vgg16_9"]
     x_hat, x = values["x_hat"], values["x"]
     terms = {
         "mse": F.mse_loss(x_hat, x),  # mse(x_hat, x)
-        "perceptual": F.mse_loss(vgg16_9(x_hat), vgg16_9(x)),  # perceptual(vgg16, x_hat, x, layers=9)
+        "perceptual": F.mse_loss(pretrained_vgg16_9(x_hat), pretrained_vgg16_9(x)),  # perceptual(vgg16, x_hat, x, layers=9)
     }
     return terms["mse"] + 0.1 * terms["perceptual"], terms
 
@@ -273,7 +273,7 @@ def main(argv=None) -> int:
 
     nets = build_networks()
     try:  # the perceptual loss's frozen torchvision network
-        nets["vgg16_9"] = pretrained_features("vgg16", 9, args.feature_weights, DATA_RANGE, DATA_SHAPE[0])
+        nets["pretrained_vgg16_9"] = pretrained_features("vgg16", 9, args.feature_weights, DATA_RANGE, DATA_SHAPE[0])
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
