@@ -106,6 +106,7 @@ CODES: dict[str, str] = {
     "E0610": "unknown `--set` name",
     "E0611": "malformed `--set`",
     "W0401": "unused network",
+    "W0402": "unused value",
     "W0501": "Wasserstein critic ends in `sigmoid`",
     "W0502": "gradient penalty through batchnorm",
     "W0503": "contractive penalty through batchnorm",
