@@ -80,7 +80,7 @@ def _write(folder: Path, files: dict[str, str]) -> list[str]:
 
     changed = [name for name, text in sorted(files.items())
                if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != text]
-    write_atomically(folder, files)
+    changed += [f"{name} (removed)" for name in write_atomically(folder, files)]
     for stale in sorted(folder.iterdir()):
         if stale.is_file() and stale.name not in files:
             stale.unlink()

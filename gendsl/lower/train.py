@@ -87,8 +87,10 @@ def lower_train(model: CheckedModel) -> TrainPlan:
         cls, defaults = OPTIMIZERS[opt.kind]
         extra = "".join(f", {k2}={lit(v)}" for k2, v in opt.options.items() if k2 != "lr" and defaults.get(k2) != v)
         optimizers.append((opt.networks, OptimizerPlan(key, cls, params, lit(opt.options["lr"]), extra)))
+    # `lr_schedule = constant()` keeps the optimizer's rate: no scheduler
     schedulers = tuple(SchedulerPlan(plan.key, LR_SCHEDULES[s.kind](s.options))
-                       for s in model.train.lr_schedules for nets, plan in optimizers if set(nets) & set(s.networks))
+                       for s in model.train.lr_schedules if s.kind != "constant"
+                       for nets, plan in optimizers if set(nets) & set(s.networks))
 
     gan_plan = None
     if gan is not None:
@@ -155,6 +157,12 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     classifier = next((t.args[0] for t in model.terms if t.kind == "cross_entropy"), None)
     if classifier and model.labels:
         recipe.append(("classifier", literal(classifier)))
+    # `perceptual(vgg16, a, b)`: torchvision networks the loop attaches to the model (model.py imports
+    # only torch), each once however many terms use it
+    pretrained = tuple(dict.fromkeys((p["name"], p["arch"], p["layers"]) for p in
+                                     (t.options.get("pretrained") for t in model.terms) if p))
+    if pretrained:
+        recipe.append(("pretrained", literal(pretrained)))
     text = ("".join(t.code for t in terms) + "".join(e for _, e in extra)
             + "".join(gan_plan.objective if gan_plan else ()))
     return TrainPlan(

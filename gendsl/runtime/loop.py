@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from .data import DataError, fake_data, load_data, toy_modes
+from .data import DataError, fake_data, load_data, pretrained_features, toy_modes
 from .metrics import accuracy_per_class, mode_metrics
 from .outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses, save_image_grid,
                       save_latent_scatter, save_scatter_2d)
@@ -63,6 +63,9 @@ class Recipe:
     reconstruction: str | None = None  # the forward value that reconstructs the data
     codes: str | None = None  # a 2-D code of the data, drawn coloured by class
     classifier: str | None = None  # the forward value of class logits
+    # (name, torchvision architecture, layers) of each frozen pretrained feature network that a
+    # `perceptual` term calls as model.<name>; attached by the loop, so model.py imports only torch
+    pretrained: tuple = ()
 
 
 def parse_args(recipe: Recipe, argv=None) -> argparse.Namespace:
@@ -81,6 +84,10 @@ def parse_args(recipe: Recipe, argv=None) -> argparse.Namespace:
     p.add_argument("--classes", default=None, help="keep only these classes, e.g. 7 or 0,1")
     p.add_argument("--n", type=int, default=None, help="use only this many training samples")
     p.add_argument("--root", default="data", help="where downloadable data sets are stored")
+    if recipe.pretrained:
+        p.add_argument("--feature-weights", default="imagenet",
+                       help="weights of the perceptual loss's torchvision network: imagenet "
+                       "(downloaded once into torch's hub cache), none (random), or a .pth file")
     p.add_argument("--out", default=f"runs/{recipe.name}")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.add_argument("--checkpoint-every", type=int, default=recipe.checkpoint_every,
@@ -292,8 +299,19 @@ def load_model(recipe: Recipe, checkpoint: Path, device: torch.device):
         raise SystemExit(f"error: {checkpoint} was written by a different spec "
                          f"(sha256 {state['spec_sha256'][:12]}...), not the one of this model")
     model = recipe.model()
+    attach_pretrained(recipe, model, "none")  # its weights are in the checkpoint
     model.load_state_dict(state["model"])
     return model.to(device).eval()
+
+
+def attach_pretrained(recipe: Recipe, model, weights: str) -> None:
+    """Attach each frozen torchvision feature network of a `perceptual` term as model.<name>.
+
+    Not a parameter of any optimizer; in the checkpoint with the rest of the model, so a resume or
+    a sample run restores the weights it trained with."""
+    for name, arch, layers in recipe.pretrained:
+        net = pretrained_features(arch, layers, weights, recipe.data_range, recipe.data_shape[0])
+        model.add_module(name, net)
 
 
 def drop_rows_after(path: Path, step: int) -> None:
@@ -357,7 +375,13 @@ def main(recipe: Recipe, argv=None) -> int:
     if args.pin_memory and device.type == "cuda":
         train_set.tensors = tuple(t.pin_memory() for t in train_set.tensors)
 
-    model = recipe.model().to(device)
+    model = recipe.model()
+    try:
+        attach_pretrained(recipe, model, args.feature_weights if recipe.pretrained else "none")
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    model = model.to(device)
     if args.channels_last and len(recipe.data_shape) == 3:
         model.to(memory_format=torch.channels_last)
     optimizers = recipe.optimizers(model, lr=args.lr, fused=args.fused)
