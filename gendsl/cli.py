@@ -16,12 +16,19 @@ from gendsl import __version__
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
 
-def _print_diagnostics(result) -> None:
-    from gendsl.render import render
+def _print_diagnostics(result, writer=None) -> None:
+    from gendsl.formats import DiagnosticWriter
 
-    for d in result.diagnostics:
-        print(render(d, result.source), file=sys.stderr)
-        print(file=sys.stderr)
+    (writer or DiagnosticWriter("text")).write(result.diagnostics, result.source)
+
+
+def _writer(args):
+    """The diagnostics writer of `--format` (text, or github under GitHub Actions)."""
+    from gendsl.formats import DiagnosticWriter
+
+    if getattr(args, "writer", None) is None:
+        args.writer = DiagnosticWriter(args.format)
+    return args.writer
 
 
 def _internal_error(path: str, exc: BaseException) -> int:
@@ -49,7 +56,7 @@ def cmd_check(args) -> int:
 
     def one(path):
         result = compile_path(path, emit_files=False)
-        _print_diagnostics(result)
+        _print_diagnostics(result, _writer(args))
         return EXIT_OK if result.ok else EXIT_USER
     return _each(args.files, one)
 
@@ -60,10 +67,10 @@ def cmd_summary(args) -> int:
 
     def one(path):
         result = compile_path(path, emit_files=False)
-        _print_diagnostics(result)
+        _print_diagnostics(result, _writer(args))
         if not result.ok:
             return EXIT_USER
-        print(summary_table(result.model))
+        print(summary_table(result.model), file=_writer(args).human)
         return EXIT_OK
     return _each(args.files, one)
 
@@ -78,22 +85,23 @@ def cmd_compile(args) -> int:
 
     def one(path):
         result = compile_path(path)
-        _print_diagnostics(result)
+        _print_diagnostics(result, _writer(args))
         if not result.ok:
             return EXIT_USER
         folder = output_dir(args.output, result.model.name)
         if args.check:
-            return _diff(folder, result.files)
+            return _diff(folder, result.files, _writer(args).human)
         write_atomically(folder, result.files)
         if not args.quiet:
-            print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(result.files))})")
+            print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(result.files))})", file=_writer(args).human)
         return EXIT_OK
     return _each(args.files, one)
 
 
-def _diff(folder: Path, files: dict[str, str]) -> int:
+def _diff(folder: Path, files: dict[str, str], out=None) -> int:
     import difflib
 
+    out = out or sys.stdout
     status = EXIT_OK
     for name, text in sorted(files.items()):
         target = folder / name
@@ -101,10 +109,10 @@ def _diff(folder: Path, files: dict[str, str]) -> int:
         if old != text:
             status = EXIT_USER
             shown = target.as_posix()
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
-                                                       f"{shown} (committed)", f"{shown} (generated)"))
+            out.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
+                                                f"{shown} (committed)", f"{shown} (generated)"))
             if not old:
-                print(f"{shown}: missing; run `gendsl compile` to create it")
+                print(f"{shown}: missing; run `gendsl compile` to create it", file=out)
     if status:
         print(f"{folder.as_posix()}/ is out of date: run `gendsl compile` and commit the result", file=sys.stderr)
     return status
@@ -119,6 +127,15 @@ def cmd_run(args, train_args: list[str]) -> int:
         return _internal_error(args.spec, exc)
 
 
+def _format_option(p: argparse.ArgumentParser) -> None:
+    from gendsl.formats import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="how diagnostics are written: text (default; github when GITHUB_ACTIONS=true), JSON lines, "
+                        "GitHub workflow commands or one SARIF 2.1.0 log; machine formats go to stdout and the "
+                        "command's other output to stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gendsl", description="Compile .gen model specs to PyTorch code.")
     parser.add_argument("--version", action="version", version=f"gendsl {__version__}")
@@ -126,10 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check specs and print diagnostics only")
     p.add_argument("files", nargs="+", metavar="FILE")
+    _format_option(p)
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("summary", help="print each network's layers, shapes and parameter counts")
     p.add_argument("files", nargs="+", metavar="FILE")
+    _format_option(p)
     p.set_defaults(fn=cmd_summary)
 
     p = sub.add_parser("compile", help="write generated/<model>/ from specs")
@@ -138,7 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 with a diff if the generated files differ")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _format_option(p)
     p.set_defaults(fn=cmd_compile)
+
+    from gendsl.tools_cli import add_tool_commands
+
+    add_tool_commands(sub)
 
     # no abbreviations: train.py's --out must not be read as --output, nor --no... as --no-write
     p = sub.add_parser("run", help="compile a spec and train it (other options go to train.py)", allow_abbrev=False)
@@ -163,3 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        if getattr(args, "writer", None) is not None:
+            args.writer.close()
