@@ -132,7 +132,7 @@ class Printer:
             raise NotImplementedError(f"gendsl fmt has no layout for `{node.data}` (add a method to gendsl/fmt.py)")
         return method(node)
 
-    def items(self, tree: Tree) -> list[Line]:
+    def start(self, tree: Tree) -> list[Line]:
         lines: list[Line] = []
         for item in tree.children:
             printed = self(item)
@@ -444,4 +444,4 @@ def format_text(text: str, path: str = "<text>") -> str:
         parse(SourceFile(path, text), reporter)
         raise FormatError(reporter.diagnostics or [Diagnostic("error", "E0101", "syntax error", None)]) from None
     printer = Printer(text)
-    return _weave(text, printer.items(tree), _comments(text, tokens))
+    return _weave(text, printer.start(tree), _comments(text, tokens))
