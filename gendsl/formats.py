@@ -17,13 +17,13 @@ import os
 import sys
 from dataclasses import dataclass
 from typing import TextIO
+from urllib.parse import quote
 
 from gendsl import __version__
 from gendsl.diagnostics import CODES, Diagnostic
 from gendsl.source import SourceFile, Span
 
 FORMATS = ("text", "json", "github", "sarif")
-DOCS_URI = "https://github.com/gendsl/gendsl/blob/main/docs/diagnostics.md"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
@@ -96,7 +96,7 @@ def github_command(d: Diagnostic, source: SourceFile) -> str:
 # ---- SARIF 2.1.0 ------------------------------------------------------------------------
 
 def _sarif_location(path: str, r: Region | None) -> dict:
-    physical: dict = {"artifactLocation": {"uri": path}}
+    physical: dict = {"artifactLocation": {"uri": quote(path)}}  # a URI reference: spaces become %20
     if r is not None:
         physical["region"] = {"startLine": r.line, "startColumn": r.column, "endLine": r.end_line,
                               "endColumn": r.end_column}
@@ -106,7 +106,7 @@ def _sarif_location(path: str, r: Region | None) -> dict:
 def sarif_log(results: list[tuple[Diagnostic, SourceFile]]) -> dict:
     codes = sorted({d.code for d, _ in results})
     rules = [{"id": code, "name": code, "shortDescription": {"text": CODES.get(code, code)},
-              "helpUri": f"{DOCS_URI}#{code.lower()}"} for code in codes]
+              "help": {"text": f"see {code} in gendsl's docs/diagnostics.md"}} for code in codes]
     out = []
     for d, source in results:
         text = d.message + "".join(f"\nnote: {n}" for n in d.notes) + (f"\nhelp: {d.help}" if d.help else "")
@@ -125,8 +125,7 @@ def sarif_log(results: list[tuple[Diagnostic, SourceFile]]) -> dict:
             result["relatedLocations"] = related
         out.append(result)
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0",
-            "runs": [{"tool": {"driver": {"name": "gendsl", "version": __version__,
-                                          "informationUri": "https://github.com/gendsl/gendsl", "rules": rules}},
+            "runs": [{"tool": {"driver": {"name": "gendsl", "version": __version__, "rules": rules}},
                       "columnKind": "unicodeCodePoints", "results": out}]}
 
 
