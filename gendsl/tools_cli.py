@@ -45,7 +45,8 @@ def add_tool_commands(sub) -> None:
                                    "metrics.json and samples/: loss curves, sample grids over epochs, metrics, "
                                    "the model's graph, the command line and the environment.")
     p.add_argument("run", metavar="RUN", help="the run's output folder (train.py --out)")
-    p.add_argument("--spec", metavar="SPEC", help="the spec, for its graph")
+    p.add_argument("--spec", metavar="SPEC", help="the spec, for its graph and text")
+    p.add_argument("--command", metavar="TEXT", help="the command line that ran the training, to show")
     p.set_defaults(fn=cmd_report)
 
 
@@ -152,7 +153,21 @@ def cmd_report(args) -> int:
         print(f"gendsl report: `{args.run}` is not a folder (pass the --out folder of a training run)",
               file=sys.stderr)
         return EXIT_USER
-    path = write_report(run, spec=args.spec)
+    graph = spec_text = None
+    if args.spec:
+        from gendsl.cli import _print_diagnostics
+        from gendsl.driver import compile_path
+        from gendsl.graph_view import GraphError, graph_output
+
+        result = compile_path(args.spec, emit_files=False)
+        _print_diagnostics(result)
+        if not result.ok:
+            return EXIT_USER
+        spec_text = result.source.text
+        try:
+            graph = graph_output(result.model, "svg")
+        except GraphError as exc:  # the page is still useful without its picture
+            print(f"gendsl report: no graph: {exc}", file=sys.stderr)
+    path = write_report(run, command=args.command, graph=graph, spec_text=spec_text)
     print(f"wrote {path.as_posix()}", file=sys.stderr)
     return EXIT_OK
-
