@@ -19,7 +19,7 @@ def add_tool_commands(sub) -> None:
     p = sub.add_parser("fmt", help="rewrite specs in the one canonical layout, keeping every comment",
                        description="Rewrite .gen files in place in the canonical layout (comments kept). "
                                    "`-` reads standard input and writes the result to standard output.")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="one or more .gen specs, or `-` for standard input")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file would change")
     p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
     p.set_defaults(fn=cmd_fmt)
@@ -29,7 +29,7 @@ def add_tool_commands(sub) -> None:
     p = sub.add_parser("graph", help="draw a spec's model: data, latents, networks, values and losses",
                        description="Print the model of a spec as a graph (DOT or Mermaid text), or draw it as "
                                    "SVG or PNG with Graphviz's `dot` (or networkx + matplotlib without it).")
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help="a .gen spec")
     p.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output; the format "
                                                           "follows the suffix when --format is not given)")
     p.add_argument("--format", choices=FORMATS, default=None, help="dot (default), mermaid, svg or png")
