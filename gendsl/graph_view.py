@@ -113,8 +113,8 @@ def model_graph(model: CheckedModel) -> nx.DiGraph:
     if model.gan is not None:
         gan = model.gan
         extra = "".join(f", {k}={_fmt_number(v)}" for k, v in (("clip", gan.clip), ("gp", gan.gp)) if v is not None)
-        g.add_node("gan", kind="gan", label=f"gan: {gan.kind}{extra}\n{gan.discriminator}(real) vs "
-                                             f"{gan.discriminator}(fake)")
+        label = f"gan: {gan.kind}{extra}\n{gan.discriminator}(real) vs {gan.discriminator}(fake)"
+        g.add_node("gan", kind="gan", label=label)
         for side, args in (("real", gan.real_args), ("fake", gan.fake_args)):
             for arg, node in zip(args, inputs[gan.discriminator]):
                 if arg in source:  # the discriminator sees both sides (a label such as y: both)

@@ -37,4 +37,3 @@ class GenLexer(RegexLexer):
             (r"[()\[\]{},:]", Punctuation),
         ],
     }
-

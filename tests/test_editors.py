@@ -64,8 +64,8 @@ def test_pygmentize_finds_the_lexer_through_its_entry_point(tmp_path):
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gendsl-lexer\nVersion: 0\n")
         (info / "entry_points.txt").write_text(f"[pygments.lexers]\ngen = {_entry_point()}\n")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(tmp_path)])
-    done = subprocess.run([sys.executable, "-m", "pygments", "-l", "gen", "-f", "html", str(ROOT / "specs" / "dcgan.gen")],
-                          capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "pygments", "-l", "gen", "-f", "html",
+                           str(ROOT / "specs" / "dcgan.gen")], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert '<span class="kd">generator</span>' in done.stdout and 'class="err"' not in done.stdout
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import os
 
+from pathlib import Path
+
 import pytest
 
 from gendsl.cli import main
 from gendsl.diagnostics import Diagnostic
-from gendsl.formats import escape_data, escape_property, github_command, sarif_log
+from gendsl.formats import escape_data, escape_property, github_command
 from gendsl.source import SourceFile, Span
-
-from pathlib import Path
 
 CASES = Path(__file__).resolve().parent / "formats"
 FILES = ["related.gen", "warning.gen", "missing.gen"]  # missing.gen does not exist: a diagnostic without a span

@@ -36,8 +36,8 @@ def run(tmp_path):
     """A run folder as train.py leaves it."""
     out = tmp_path / "runs" / "vae"
     (out / "samples").mkdir(parents=True)
-    rows = ["step,epoch,split,loss,bce,kl"] + [f"{s},{s // 10},train,{100 - s},{90 - s},{10 + s / 10}"
-                                                for s in range(0, 50, 5)]
+    rows = ["step,epoch,split,loss,bce,kl"]
+    rows += [f"{s},{s // 10},train,{100 - s},{90 - s},{10 + s / 10}" for s in range(0, 50, 5)]
     rows += ["50,5,test,55,50,5", "100,10,test,52,48,4"]
     (out / "losses.csv").write_text("\n".join(rows) + "\n")
     (out / "metrics.json").write_text(json.dumps({"steps": 100, "test_loss": 52.25, "modes": [1, 2]}))
