@@ -196,3 +196,21 @@ def test_fmt_reports_syntax_errors_and_leaves_the_file(tmp_path, capsys):
     assert main(["fmt", str(f)]) == 1
     assert "error[E0101]" in capsys.readouterr().err
     assert f.read_text() == "model m\nparam = 3\n"
+
+
+def test_a_file_of_comments_only_is_kept():
+    assert format_text("# one\n\n\n# two   \n") == "# one\n\n# two\n"
+    assert format_text("") == ""
+
+
+@settings(PROPERTY, max_examples=200)
+@given(st.text(alphabet="model param data x y = 1 2 ( ) [ ] { } -> , : # \n ~ * + \" . forward loss network",
+               max_size=80))
+def test_fuzzed_text_is_formatted_or_refused_never_crashes(text):
+    try:
+        once = format_text(text)
+    except FormatError as exc:
+        assert exc.diagnostics
+        return
+    assert format_text(once) == once
+    assert sorted(comments(once)) == sorted(c for c in comments(text))
