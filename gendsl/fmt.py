@@ -347,7 +347,7 @@ def _blank_before(text: str, pos: int) -> bool:
 
 
 def _weave(text: str, lines: list[Line], comments: list[_Comment]) -> str:
-    # entries: ("code", line) or ("comment", comment, indent), in output order
+    # where each comment goes: before line k, after line k's code, or at the end of the file
     before: dict[int, list[_Comment]] = {}
     trailing: dict[int, list[str]] = {}
     after_all: list[_Comment] = []
