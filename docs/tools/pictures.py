@@ -119,14 +119,12 @@ def samples(only: list[str] | None = None) -> None:
                 subprocess.run(command, cwd=ROOT, check=True)
                 grids = sorted((out / "samples").glob("*.png"))
                 if grids:
-                    shutil.copy(grids[-1], folder / f"{recipe.spec}-samples.png")
-                if (out / "losses.png").exists():
-                    shutil.copy(out / "losses.png", folder / f"{recipe.spec}-losses.png")
+                    shutil.copyfile(grids[-1], folder / f"{recipe.spec}-samples.png")
                 if recipe.spec == "vae":  # one example report, linked from the tutorial
                     graph = IMG / "graph" / "vae.svg"
                     page = write_report(out, command=f"gendsl run specs/vae.gen -- {' '.join(recipe.train)}",
                                         graph=graph if graph.exists() else None)
-                    shutil.copy(page, ROOT / "docs" / "example-report.html")
+                    shutil.copyfile(page, ROOT / "docs" / "example-report.html")
 
 
 # ---- pages -------------------------------------------------------------------------------
