@@ -57,7 +57,7 @@ COOKBOOK = (
     Family("vaes", "Variational autoencoders",
            "A VAE's encoder returns two heads, `mu` and `logvar`; `z ~ normal(mu, logvar)` in `forward` "
            "samples with the reparameterisation trick, and `kl(z)` is the KL divergence to the latent's prior.",
-           (Recipe("vae", ("--epochs", "3", "--n", "3000"),
+           (Recipe("vae", ("--epochs", "10"),
                    "The 784-400-20 VAE of pytorch/examples. The pictures show samples from the prior and "
                    "reconstructions."),
             Recipe("cvae", ("--epochs", "3", "--n", "3000"),
