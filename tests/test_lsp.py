@@ -159,6 +159,10 @@ def test_completion_of_layers_and_their_arguments(client):
     items = client.request("textDocument/completion", {"textDocument": {"uri": URI}, "position": in_call})["items"]
     labels = {i["label"] for i in items}
     assert {"stride=", "padding=", "bias="} <= labels and "conv2d" not in labels
+    line_start = at(text, "forward {")
+    labels = {i["label"] for i in client.request("textDocument/completion",
+                                                 {"textDocument": {"uri": URI}, "position": line_start})["items"]}
+    assert {"encoder", "generator", "param", "loss"} <= labels and "override" not in labels  # the grammar's words
 
 
 def test_lsp_dependencies_are_pure_python():

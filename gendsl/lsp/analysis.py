@@ -154,7 +154,8 @@ class Analysis:
             return items + [(n, "name", "") for n in self._names()]
         before = text[text.rfind("\n", 0, offset) + 1:offset]
         if not before or _IDENT.fullmatch(before):  # the start of a top-level line: a declaration
-            return [(k, "keyword", "") for k in V.DECLARATIONS + V.ROLES] + [(n, "name", "") for n in self._names()]
+            keywords = [k for k in V.DECLARATIONS + V.ROLES if k in _grammar_keywords()]
+            return [(k, "keyword", "") for k in keywords] + [(n, "name", "") for n in self._names()]
         return [(n, "function", "") for n in V.functions()] + [(n, "name", "") for n in self._names()]
 
     def _in_network_body(self, offset: int) -> bool:
@@ -178,6 +179,16 @@ class Analysis:
         names = [d.name for d in self.spec.decls if hasattr(d, "name") and isinstance(d.name, str)
                  and not isinstance(d, (ir.Model, ir.Loss))]
         return sorted(set(names))
+
+
+def _grammar_keywords() -> set[str]:
+    """The words the grammar spells out (`model`, `encoder`, ...): only those are offered."""
+    import lark
+
+    from gendsl.fmt import _comment_parser
+
+    return {t.pattern.value for t in _comment_parser()._lark.terminals
+            if isinstance(t.pattern, lark.lexer.PatternStr) and t.pattern.value.isidentifier()}
 
 
 def _open_call(text: str, offset: int) -> str | None:
