@@ -33,6 +33,7 @@ class Recipe:
     spec: str
     train: tuple[str, ...]  # options of the short run that makes the pictures
     note: str  # what this spec shows, one paragraph
+    full: str | None = None  # a picture of a full-length run (made by bench.quality), under docs/img/
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,11 @@ COOKBOOK = (
            "covers. A `generator` maps the latent to points, a `discriminator` (or `critic`) scores them, "
            "and `loss = gan(D(x), D(fake), objective)` names the objective.",
            (Recipe("gan_ring8", ("--epochs", "6", "--n", "5120"),
-                   "The non-saturating GAN whose tanh bottleneck covers all 8 modes in a full run."),
+                   "The non-saturating GAN whose tanh bottleneck covers all 8 modes in a full run.",
+                   "gan_ring8.png"),
             Recipe("wgan_gp_2d", ("--epochs", "6", "--n", "5120"),
                    "WGAN-GP: a `critic` without sigmoid, `gan(C(x), C(fake), wasserstein_gp, gp=0.1)` and "
-                   "five critic steps per generator step."))),
+                   "five critic steps per generator step.", "wgan_gp_2d_grid25.png"))),
     Family("gans-images", "Image GANs",
            "Convolutional GANs on 28x28 digits: transposed convolutions up, strided convolutions down, "
            "batch normalisation in the generator.",
@@ -141,9 +143,12 @@ def page(family: Family) -> str:
                 f"![the graph of {recipe.spec}](../img/graph/{recipe.spec}.svg)", "",
                 f"A short run (`gendsl run specs/{recipe.spec}.gen -- {options}`; the last sample grid, "
                 f"an early state of training):", "",
-                f"![samples of {recipe.spec}](../img/cookbook/{recipe.spec}-samples.png)", "",
-                f"Train it fully with `gendsl run specs/{recipe.spec}.gen`; the run writes "
-                f"`runs/{recipe.spec}/report.html`.", ""]
+                f"![samples of {recipe.spec}](../img/cookbook/{recipe.spec}-samples.png)", ""]
+        if recipe.full:
+            out += ["A full-length run (`python -m bench.quality`, see [training.md](../training.md)):", "",
+                    f"![a full run of {recipe.spec}](../img/{recipe.full})", ""]
+        out += [f"Train it fully with `gendsl run specs/{recipe.spec}.gen --out runs/{recipe.spec}`, then "
+                f"`gendsl report runs/{recipe.spec} --spec specs/{recipe.spec}.gen` writes the run's report.", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
