@@ -75,7 +75,9 @@ COOKBOOK = (
                    "five critic steps per generator step.", "wgan_gp_2d_grid25.png"))),
     Family("gans-images", "Image GANs",
            "Convolutional GANs on 28x28 digits: transposed convolutions up, strided convolutions down, "
-           "batch normalisation in the generator.",
+           "batch normalisation in the generator. These need thousands of steps before digits appear: the "
+           "short runs below stop long before that, and their samples are still noise; train them fully to "
+           "see digits.",
            (Recipe("dcgan_mnist", ("--epochs", "2", "--n", "1024"),
                    "The DCGAN of the TensorFlow tutorial."),
             Recipe("cdcgan", ("--epochs", "2", "--n", "1024"),
