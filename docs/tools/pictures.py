@@ -127,7 +127,7 @@ def samples(only: list[str] | None = None) -> None:
                 if recipe.spec == "vae":  # one example report, linked from the tutorial
                     graph = IMG / "graph" / "vae.svg"
                     page = write_report(out, command=f"gendsl run specs/vae.gen -- {' '.join(recipe.train)}",
-                                        graph=graph if graph.exists() else None)
+                                        graph=graph if graph.exists() else None, title=recipe.spec)
                     shutil.copyfile(page, ROOT / "docs" / "example-report.html")
 
 
