@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import compile_time, flags, scaling, throughput, training
+from bench import compile_time, flags, scaling, throughput, training, variants
 from bench.common import ROOT, log, machine, table
 
-SECTIONS = ("compile", "scaling", "throughput", "training", "memory", "fidelity", "flags")
+SECTIONS = ("compile", "scaling", "variants", "throughput", "training", "memory", "fidelity", "flags")
 BASELINE_COMMIT = "752c8c0"  # the compiler before the compile-time work of issue 4
 
 
@@ -86,6 +86,10 @@ def main(argv=None) -> int:
         log("scaling ...")
         results["scaling"] = scaling.measure(cfg["scaling_sizes"], cfg["scaling_reps"], cfg["scaling_process"])
         done("scaling")
+    if "variants" in only:
+        log("variants: three-level variant against one file ...")
+        results["variants"] = variants.measure(reps=5 if args.quick else 20, process_reps=2 if args.quick else 5)
+        done("variants")
     if "throughput" in only:
         log("throughput ...")
         plot = (docs / "img" / "throughput.png") if write else Path(tempfile.mkdtemp()) / "throughput.png"
@@ -253,6 +257,9 @@ def render(results: dict, threads: int | None = None) -> str:
                 "`python -m bench --only scaling` (the spec is `bench.scaling.deep_spec(N)`).", "",
                 table(rows, ["layers", "in process: median (min-max)", "per layer", "whole process"]), "",
                 *[f"- {n}" for n in notes], ""]
+
+    if "variants" in results:
+        out += variants.report(results["variants"])
 
     if "throughput" in results:
         rows, _ = throughput.report(results["throughput"])

@@ -1,4 +1,4 @@
-"""The `gendsl` command: check, summary, compile, run.
+"""The `gendsl` command: check, summary, compile, run, resolve, explain (and fmt, graph, lsp, report: tools_cli.py).
 
 User errors exit 1 with diagnostics; an internal failure exits 2 with one line
 naming the spec. Users never see a traceback (set GENDSL_TRACEBACK=1 to).
@@ -55,7 +55,7 @@ def cmd_check(args) -> int:
     from gendsl.driver import compile_path
 
     def one(path):
-        result = compile_path(path, emit_files=False)
+        result = compile_path(path, emit_files=False, sets=args.set)
         _print_diagnostics(result, _writer(args))
         return EXIT_OK if result.ok else EXIT_USER
     return _each(args.files, one)
@@ -66,7 +66,7 @@ def cmd_summary(args) -> int:
     from gendsl.summary import summary_table
 
     def one(path):
-        result = compile_path(path, emit_files=False)
+        result = compile_path(path, emit_files=False, sets=args.set)
         _print_diagnostics(result, _writer(args))
         if not result.ok:
             return EXIT_USER
@@ -84,7 +84,7 @@ def cmd_compile(args) -> int:
     from gendsl.files import write_atomically
 
     def one(path):
-        result = compile_path(path)
+        result = compile_path(path, sets=args.set)
         _print_diagnostics(result, _writer(args))
         if not result.ok:
             return EXIT_USER
@@ -122,9 +122,41 @@ def cmd_run(args, train_args: list[str]) -> int:
     from gendsl.run import run_spec
 
     try:
-        return run_spec(args.spec, train_args, output=args.output, write=not args.no_write)
+        return run_spec(args.spec, train_args, output=args.output, write=not args.no_write, sets=args.set)
     except Exception as exc:  # noqa: BLE001
         return _internal_error(args.spec, exc)
+
+
+def cmd_resolve(args) -> int:
+    from gendsl.compose.report import resolve_text
+
+    def one(path):
+        text, result = resolve_text(path, args.set, args.show_origin)
+        _print_diagnostics(result)
+        if text is None:
+            return EXIT_USER
+        sys.stdout.write(text)
+        return EXIT_OK
+    return _each([args.spec], one)
+
+
+def cmd_explain(args) -> int:
+    from gendsl.compose.report import explain_text
+
+    def one(path):
+        text, result = explain_text(path, args.name, args.set)
+        _print_diagnostics(result)
+        if text is None:
+            return EXIT_USER
+        sys.stdout.write(text)
+        return EXIT_OK
+    return _each([args.spec], one)
+
+
+def _add_set(p) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter or training setting (repeatable): latent=32, train.epochs=5, "
+                        "train.optimizer.lr=5e-4")
 
 
 def _format_option(p: argparse.ArgumentParser) -> None:
@@ -143,11 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check specs and print diagnostics only")
     p.add_argument("files", nargs="+", metavar="FILE")
+    _add_set(p)
     _format_option(p)
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("summary", help="print each network's layers, shapes and parameter counts")
     p.add_argument("files", nargs="+", metavar="FILE")
+    _add_set(p)
     _format_option(p)
     p.set_defaults(fn=cmd_summary)
 
@@ -157,8 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 with a diff if the generated files differ")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_set(p)
     _format_option(p)
     p.set_defaults(fn=cmd_compile)
+
+    p = sub.add_parser("resolve", help="print a variant merged with its bases as one self-contained spec")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--show-origin", action="store_true", help="mark each declaration with the file:line it came from")
+    _add_set(p)
+    p.set_defaults(fn=cmd_resolve)
+
+    p = sub.add_parser("explain", help="print the values a name took, file by file")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("name", metavar="NAME", help="a parameter, network, `net.statement`, `loss`, `loss.term`, "
+                   "`forward` or `train.setting`")
+    _add_set(p)
+    p.set_defaults(fn=cmd_explain)
 
     from gendsl.tools_cli import add_tool_commands
 
@@ -169,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("-o", "--output", metavar="DIR", help="where to write the generated code (default: generated)")
     p.add_argument("--no-write", action="store_true", help="compile into a temporary folder; leave the tree alone")
+    _add_set(p)
     p.set_defaults(fn=None)
     return parser
 

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gendsl.check.result import CheckedModel
 from gendsl.diagnostics import Diagnostic, Reporter
-from gendsl.source import SourceFile
+from gendsl.compose import Composition
+from gendsl.source import SourceFile, SourceMap
 
 MAX_SOURCE_BYTES = 1_000_000  # a spec is a page or two; 1 MB is surely not one
 
 
 @dataclass
 class Result:
-    source: SourceFile
+    source: SourceFile | SourceMap  # every file the diagnostics point into
     diagnostics: list[Diagnostic] = field(default_factory=list)
     model: CheckedModel | None = None
     files: dict[str, str] | None = None
+    composition: Composition | None = None  # the merged spec and where each value came from
 
     @property
     def ok(self) -> bool:
@@ -71,25 +74,48 @@ def _span_at(pos: int):
     return Span(pos, pos + 1)
 
 
-def compile_source(source: SourceFile, emit_files: bool = True) -> Result:
-    """Parse, check and (when there are no errors) emit."""
+def compile_source(source: SourceFile, emit_files: bool = True, sets=()) -> Result:
+    """Compose (imports, bases, `--set` values), check and, when there are no errors, emit."""
     from gendsl.check import check
-    from gendsl.syntax import parse
+    from gendsl.compose import compose
 
     reporter = Reporter()
-    result = Result(source)
-    spec = parse(source, reporter)
-    if spec is not None:
-        result.model = check(spec, source, reporter)
+    composition = compose(source, reporter, read_source, tuple(sets))
+    result = Result(composition.sources, composition=composition)
+    if composition.spec is not None and not (reporter.has_errors and not composition.spec.decls):
+        result.model = check(composition.spec, composition.sources, reporter)
     result.diagnostics = sorted(reporter.diagnostics, key=lambda d: (d.span.start if d.span else -1, d.code))
+    if result.model is not None:
+        result.model = replace(result.model, sha256=spec_sha256(composition))
     if result.ok and result.model is not None and emit_files:
         from gendsl.emit import emit
-        result.files = emit(result.model)
+        result.files = emit(result.model, provenance(composition))
     return result
 
 
-def compile_path(path: str, emit_files: bool = True) -> Result:
+def spec_sha256(composition: Composition) -> str:
+    """The hash a generated file records: the spec's own for a spec alone; else one over every file read
+    (path and hash, in reading order) and every `--set` value, so a change in any of them shows."""
+    files = composition.files
+    if len(files) == 1 and not composition.sets:
+        return files[0].sha256
+    text = "".join(f"{f.path} {f.sha256}\n" for f in files) + "".join(f"--set {s}\n" for s in composition.sets)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def provenance(composition: Composition) -> tuple[str, ...]:
+    """The header lines naming every source file with its sha256 and every `--set` value (none for a
+    spec alone, whose header already names it and its hash)."""
+    files = composition.files
+    if len(files) == 1 and not composition.sets:
+        return ()
+    return tuple(f"source {f.path} sha256: {f.sha256}" for f in files) + \
+        tuple(f"--set {s}" for s in composition.sets)
+
+
+def compile_path(path: str, emit_files: bool = True, sets=()) -> Result:
     source, problem = read_source(path)
     if problem is not None:
         return Result(source, [problem])
-    return compile_source(source, emit_files)
+    source.origin = str(path)  # imports are found next to the file, wherever the working directory is
+    return compile_source(source, emit_files, sets)

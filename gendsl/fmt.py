@@ -34,7 +34,7 @@ from lark import Token, Tree
 
 from gendsl.diagnostics import Diagnostic, Reporter
 from gendsl.source import SourceFile
-from gendsl.syntax.parser import GRAMMAR
+from gendsl.syntax.grammar import GRAMMAR
 
 INDENT = "    "
 COMMENT_GAP = 2  # spaces between the longest line of a run and its aligned comments
@@ -177,12 +177,21 @@ class Printer:
 
     # -- declarations
     def model_decl(self, node):
-        name, extends, base = node.children
-        return f"model {name}" + (f" {extends} {base}" if base is not None else "")
+        name, _extends, base = node.children
+        return f"model {name}" + (f" extends {self(base)}" if base is not None else "")
+
+    def base_file(self, node):
+        return str(node.children[0])
+
+    base_alias = base_file
 
     def import_decl(self, node):
-        keyword, path = node.children
-        return f"{keyword} {path}"
+        _import, path, _as, alias = node.children
+        return f"import {path}" + (f" as {alias}" if alias is not None else "")
+
+    def from_import_decl(self, node):
+        _from, path, _import, *names = node.children
+        return f"from {path} import " + ", ".join(str(n) for n in names if n is not None)
 
     def param_decl(self, node):
         name, value = node.children
@@ -198,7 +207,7 @@ class Printer:
         return f"in [{self(low)}, {self(high)}]"
 
     def source(self, node):
-        return f"from {node.children[0]}"
+        return f"from {node.children[-1]}"
 
     def latent_decl(self, node):
         name, type_, prior = node.children
@@ -209,20 +218,63 @@ class Printer:
         return f"schedule {name} = {self(value)}"
 
     def loss_decl(self, node):
-        name, value = node.children
+        _loss, name, value = node.children
         return "loss" + (f" {name}" if name is not None else "") + f" = {self(value)}"
 
     def network_decl(self, node):
-        role, name, inputs, outputs, *body = node.children
-        header = f"{self(role)} {name}({self(inputs)}) -> {self(outputs)}"
+        role, name, tparams, inputs, outputs, *body = node.children
+        header = f"{self(role)} {name}{self(tparams)}({self(inputs)}) -> {self(outputs)}"
         return self._block(header, node.meta.start_pos, outputs.meta.end_pos, node, [b for b in body if b is not None])
+
+    def instance_decl(self, node):
+        role, name, ref, args = node.children  # `G()` and `G` are one thing: printed `G`
+        return f"{self(role)} {name} = {self(ref)}" + (f"({self(args)})" if args is not None else "")
 
     def forward_decl(self, node):
         return self._block("forward", node.meta.start_pos, node.meta.start_pos + len("forward"), node,
                            self._kids(node))
 
     def train_decl(self, node):
-        return self._block("train", node.meta.start_pos, node.meta.start_pos + len("train"), node, self._kids(node))
+        name, _extends, ref, *settings = node.children
+        header, header_end = "train", node.meta.start_pos + len("train")
+        if name is not None:
+            header, header_end = f"{header} {name}", name.end_pos
+        if ref is not None:
+            header, header_end = f"{header} extends {self(ref)}", ref.meta.end_pos
+        return self._block(header, node.meta.start_pos, header_end, node, [s for s in settings if s is not None])
+
+    # -- variants: what a spec changes in its base
+    def override_decl(self, node):
+        _override, decl = node.children
+        printed = self(decl)
+        if isinstance(printed, str):
+            return f"override {printed}"
+        first = printed[0]  # a block: the keyword goes on its first line
+        printed[0] = Line(first.indent, f"override {first.text}", node.meta.start_pos, first.end, first.kind)
+        return printed
+
+    def statement_edit(self, node):
+        network, statement, *elements = node.children
+        return f"{network}.{statement} = " + self._join(elements, " -> ")
+
+    def remove_name(self, node):
+        _remove, name, member = node.children
+        return f"remove {name}" + (f".{member}" if member is not None else "")
+
+    remove_setting = remove_name
+
+    def remove_loss(self, node):
+        _remove, _loss, name = node.children
+        return f"remove loss {name}"
+
+    def insert_decl(self, node):
+        _insert, place, network, statement, *body = node.children
+        return self._block(f"insert {place} {network}.{statement}", node.meta.start_pos, statement.end_pos, node,
+                           [b for b in body if b is not None])
+
+    def ref(self, node):
+        first, second = node.children
+        return f"{first}.{second}" if second is not None else str(first)
 
     # -- networks
     def role(self, node):
@@ -230,6 +282,13 @@ class Printer:
 
     def inputs(self, node):
         return self._join(node.children)
+
+    def tparams(self, node):
+        return f"[{self._join(node.children)}]"
+
+    def tparam(self, node):
+        name, default = node.children
+        return f"{name} = {self(default)}" if default is not None else str(name)
 
     def input(self, node):
         name, type_ = node.children
@@ -271,8 +330,9 @@ class Printer:
         return f"{name} ~ {self(dist)}"
 
     def setting(self, node):
-        key, target, value = node.children
-        return f"{key}" + (f" {target}" if target is not None else "") + f" = {self(value)}"
+        override, key, target, value = node.children
+        return ("override " if override is not None else "") + f"{key}" + \
+            (f" {target}" if target is not None else "") + f" = {self(value)}"
 
     # -- expressions
     def _operand(self, node, minimum: int) -> str:

@@ -1,8 +1,9 @@
 """The typed IR of a spec, as written: declarations and expressions with spans.
 
-Nothing here is resolved or checked; `gendsl.check` does that. Declarations
-keep source order. `Model.extends` and `Import` are parsed now so that specs
-can grow into variants of other specs later.
+Nothing here is resolved or checked; `gendsl.compose` merges the files of a
+variant into one `Spec` and `gendsl.check` checks it. Declarations keep source
+order. Spans are global offsets (see gendsl/source.py), so a node from any file
+of a compile carries where it came from.
 """
 
 from __future__ import annotations
@@ -116,14 +117,31 @@ Type = ShapeType | NamedType
 @dataclass(frozen=True)
 class Model:
     name: str
-    extends: str | None
+    extends: str | None  # a path (`extends "base.gen"`) or an import alias (`extends blocks`)
     span: Span
     name_span: Span
+    extends_file: bool = False  # whether `extends` is a path
+    extends_span: Span | None = None
 
 
 @dataclass(frozen=True)
 class Import:
+    """`import "path.gen" [as alias]`, or `from "path.gen" import a, b` (then `names` is set)."""
+
     path: str
+    span: Span
+    alias: str | None = None
+    names: tuple[Name, ...] = ()
+    path_span: Span | None = None
+    alias_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A declaration named in another file or in this one: `blocks.Encoder32` or `Encoder32`."""
+
+    module: str | None
+    name: str
     span: Span
 
 
@@ -199,12 +217,36 @@ class Head:
 
 
 @dataclass(frozen=True)
+class TParam:
+    """A parameter of a reusable network: `nz` or `ngf = 64` in `network G[nz, ngf = 64](...)`."""
+
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class Network:
     role: str
     name: str
     inputs: tuple[Input, ...]
     outputs: tuple[Head, ...]
     body: tuple[Statement, ...]
+    span: Span
+    name_span: Span
+    role_span: Span
+    tparams: tuple[TParam, ...] = ()
+
+
+@dataclass(frozen=True)
+class Instance:
+    """`generator netG = blocks.DCGANGenerator(nz=128)`: a copy of a network with its parameters bound."""
+
+    role: str
+    name: str
+    ref: Ref
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
     span: Span
     name_span: Span
     role_span: Span
@@ -245,15 +287,77 @@ class Setting:
     span: Span
     key_span: Span
     target_span: Span | None
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class RemoveSetting:
+    """`remove key` or `remove key.target` inside a `train` block of a variant."""
+
+    key: str
+    target: str | None
+    span: Span
 
 
 @dataclass(frozen=True)
 class Train:
-    settings: tuple[Setting, ...]
+    settings: tuple[Setting | RemoveSetting, ...]
+    span: Span
+    name: str | None = None  # a named block is a reusable set of settings, applied by `train extends NAME`
+    extends: Ref | None = None
+    name_span: Span | None = None
+
+
+# ---- variants --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    """`override <declaration>`: redefine something the base declares."""
+
+    decl: "Decl"
     span: Span
 
 
-Decl = Model | Import | Param | Data | Latent | Schedule | Network | Forward | Loss | Train
+@dataclass(frozen=True)
+class StatementEdit:
+    """`override net.stmt = a -> b`: replace a named statement of a network (inside `Override`)."""
+
+    network: str
+    statement: str
+    elements: tuple[Element, ...]
+    span: Span
+    network_span: Span
+    statement_span: Span
+
+
+@dataclass(frozen=True)
+class Remove:
+    """`remove name`, `remove net.stmt` or `remove loss term`."""
+
+    kind: str  # "name", "statement" or "loss"
+    name: str
+    member: str | None
+    span: Span
+    name_span: Span
+    member_span: Span | None
+
+
+@dataclass(frozen=True)
+class Insert:
+    """`insert after net.stmt { ... }` (or `before`)."""
+
+    place: str
+    network: str
+    statement: str
+    body: tuple[Statement, ...]
+    span: Span
+    network_span: Span
+    statement_span: Span
+
+
+Decl = Model | Import | Param | Data | Latent | Schedule | Network | Instance | Forward | Loss | Train | \
+    Override | Remove | Insert
 
 
 @dataclass

@@ -50,23 +50,28 @@ def _span_width(text: str, start: int, end: int) -> int:
 
 class _Annotation:
     def __init__(self, source: SourceFile, span: Span, label: str, mark: str):
+        span = source.local(span)
         start = max(0, min(span.start, len(source.text)))
         end = max(start, min(span.end, len(source.text)))
         if end > start and source.text[end - 1] == "\n":  # a span never needs its final newline
             end -= 1
-        self.line, col = source.line_col(start)
-        self.end_line, end_col = source.line_col(max(start, end - 1) if end > start else start)
+        self.line, col = source.line_col(source.base + start)
+        self.end_line, end_col = source.line_col(source.base + (max(start, end - 1) if end > start else start))
         self.start_index = col - 1
         self.end_index = (end_col - 1) + (1 if end > start else 0)  # exclusive, on end_line
         self.label = label
         self.mark = mark
+        self.file_base = source.base
 
     @property
     def multiline(self) -> bool:
         return self.end_line != self.line
 
 
-def render(diagnostic: Diagnostic, source: SourceFile) -> str:
+def render(diagnostic: Diagnostic, source) -> str:
+    """`source` is the SourceFile of a one-file compile or the SourceMap of a compile over several files:
+    each span is drawn in the file it belongs to; related spans in other files get a `:::` block of
+    their own, after the primary one, in the order given."""
     d = diagnostic
     title = f"{d.severity}[{d.code}]: {d.message}"
     if d.span is None:
@@ -76,9 +81,31 @@ def render(diagnostic: Diagnostic, source: SourceFile) -> str:
             out.append(f" = help: {d.help}")
         return "\n".join(out)
 
+    home = source.file_of(d.span)
+    here = [(span, label) for span, label in d.related if source.file_of(span) is home]
+    elsewhere = [_Annotation(source.file_of(span), span, label, "-") for span, label in d.related
+                 if source.file_of(span) is not home]
+    width = max((len(str(a.line)) for a in elsewhere), default=1)
+    lines, notes_at = _render_file(d, home, here, title, width)
+    width = len(lines[1]) - 2  # the gutter the primary block chose
+    blocks = []
+    for a in elsewhere:
+        file = source.file_of(Span(a.file_base, a.file_base))
+        text = file.line_text(a.line)
+        end_index = a.end_index if not a.multiline else len(text)
+        carets = " " * _col(text, a.start_index) + "-" * _span_width(text, a.start_index, end_index)
+        blocks += [f"{' ' * width}::: {file.path}:{a.line}:{a.start_index + 1}", f"{' ' * width} |",
+                   f"{a.line:>{width}} | {_shown(text)}".rstrip(),
+                   (f"{' ' * width} | " + carets + (" " + a.label if a.label else "")).rstrip()]
+    return "\n".join(lines[:notes_at] + blocks + lines[notes_at:])
+
+
+def _render_file(d: Diagnostic, source: SourceFile, related_spans, title: str,
+                 min_width: int = 1) -> tuple[list[str], int]:
+    """The lines of the primary block, and the index where its notes start."""
     line, col = source.line_col(d.span.start)
     primary = _Annotation(source, d.span, d.label, "^")
-    related = [_Annotation(source, span, label, "-") for span, label in d.related]
+    related = [_Annotation(source, span, label, "-") for span, label in related_spans]
     for r in related:  # secondary spans are drawn on their first line only
         if r.multiline:
             r.end_line, r.end_index = r.line, len(source.line_text(r.line))
@@ -92,7 +119,7 @@ def render(diagnostic: Diagnostic, source: SourceFile) -> str:
         else:
             shown |= set(block)
     shown_lines = sorted(n for n in shown if 1 <= n <= source.line_count)
-    width = len(str(shown_lines[-1]))
+    width = max(min_width, len(str(shown_lines[-1])))
     gutter = " " * width
 
     def in_block(n: int) -> bool:
@@ -122,10 +149,11 @@ def render(diagnostic: Diagnostic, source: SourceFile) -> str:
                 continue
             carets = " " * _col(text, a.start_index) + a.mark * _span_width(text, a.start_index, a.end_index)
             lines.append((prefix + carets + (" " + a.label if a.label else "")).rstrip())
+    notes_at = len(lines)
     lines += [f"{gutter} = note: {note}" for note in d.notes]
     if d.help:
         lines.append(f"{gutter} = help: {d.help}")
-    return "\n".join(lines)
+    return lines, notes_at
 
 
 def _starts_line(text: str, index: int) -> bool:

@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 
 
-def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True) -> int:
+def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True, sets=()) -> int:
     from gendsl.cli import _print_diagnostics, output_dir
     from gendsl.driver import compile_path
     from gendsl.files import write_atomically
 
-    result = compile_path(spec)
+    result = compile_path(spec, sets=sets)
     _print_diagnostics(result)
     if not result.ok:
         return 1

@@ -7,11 +7,12 @@ completed as soon as the checker knows it.
 
 from __future__ import annotations
 
-# declarations and roles; `override` and `remove` are reserved for variants of other specs
+# declarations and roles; `import`, `extends`, `override`, `remove` and `insert` make variants of
+# other specs (`from` and `as` are in WORDS: `from` also ends a data declaration)
 DECLARATIONS = ("model", "extends", "import", "param", "data", "latent", "schedule", "forward", "loss", "train",
-                "override", "remove")
+                "override", "remove", "insert")
 ROLES = ("encoder", "decoder", "generator", "discriminator", "critic", "network")
-WORDS = ("in", "from")
+WORDS = ("in", "from", "as", "after", "before")
 CONSTANTS = ("true", "false")
 PRIORS = ("normal", "uniform", "prior")
 
@@ -23,7 +24,7 @@ def layers() -> tuple[str, ...]:
 
 
 def kinds() -> tuple[str, ...]:
-    from gendsl.check.model import KINDS
+    from gendsl.check.declarations import KINDS
 
     return KINDS
 

@@ -58,7 +58,7 @@ def _spec(name: str):
 # ---- which models get apps.py, and what it computes ----------------------------------------------
 
 AUTOENCODERS = {"ae_contractive", "ae_conv", "ae_deep", "ae_denoising", "ae_ksparse", "ae_mlp", "ae_sparse_kl",
-                "ae_sparse_l1", "vae", "vae_conv", "vae_lightning"}
+                "ae_sparse_l1", "beta_vae", "vae", "vae_conv", "vae_lightning"}
 
 
 # GANs have no encoder; the conditional VAE's encoder reads the label it would be asked to predict

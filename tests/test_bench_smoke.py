@@ -96,3 +96,14 @@ def test_flags_report_marks_noise_and_a_slower_compile():
     assert any("`--compile` is slower for vae" in n and "0.75" in n for n in notes)
     result["vae"]["configs"]["--compile"] = cfg(210.0, 1.05)
     assert not any("--compile" in n for n in flags.report(result)[1])
+
+
+def test_variants_chain_resolves_and_reports(capsys):
+    """The three-level chain of bench/variants.py compiles, its flat form is the same model, and the
+    report has the figure (the ratio's value is not asserted: tests never depend on timing)."""
+    from bench import variants
+
+    result = variants.measure(reps=1, process_reps=1)
+    lines = variants.report(result)
+    assert lines[0].startswith("## Variants") and any("within 1.5x" in line for line in lines)
+    assert result["ratio_inproc"] > 0

@@ -19,7 +19,7 @@ D_PARAMS = 2_765_568  # netD with ndf=64, nc=3
 @pytest.fixture(scope="module")
 def dcgan():
     spec = ROOT / "specs" / "dcgan.gen"
-    result = compile_source(SourceFile("specs/dcgan.gen", spec.read_text(encoding="utf-8")))
+    result = compile_source(SourceFile("specs/dcgan.gen", spec.read_text(encoding="utf-8"), origin=str(spec)))
     assert result.ok, [d.message for d in result.diagnostics]
     return result
 

@@ -53,7 +53,7 @@ def _input(t, gen):
 @pytest.mark.parametrize("path", SPECS, ids=[_id(p) for p in SPECS])
 def test_generated_model_runs(path, tmp_path):
     shown = path.relative_to(ROOT).as_posix()
-    result = compile_source(SourceFile(shown, path.read_text(encoding="utf-8")))
+    result = compile_source(SourceFile(shown, path.read_text(encoding="utf-8"), origin=str(path)))
     assert result.ok, [d.message for d in result.diagnostics]
     model = result.model
     module = _load(result.files["model.py"], tmp_path, model.name)

@@ -38,13 +38,14 @@ def load(code: str):
     return module
 
 
-def both_versions(text: str, monkeypatch):
-    """model.py as emitted, and as it would be without in-place activations."""
-    result = compile_source(SourceFile("spec.gen", text))
+def both_versions(text: str, monkeypatch, origin: str | None = None):
+    """model.py as emitted, and as it would be without in-place activations. `origin`: where the spec's
+    imports and bases are found (a catalogue spec may be a variant)."""
+    result = compile_source(SourceFile("spec.gen", text, origin=origin))
     assert result.ok
     with monkeypatch.context() as m:
         m.setattr(model_py, "inplace_activations", lambda layers, kept: set())
-        plain = compile_source(SourceFile("spec.gen", text))
+        plain = compile_source(SourceFile("spec.gen", text, origin=origin))
     return result, result.files["model.py"], plain.files["model.py"]
 
 
@@ -81,12 +82,13 @@ def assert_same(a, b):
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_catalogue_inplace_is_exact(path, monkeypatch):
-    result, inplace, plain = both_versions(path.read_text(), monkeypatch)
+    result, inplace, plain = both_versions(path.read_text(), monkeypatch, str(path))
     assert_same(run(inplace, result.model), run(plain, result.model))
 
 
 def test_dcgan_activations_run_in_place_as_in_pytorch_examples():
-    code = compile_source(SourceFile("dcgan.gen", (ROOT / "specs" / "dcgan.gen").read_text())).files["model.py"]
+    spec = ROOT / "specs" / "dcgan.gen"
+    code = compile_source(SourceFile("dcgan.gen", spec.read_text(), origin=str(spec))).files["model.py"]
     assert code.count("F.relu(h, inplace=True)") == 4  # G: after each batchnorm
     assert code.count("F.leaky_relu(h, 0.2, inplace=True)") == 4  # D: after conv1 and each batchnorm
 

@@ -54,8 +54,18 @@ def comprehension_locals(tree: ast.AST) -> set[str]:
     return names
 
 
+def one_file(path: Path) -> str:
+    """The spec as one file: a variant resolved with its bases and imports (`gendsl resolve`), so that
+    renaming its declared names reaches every one of them."""
+    from gendsl.compose.report import resolve_text
+
+    text, result = resolve_text(str(path))
+    assert text is not None, [d.message for d in result.diagnostics]
+    return text if len(result.composition.files) > 1 else path.read_text()
+
+
 def compiled(path: Path) -> tuple[str, dict[str, str]]:
-    text = path.read_text()
+    text = one_file(path)
     result = compile_source(SourceFile(str(path.relative_to(ROOT)), text))
     assert result.ok, [d.message for d in result.diagnostics]
     return text, result.files
@@ -104,7 +114,7 @@ def marked(text: str, names: set[str]) -> str:
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_names_of_generated_code_are_reserved(path):
     """In every function that a spec name reaches, every other name must be one a spec cannot take."""
-    text = path.read_text()
+    text = one_file(path)
     first = compile_source(SourceFile(str(path.relative_to(ROOT)), text))
     assert first.ok
     names = declared_names(first.model)

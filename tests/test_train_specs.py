@@ -145,6 +145,17 @@ def test_train_py_and_gendsl_run_give_the_same_losses(tmp_path):
     assert not (tmp_path / "generated").exists()  # --no-write left the working directory alone
 
 
+def test_gendsl_run_takes_set_and_passes_the_rest_to_train_py(monkeypatch):
+    import gendsl.cli
+    import gendsl.run
+
+    seen = {}
+    monkeypatch.setattr(gendsl.run, "run_spec", lambda spec, args, output=None, write=True, sets=():
+                        seen.update(args=args, sets=sets) or 0)
+    assert gendsl.cli.main(["run", "specs/vae.gen", "--set", "latent=8", "--steps", "5", "--set", "train.epochs=2"]) == 0
+    assert seen == {"args": ["--steps", "5"], "sets": ["latent=8", "train.epochs=2"]}
+
+
 @pytest.mark.parametrize("argv, train_args, no_write, output", [
     (["--no-write", "--steps", "5", "--out", "runs/x"], ["--steps", "5", "--out", "runs/x"], True, None),
     (["--no-write", "--", "--steps", "5", "--out", "runs/x"], ["--steps", "5", "--out", "runs/x"], True, None),
@@ -159,8 +170,9 @@ def test_gendsl_run_passes_train_options_through(monkeypatch, argv, train_args, 
 
     seen = {}
 
-    def fake_run_spec(spec, args, output=None, write=True):
+    def fake_run_spec(spec, args, output=None, write=True, sets=()):
         seen.update(spec=spec, args=args, output=output, write=write)
+        assert sets == []
         return 0
 
     monkeypatch.setattr(gendsl.run, "run_spec", fake_run_spec)

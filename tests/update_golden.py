@@ -37,7 +37,7 @@ def compile_spec(path: Path):
     from gendsl.source import SourceFile
 
     shown = path.resolve().relative_to(ROOT).as_posix()
-    result = compile_source(SourceFile(shown, path.read_text(encoding="utf-8")))
+    result = compile_source(SourceFile(shown, path.read_text(encoding="utf-8"), origin=str(path)))
     if not result.ok:
         from gendsl.render import render
 

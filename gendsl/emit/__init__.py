@@ -39,15 +39,25 @@ def tidy(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def emit(model: CheckedModel) -> dict[str, str]:
-    """File name -> contents, for the folder of this model."""
+def emit(model: CheckedModel, provenance: tuple[str, ...] = ()) -> dict[str, str]:
+    """File name -> contents, for the folder of this model. `provenance`: header lines the driver gives
+    (every source file of a variant with its sha256, and the `--set` values), written under the first
+    lines of every file."""
     files = {"model.py": tidy(_env().get_template("model.py.j2").render(**model_view(model))),
              "train.py": tidy(_env().get_template("train.py.j2").render(**train_view(model)))}
     if (apps := apps_view(model)) is not None:  # models with an encoder and a reconstruction
         files["apps.py"] = tidy(_env().get_template("apps.py.j2").render(**apps))
     for name in RUNTIME_FILES:
         files[name] = runtime_file(name, model.path)
+    if provenance:
+        files = {name: _with_provenance(text, provenance) for name, text in files.items()}
     return files
+
+
+def _with_provenance(text: str, lines: tuple[str, ...]) -> str:
+    head = text.split("\n", 2)
+    at = 2 if head[1].startswith("# source sha256:") else 1
+    return "\n".join(head[:at] + [f"# {line}" for line in lines] + ["\n".join(head[at:])])
 
 
 RUNTIME_FILES = ("data.py", "metrics.py", "outputs.py")

@@ -1,0 +1,269 @@
+"""Top-level declarations: the model line, unique names, parameters (in dependency order), data,
+latents, and the tensor types written in them. A mixin of the model checker (check/model.py): each
+method reads and fills the checker's state (`env`, `declared`, `reporter`)."""
+
+from __future__ import annotations
+
+from gendsl import ir
+from gendsl.check import graph as nx  # networkx's API for the few calls used here, without its 0.1 s import
+from gendsl.check.names import check_identifier, check_text
+from gendsl.check.result import DataDecl, LatentDecl
+from gendsl.check.types import TensorType
+from gendsl.check.values import as_int, describe, evaluate
+from gendsl.diagnostics import Cascade, CompileError, did_you_mean, error
+from gendsl.source import Span
+
+KINDS = ("image", "vector", "label", "tensor")
+
+
+class DeclarationChecks:
+    def _declare_all(self) -> None:
+        """Record every top-level name in source order. A badly spelled name is reported but still
+        declared (so its uses do not cascade into `unknown name` errors); a second declaration of a
+        name is reported, and not declared."""
+        for decl in self.spec.decls:
+            what = _WHAT.get(type(decl))
+            if what is None:
+                continue
+            try:
+                check_identifier(decl.name, decl.name_span, what)
+            except CompileError as exc:
+                self.reporter.add(exc.diagnostic)
+            if decl.name in self.declared:
+                first = self.declared[decl.name]
+                kind = _KIND_NAMES.get(type(first), "declaration")
+                self.reporter.error("E0202", f"`{decl.name}` is declared twice", decl.name_span, "declared again",
+                                    (), "top-level names (parameters, data, latents, networks, schedules) must be "
+                                    "unique", ((first.name_span, f"first declared here, as a {kind}"),))
+                self.duplicated.add(decl.name)
+                continue
+            self.declared[decl.name] = decl
+
+    def _anchor(self) -> Span:
+        """Where a diagnostic about something missing points: the model's name, else the file start."""
+        models = self.spec.of(ir.Model)
+        return models[0].name_span if models else Span(0, 0)
+
+    def _model_name(self) -> str | None:
+        models = self.spec.of(ir.Model)
+        if not models:
+            first = self.spec.decls[0].span
+            self.reporter.error("E0410", "the spec does not name its model", Span(first.start, first.start),
+                                "expected `model NAME` first", (), "start the file with `model my_model`")
+            return None
+        for extra in models[1:]:
+            self.reporter.error("E0411", "a file declares one model", extra.name_span, "second `model`", (),
+                                "put each model in a file of its own",
+                                ((models[0].name_span, "first `model` here"),))
+        model = models[0]
+        try:
+            check_identifier(model.name, model.name_span, "model")
+        except CompileError as exc:
+            self.reporter.add(exc.diagnostic)
+            return None
+        return model.name
+
+    def _data_count(self) -> None:
+        decls = self.spec.of(ir.Data)
+        if not decls:
+            if self.spec.of(ir.Model) or self.spec.of(ir.Network):
+                self.reporter.error("E0410", "the model declares no data", self._anchor(), "no `data` declaration",
+                                    (), "add e.g. `data x: image[1, 28, 28] in [0, 1]`")
+            return
+        labels = [d for d in decls if isinstance(d.type, ir.ShapeType) and d.type.kind == "label"]
+        tensors = [d for d in decls if d not in labels]
+        for extra in tensors[1:]:
+            self.reporter.error("E0411", "a model learns from one data tensor (plus optional labels)",
+                                extra.name_span, "second data tensor", (),
+                                "remove it, or declare class labels as `label[N]`",
+                                ((tensors[0].name_span, "first data tensor"),))
+        for extra in labels[1:]:
+            self.reporter.error("E0411", "a model has at most one `label` data declaration", extra.name_span,
+                                "second label", (), "remove it", ((labels[0].name_span, "first label"),))
+
+    def _params(self) -> None:
+        params = [p for p in self.spec.of(ir.Param) if self._declare(p.name, p, p.name_span, "parameter")]
+        graph = nx.DiGraph()
+        by_name = {p.name: p for p in params}
+        refs: dict[tuple[str, str], ir.Name] = {}
+        for p in params:
+            graph.add_node(p.name)
+            for ref in _name_nodes(p.value):
+                if ref.id in by_name:
+                    graph.add_edge(ref.id, p.name)
+                    refs.setdefault((ref.id, p.name), ref)
+        index = {p.name: i for i, p in enumerate(params)}
+        groups = [c for c in nx.strongly_connected_components(graph)
+                  if len(c) > 1 or any(graph.has_edge(n, n) for n in c)]
+        for group in sorted(groups, key=lambda c: min(index[n] for n in c)):
+            cycle = nx.find_cycle(graph.subgraph(group))
+            # edge (u, v): `v` uses `u`. Point at the use of a parameter declared below (or at the self-use).
+            u, v = next(((u, v) for u, v in cycle if index[u] >= index[v]), cycle[0])
+            names = [f"`{n}`" for n in sorted(group, key=index.get)]
+            if len(group) == 1:
+                message = f"parameter `{v}` depends on itself"
+            else:
+                message = f"parameters {', '.join(names[:-1])} and {names[-1]} depend on each other"
+            related = tuple((refs[(a, b)].span, f"`{b}` uses `{a}`") for a, b in cycle if (a, b) != (u, v))
+            self.reporter.error("E0218", message, refs[(u, v)].span, f"`{v}` uses `{u}`", (),
+                                "give one of them a number", related)
+            self.env.broken |= group
+        order = list(nx.lexicographical_topological_sort(
+            graph.subgraph(n for n in graph if n not in self.env.broken), key=lambda n: index[n]))
+        for pname in order:
+            p = by_name[pname]
+            value = self._guard(evaluate, p.value, self.env)
+            if value is None:
+                self.env.broken.add(p.name)
+                continue
+            if not isinstance(value, (int, float)):  # booleans are allowed: `param bias = false`
+                self.reporter.error("E0209", f"parameter `{p.name}` must be a number, found {describe(value)}",
+                                    p.value.span, "not a number")
+                self.env.broken.add(p.name)
+                continue
+            self.env.params[p.name] = value
+
+    def _shape(self, t: ir.ShapeType) -> TensorType:
+        if t.kind is not None and t.kind not in KINDS:
+            raise error("E0315", f"unknown tensor kind `{t.kind}`", Span(t.span.start, t.span.start + len(t.kind)),
+                        "not a kind", (f"kinds: {', '.join(KINDS)}, or none: `[n]`",), did_you_mean(t.kind, KINDS))
+        dims = []
+        for d in t.dims:
+            v = as_int(evaluate(d, self.env), d, "a dimension", dimension=True)
+            if v <= 0:
+                raise error("E0301", f"dimension {v} must be positive", d.span, "not positive", (),
+                            "every dimension of a tensor is at least 1")
+            dims.append(v)
+        if t.kind == "label":
+            if len(dims) != 1:
+                raise error("E0314", f"labels are `label[classes]`, found {len(dims)} dimensions", t.span,
+                            "expected one number", (), "write the number of classes, e.g. `label[10]`")
+            if dims[0] < 2:
+                raise error("E0220", f"labels need at least 2 classes, found {dims[0]}", t.dims[0].span,
+                            "too few classes")
+            return TensorType((), classes=dims[0])
+        if t.kind == "image" and len(dims) != 3:
+            raise error("E0314", f"an image is `image[channels, height, width]`, found {len(dims)} dimension(s)",
+                        t.span, "expected three dimensions", (), "e.g. `image[1, 28, 28]` for MNIST")
+        if t.kind == "vector" and len(dims) != 1:
+            raise error("E0314", f"a vector is `vector[n]`, found {len(dims)} dimensions", t.span,
+                        "expected one dimension")
+        if not dims:
+            raise error("E0314", "a tensor needs at least one dimension", t.span, "empty shape",
+                        (), "write e.g. `[784]` or `image[1, 28, 28]`")
+        if len(dims) not in (1, 3):
+            raise error("E0314", f"tensors are vectors (n) or images (c, h, w); found {len(dims)} dimensions",
+                        t.span, "unsupported rank", (), f"flatten it to `[{_product(dims)}]`")
+        return TensorType(tuple(dims))
+
+    def _data(self, d: ir.Data) -> DataDecl | None:
+        if not self._declare(d.name, d, d.name_span, "data"):
+            return None
+        if not isinstance(d.type, ir.ShapeType):
+            raise error("E0314", "data needs a shape, like `image[1, 28, 28]`", d.type.span, "expected a shape",
+                        (), f"write `data {d.name}: [n]` or `data {d.name}: image[c, h, w]`")
+        t = self._shape(d.type)
+        kind = d.type.kind or "tensor"
+        value_range = None
+        if d.range is not None:
+            if t.is_label:
+                raise error("E0314", "labels have no value range", d.range[0].span.join(d.range[1].span),
+                            "range on labels", (), "remove `in [..]`")
+            low, high = (float(self._number(e)) for e in d.range)
+            if (low, high) not in ((0.0, 1.0), (-1.0, 1.0)):
+                raise error("E0220", f"data range must be [0, 1] or [-1, 1], found [{low:g}, {high:g}]",
+                            d.range[0].span.join(d.range[1].span), "unsupported range", (),
+                            "scale the data to [0, 1] (for `sigmoid` outputs) or [-1, 1] (for `tanh`)")
+            value_range = (low, high)
+        elif kind == "image":
+            value_range = (0.0, 1.0)
+        if d.source is not None:
+            check_text(d.source.value, d.source.span, "the data source")
+        return DataDecl(d.name, t, kind, value_range, d.source.value if d.source else None)
+
+    def _number(self, e):
+        v = evaluate(e, self.env)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise error("E0209", f"expected a number, found {describe(v)}", e.span, "not a number")
+        return v
+
+    def _latent(self, l: ir.Latent) -> LatentDecl | None:
+        if not self._declare(l.name, l, l.name_span, "latent"):
+            return None
+        if not isinstance(l.type, ir.ShapeType):
+            raise error("E0314", "a latent needs a shape, like `[20]`", l.type.span, "expected a shape")
+        t = self._shape(l.type)
+        if t.is_label:
+            raise error("E0314", "a latent cannot be a label", l.type.span, "label latent",
+                        (), "declare class labels with `data y: label[N]`")
+        prior = l.prior
+        if prior.func not in ("normal", "uniform"):
+            raise error("E0412", f"unknown prior `{prior.func}`", prior.func_span, "not a distribution",
+                        ("priors: normal(mean, std), uniform(low, high)",),
+                        did_you_mean(prior.func, ("normal", "uniform")))
+        defaults = (0.0, 1.0) if prior.func == "normal" else (-1.0, 1.0)
+        form = f"`{prior.func}({', '.join(f'{v:g}' for v in defaults)})`"
+        if prior.kwargs:
+            raise error("E0216", "priors take positional arguments only", prior.kwargs[0].name_span,
+                        "keyword argument", (), f"write {form}")
+        if len(prior.args) not in (0, 2):
+            raise error("E0214", f"`{prior.func}` takes 2 arguments, but {len(prior.args)} were given",
+                        prior.span, "expects two numbers", (), f"write {form}")
+        args = tuple(float(self._number(a)) for a in prior.args) or defaults
+        if prior.func == "normal" and args[1] <= 0:
+            raise error("E0220", f"the standard deviation of `normal` must be positive, found {args[1]:g}",
+                        prior.args[1].span, "not positive")
+        if prior.func == "uniform" and args[0] >= args[1]:
+            raise error("E0220", f"`uniform(low, high)` needs `low < high`, found {args[0]:g} and {args[1]:g}",
+                        prior.args[0].span.join(prior.args[1].span), "empty interval", (),
+                        "write e.g. `uniform(-1, 1)`")
+        return LatentDecl(l.name, t, prior.func, args)
+
+    def _input_type(self, inp: ir.Input, types: dict, broken: set) -> TensorType:
+        t = inp.type
+        if t is None:
+            if inp.name in types:
+                return types[inp.name]
+            if inp.name in broken:
+                raise Cascade()
+            raise error("E0413", f"input `{inp.name}` needs a type", inp.span, "no type", (),
+                        f"write `{inp.name}: [n]`, `{inp.name}: image[c, h, w]`, or name a data/latent declaration"
+                        if not types else f"write e.g. `{inp.name}: [n]`, or use the name of a data or latent "
+                        f"declaration ({', '.join(f'`{n}`' for n in types)})")
+        return self._type(t, types, broken)
+
+    def _type(self, t, types: dict, broken: set = frozenset()) -> TensorType:
+        if isinstance(t, ir.NamedType):
+            if t.name not in types:
+                if t.name in broken:
+                    raise Cascade()
+                raise error("E0201", f"unknown type `{t.name}`", t.span, "not a data or latent name", (),
+                            did_you_mean(t.name, types) or "write a shape like `[n]`, or name a data or latent "
+                            "declaration")
+            return types[t.name]
+        return self._shape(t)
+
+
+_WHAT = {ir.Param: "parameter", ir.Data: "data", ir.Latent: "latent", ir.Network: "network",
+         ir.Schedule: "schedule"}
+_KIND_NAMES = {ir.Param: "parameter", ir.Data: "data declaration", ir.Latent: "latent", ir.Network: "network",
+               ir.Schedule: "schedule"}
+
+
+def _product(dims) -> int:
+    out = 1
+    for d in dims:
+        out *= d
+    return out
+
+
+def _name_nodes(expr) -> list[ir.Name]:
+    if isinstance(expr, ir.Name):
+        return [expr]
+    out = []
+    for attr in ("left", "right", "operand"):
+        if hasattr(expr, attr):
+            out += _name_nodes(getattr(expr, attr))
+    for item in getattr(expr, "items", ()):
+        out += _name_nodes(item)
+    return out
