@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from gendsl import __version__
 from gendsl.diagnostics import CODES, Diagnostic
-from gendsl.source import SourceFile, Span
+from gendsl.source import SourceFile, SourceMap, Span
 
 FORMATS = ("text", "json", "github", "sarif")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -46,20 +46,43 @@ class Region:
         return Region(line, column, end_line, end_column)
 
 
-def _related(d: Diagnostic, source: SourceFile) -> list[tuple[Region, str]]:
-    return [(Region.of(source, span), label) for span, label in d.related]
+@dataclass(frozen=True)
+class Location:
+    """A span as a file and a region of it: a compile over several files (a variant, its bases, the
+    libraries they import) has spans in one offset space, and each belongs to one file."""
+
+    file: str
+    region: Region
+
+    @staticmethod
+    def of(sources: SourceFile | SourceMap, span: Span) -> "Location":
+        file = sources.file_of(span)
+        return Location(file.path, Region.of(file, span))
+
+
+def _primary(d: Diagnostic, sources) -> Location | None:
+    return Location.of(sources, d.span) if d.span is not None else None
+
+
+def _related(d: Diagnostic, sources) -> list[tuple[Location, str]]:
+    return [(Location.of(sources, span), label) for span, label in d.related]
 
 
 # ---- json lines -------------------------------------------------------------------------
 
-def json_record(d: Diagnostic, source: SourceFile) -> dict:
-    record = {"file": source.path, "severity": d.severity, "code": d.code, "message": d.message}
-    if d.span is not None:
-        r = Region.of(source, d.span)
+def json_record(d: Diagnostic, sources) -> dict:
+    """One diagnostic; `file` is where its primary span lies (the spec compiled when it has none),
+    and each related location names its own file."""
+    where = _primary(d, sources)
+    record = {"file": where.file if where else sources.path, "severity": d.severity, "code": d.code,
+              "message": d.message}
+    if where is not None:
+        r = where.region
         record.update(line=r.line, column=r.column, end_line=r.end_line, end_column=r.end_column)
     record.update(label=d.label, notes=list(d.notes), help=d.help,
-                  related=[{"file": source.path, "line": r.line, "column": r.column, "end_line": r.end_line,
-                            "end_column": r.end_column, "message": label} for r, label in _related(d, source)])
+                  related=[{"file": loc.file, "line": loc.region.line, "column": loc.region.column,
+                            "end_line": loc.region.end_line, "end_column": loc.region.end_column,
+                            "message": label} for loc, label in _related(d, sources)])
     return record
 
 
@@ -75,16 +98,19 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def github_command(d: Diagnostic, source: SourceFile) -> str:
-    props = [("file", source.path)]
-    if d.span is not None:
-        r = Region.of(source, d.span)
+def github_command(d: Diagnostic, sources) -> str:
+    """One workflow command, annotating the primary span's file; related locations (in any file) are
+    lines of the message, `path:line:column: label`."""
+    where = _primary(d, sources)
+    props = [("file", where.file if where else sources.path)]
+    if where is not None:
+        r = where.region
         props += [("line", str(r.line)), ("col", str(r.column)), ("endLine", str(r.end_line))]
         if r.end_line == r.line:  # GitHub takes a column range only within one line
             props.append(("endColumn", str(r.end_column)))
     props.append(("title", f"{d.code}: {CODES.get(d.code, d.message)}"))
     lines = [d.message + (f" ({d.label})" if d.label else "")]
-    lines += [f"{source.path}:{r.line}:{r.column}: {label}" for r, label in _related(d, source)]
+    lines += [f"{loc.file}:{loc.region.line}:{loc.region.column}: {label}" for loc, label in _related(d, sources)]
     lines += [f"note: {note}" for note in d.notes]
     if d.help:
         lines.append(f"help: {d.help}")
@@ -103,21 +129,23 @@ def _sarif_location(path: str, r: Region | None) -> dict:
     return {"physicalLocation": physical}
 
 
-def sarif_log(results: list[tuple[Diagnostic, SourceFile]]) -> dict:
+def sarif_log(results: list[tuple[Diagnostic, SourceFile | SourceMap]]) -> dict:
     codes = sorted({d.code for d, _ in results})
     rules = [{"id": code, "name": code, "shortDescription": {"text": CODES.get(code, code)},
               "help": {"text": f"see {code} in gendsl's docs/diagnostics.md"}} for code in codes]
     out = []
-    for d, source in results:
+    for d, sources in results:
         text = d.message + "".join(f"\nnote: {n}" for n in d.notes) + (f"\nhelp: {d.help}" if d.help else "")
+        where = _primary(d, sources)
         result = {"ruleId": d.code, "ruleIndex": codes.index(d.code),
                   "level": "error" if d.is_error else "warning", "message": {"text": text},
-                  "locations": [_sarif_location(source.path, Region.of(source, d.span) if d.span else None)]}
-        if d.label and d.span is not None:
+                  "locations": [_sarif_location(where.file, where.region) if where else
+                                _sarif_location(sources.path, None)]}
+        if d.label and where is not None:
             result["locations"][0]["message"] = {"text": d.label}
         related = []
-        for k, (r, label) in enumerate(_related(d, source)):
-            location = _sarif_location(source.path, r)
+        for k, (loc, label) in enumerate(_related(d, sources)):
+            location = _sarif_location(loc.file, loc.region)
             location["id"] = k
             location["message"] = {"text": label}
             related.append(location)
@@ -150,7 +178,7 @@ class DiagnosticWriter:
         """Where a command prints what is not a diagnostic (tables, diffs, `wrote ...`)."""
         return self.err if self.machine else self.out
 
-    def write(self, diagnostics, source: SourceFile) -> None:
+    def write(self, diagnostics, source: SourceFile | SourceMap) -> None:
         for d in diagnostics:
             if self.format == "text":
                 from gendsl.render import render

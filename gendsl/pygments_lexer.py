@@ -18,12 +18,20 @@ class GenLexer(RegexLexer):
 
     tokens = {
         "root": [
+            # a variant's edits: `override param n = 2`, `remove loss kl`, and (indented) a train block's
+            # `override epochs = 5`, `remove seed`; `\s*^` lets them follow the line break
+            (r"(\s*^[ \t]*)(override|remove)(\s+)(%s)\b(?!\s*=)" % "|".join(V.ROLES + V.DECLARATIONS),
+             bygroups(Whitespace, Keyword.Declaration, Whitespace, Keyword.Declaration)),
+            (r"(\s*^[ \t]*)(override|remove)\b(?!\s*=)", bygroups(Whitespace, Keyword.Declaration)),
             (r"\s+", Whitespace),
             (r"#.*?$", Comment.Single),
             (r'"([^"\\\n]|\\.)*"', String.Double),
             # keywords are contextual: `latent` starts a declaration, but may also name a parameter
+            (r"^(insert)(\s+)(after|before)\b", bygroups(Keyword.Declaration, Whitespace, Keyword)),
             (words(V.ROLES + V.DECLARATIONS, prefix=r"^", suffix=r"\b(?!\s*=)"), Keyword.Declaration),
             (r"\bextends\b", Keyword.Declaration),
+            # `from "lib.gen" import A, B` and `import "lib.gen" as lib`
+            (r"\bimport\b(?=\s+[^\W\d])|\bas\b(?=\s+[^\W\d]\w*\s*(?:#|$))", Keyword),
             (r"\bin\b(?=\s*\[)|\bfrom\b(?=\s*\")", Keyword),
             (words(V.CONSTANTS, suffix=r"\b"), Keyword.Constant),
             (words(V.kinds(), suffix=r"(?=\s*\[)"), Keyword.Type),

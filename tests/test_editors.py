@@ -19,13 +19,22 @@ from pygments.token import Error, Token  # noqa: E402
 from gendsl.pygments_lexer import GenLexer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = sorted((ROOT / "specs").glob("*.gen")) + sorted((ROOT / "tests" / "cases").glob("*/spec.gen"))
+# the catalogue (its variants and specs/lib/ too), the golden cases, and the variant constructs' layout golden
+SPECS = sorted((ROOT / "specs").rglob("*.gen")) + sorted((ROOT / "tests" / "cases").glob("*/spec.gen")) + \
+    [ROOT / "tests" / "fmt" / "variants.expected"]
+VARIANT = (ROOT / "tests" / "fmt" / "variants.expected").read_text(encoding="utf-8")
+KEYWORDS = {"import", "as", "from", "model", "extends", "override", "remove", "insert", "after", "before", "param",
+            "encoder", "generator", "network", "loss", "train", "forward"}
+
+
+def _id(path: Path) -> str:
+    return path.parent.name if path.name == "spec.gen" else path.relative_to(ROOT).as_posix()
 VSCODE = ROOT / "editors" / "vscode"
 
 
 # ---- Pygments ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.parent.name if p.name == "spec.gen" else p.stem)
+@pytest.mark.parametrize("path", SPECS, ids=_id)
 def test_pygments_gives_every_token_a_real_type(path):
     tokens = list(GenLexer().get_tokens(path.read_text(encoding="utf-8")))
     assert not [t for t in tokens if t[0] in Error]
@@ -43,6 +52,15 @@ def test_pygments_keywords_are_contextual():
     assert tokens[1] == (Token.Name.Variable, "latent")
     assert tokens[4] == (Token.Keyword.Declaration, "latent")
     assert (Token.Name, "latent") in tokens
+
+
+def test_pygments_marks_every_keyword_of_a_variant():
+    keywords = [(k, v) for k, v in GenLexer().get_tokens(VARIANT) if k in Token.Keyword]
+    assert {v for _, v in keywords} == KEYWORDS
+    words = [v for _, v in keywords]
+    assert words.count("override") == VARIANT.count("override ") and words.count("remove") == VARIANT.count("remove ")
+    names = [v for k, v in GenLexer().get_tokens("train {\n    remove = 3\n}\nparam import = 1\n") if k in Token.Name]
+    assert names == ["remove", "import"]  # contextual: names where no keyword is expected
 
 
 def _entry_point() -> str:
@@ -95,7 +113,7 @@ def tokenize(line: str, rules: list[dict]) -> list[tuple[int, int, str]]:
     return out
 
 
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.parent.name if p.name == "spec.gen" else p.stem)
+@pytest.mark.parametrize("path", SPECS, ids=_id)
 def test_textmate_scopes_every_token(path):
     rules = _grammar()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -118,6 +136,19 @@ def test_textmate_scopes_the_kinds_of_words():
     assert scopes["stride"] == "variable.other.assignment.gen"
     assert scopes["# 16 x 16"].startswith("comment.")
     assert [scope for _, _, scope in tokenize("a = 1; 'x'", rules)].count("invalid.illegal.gen") == 3
+
+
+def test_textmate_marks_every_keyword_of_a_variant():
+    rules = _grammar()
+    found = []
+    for line in VARIANT.splitlines():
+        for start, end, scope in tokenize(line, rules):
+            if scope == "meta.variant.gen":  # `override param`, `insert after`: two keywords in one match
+                found += re.findall(r"[a-z]+", line[start:end])
+            elif scope.startswith("keyword.") and scope != "keyword.operator.gen":
+                found.append(line[start:end].strip())
+    assert set(found) == KEYWORDS
+    assert found.count("override") == VARIANT.count("override ") and found.count("remove") == VARIANT.count("remove ")
 
 
 def test_textmate_grammar_is_built_from_the_vocabulary():

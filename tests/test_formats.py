@@ -18,7 +18,9 @@ from gendsl.formats import escape_data, escape_property, github_command
 from gendsl.source import SourceFile, Span
 
 CASES = Path(__file__).resolve().parent / "formats"
-FILES = ["related.gen", "warning.gen", "missing.gen"]  # missing.gen does not exist: a diagnostic without a span
+# variant.gen extends lib/conv_base.gen: diagnostics with their primary span in one file and a related one in
+# the other; missing.gen does not exist: a diagnostic without a span
+FILES = ["related.gen", "warning.gen", "variant.gen", "missing.gen"]
 
 
 def run_check(fmt, monkeypatch, capsys, *extra) -> tuple[int, str, str]:
@@ -52,6 +54,27 @@ def test_json_lines_carry_every_field(monkeypatch, capsys):
     assert first["help"].startswith("top-level names")
     assert {r["severity"] for r in records} == {"error", "warning"}
     assert "line" not in records[-1]  # the unreadable file has no position
+
+
+def test_each_location_of_a_variant_names_its_own_file(monkeypatch, capsys):
+    _, out, _ = run_check("json", monkeypatch, capsys)
+    records = {r["code"]: r for r in map(json.loads, out.splitlines()) if r["code"] in ("E0303", "E0605")}
+    broken, again = records["E0303"], records["E0605"]
+    assert (broken["file"], broken["line"], broken["column"]) == ("lib/conv_base.gen", 18, 20)
+    assert [(r["file"], r["line"], r["column"]) for r in broken["related"]] == [("variant.gen", 5, 23)]
+    assert (again["file"], again["line"]) == ("variant.gen", 6)
+    assert [(r["file"], r["line"]) for r in again["related"]] == [("lib/conv_base.gen", 5)]
+
+    _, out, _ = run_check("github", monkeypatch, capsys)
+    line = next(c for c in out.splitlines() if "E0303" in c)
+    assert line.startswith("::error file=lib/conv_base.gen,line=18,col=20,")
+    assert "%0Avariant.gen:5:23: `size` is 4 here" in line
+
+    _, out, _ = run_check("sarif", monkeypatch, capsys)
+    result = next(r for r in json.loads(out)["runs"][0]["results"] if r["ruleId"] == "E0303")
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "lib/conv_base.gen"
+    related = result["relatedLocations"][0]["physicalLocation"]
+    assert related["artifactLocation"]["uri"] == "variant.gen" and related["region"]["startLine"] == 5
 
 
 def test_github_is_the_default_under_github_actions(monkeypatch, capsys):

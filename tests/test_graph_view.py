@@ -52,6 +52,17 @@ def test_graph_has_every_network_layer_value_and_loss(path):
         assert any(g.in_degree(n) for n in g.nodes if n.startswith(f"{net.name}:in:")), net.name
 
 
+FLAT = sorted((ROOT / "tests" / "catalogue_flat").glob("*.gen"))
+
+
+@pytest.mark.parametrize("flat", FLAT, ids=lambda p: p.stem)
+def test_a_variant_draws_as_the_same_model_written_in_one_file(flat):
+    """specs/cvae.gen extends vae.gen; tests/catalogue_flat/cvae.gen is the same model in one file."""
+    variant = model(ROOT / "specs" / flat.name)
+    assert to_dot(model_graph(variant)) == to_dot(model_graph(model(flat)))
+    assert to_mermaid(model_graph(variant)) == to_mermaid(model_graph(model(flat)))
+
+
 def test_weighted_and_scheduled_terms_show_their_weights():
     text = (ROOT / "tests" / "cases").glob("*/spec.gen")
     found = False

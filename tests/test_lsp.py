@@ -162,7 +162,85 @@ def test_completion_of_layers_and_their_arguments(client):
     line_start = at(text, "forward {")
     labels = {i["label"] for i in client.request("textDocument/completion",
                                                  {"textDocument": {"uri": URI}, "position": line_start})["items"]}
-    assert {"encoder", "generator", "param", "loss"} <= labels and "override" not in labels  # the grammar's words
+    assert {"encoder", "generator", "param", "loss", "import", "override", "remove", "insert"} <= labels
+    assert "true" not in labels  # the grammar's words only
+
+
+# ---- variants: a document that imports and extends files on disk --------------------------------
+
+BASE = (ROOT / "tests" / "formats" / "lib" / "conv_base.gen").read_text(encoding="utf-8")
+BLOCKS = """\
+network Mlp[n, width = 4](h: [n]) -> [n] {
+    hid = linear(width) -> relu
+    out = linear(n)
+}
+
+train quick {
+    epochs = 2
+}
+"""
+VARIANT = """\
+import "lib/blocks.gen" as blocks
+from "lib/blocks.gen" import Mlp
+model tiny extends "lib/conv_base.gen"
+
+override param size = 4
+network head = blocks.Mlp(n=nz)
+network tail = Mlp(n=size)
+override D.d3 = conv2d(1, 1)
+train extends blocks.quick {}
+"""
+
+
+def open_variant(client: Client, tmp_path: Path, text: str = VARIANT) -> tuple[str, list[dict]]:
+    (tmp_path / "lib").mkdir(exist_ok=True)
+    (tmp_path / "lib" / "conv_base.gen").write_text(BASE, encoding="utf-8")
+    (tmp_path / "lib" / "blocks.gen").write_text(BLOCKS, encoding="utf-8")
+    uri = (tmp_path / "tiny.gen").as_uri()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "gendsl", "version": 1,
+                                                            "text": text}})
+    return uri, client.diagnostics()
+
+
+def test_diagnostics_of_a_variant_point_into_its_base(client, tmp_path):
+    text = 'model tiny extends "lib/conv_base.gen"\n\noverride param size = 4\nparam nz = 16\n'
+    uri, diagnostics = open_variant(client, tmp_path, text)
+    base_uri = (tmp_path / "lib" / "conv_base.gen").as_uri()
+    again = next(d for d in diagnostics if d["code"] == "E0605")  # here, marked in the base
+    assert again["range"]["start"] == at(text, "nz = 16")
+    assert [(r["location"]["uri"], r["location"]["range"]["start"]) for r in again["relatedInformation"]] == \
+        [(base_uri, at(BASE, "nz = 8"))]
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                             "contentChanges": [{"text": text.replace("param nz = 16\n", "")}]})
+    broken = client.diagnostics()
+    assert [d["code"] for d in broken] == ["E0303"]  # in the base's critic, because of this file's value
+    assert broken[0]["range"]["start"] == at(text, "4\n")
+    assert "conv_base.gen:18: conv2d kernel 4 is larger" in broken[0]["message"]
+    where = broken[0]["relatedInformation"][0]["location"]
+    assert where["uri"] == base_uri and where["range"]["start"] == at(BASE, "4, stride=1, padding=0")
+
+
+def test_go_to_definition_into_imported_and_extended_files(client, tmp_path):
+    uri, diagnostics = open_variant(client, tmp_path)
+    assert not [d for d in diagnostics if d["severity"] == 1], diagnostics
+    base_uri = (tmp_path / "lib" / "conv_base.gen").as_uri()
+    blocks_uri = (tmp_path / "lib" / "blocks.gen").as_uri()
+
+    def definition(needle: str, shift: int = 0) -> tuple[str, dict]:
+        result = client.request("textDocument/definition", {"textDocument": {"uri": uri},
+                                                            "position": at(VARIANT, needle, shift)})
+        return result["uri"], result["range"]["start"]
+
+    start = {"line": 0, "character": 0}
+    assert definition('"lib/blocks.gen" as', 3) == (blocks_uri, start)  # an import's path: the file
+    assert definition('"lib/conv_base.gen"', 3) == (base_uri, start)  # a base: the file
+    assert definition("Mlp(n=nz)") == (blocks_uri, at(BLOCKS, "Mlp["))  # `alias.Name`
+    assert definition("Mlp(n=size)") == (blocks_uri, at(BLOCKS, "Mlp["))  # `from ... import Name`
+    assert definition("quick {}") == (blocks_uri, at(BLOCKS, "quick"))  # a library's train block
+    assert definition("nz)") == (base_uri, at(BASE, "nz = 8"))  # a name the base declares
+    assert definition("size = 4") == (base_uri, at(BASE, "size = 16"))  # an override: what it overrides
+    assert definition("size)") == (uri, at(VARIANT, "size = 4"))  # a use: the value in force, here
+    assert definition("d3 =") == (base_uri, at(BASE, "d3 ="))  # a named statement of the base's network
 
 
 def test_lsp_dependencies_are_pure_python():

@@ -30,8 +30,15 @@ def grammar() -> dict:
     rules = [
         {"name": "comment.line.number-sign.gen", "match": r"#.*$"},
         {"name": "string.quoted.double.gen", "match": r'"(?:[^"\\]|\\.)*"'},
+        {"match": r"^\s*(override|remove)\s+(" + "|".join(V.DECLARATIONS + V.ROLES) + r")\b(?!\s*=)",
+         "name": "meta.variant.gen",
+         "captures": {"1": {"name": "keyword.declaration.gen"}, "2": {"name": "keyword.declaration.gen"}}},
+        {"match": r"^(insert)\s+(after|before)\b", "name": "meta.variant.gen",
+         "captures": {"1": {"name": "keyword.declaration.gen"}, "2": {"name": "keyword.other.gen"}}},
+        {"name": "keyword.declaration.gen", "match": r"^\s*(?:override|remove)\b(?!\s*=)"},
         {"name": "keyword.declaration.gen", "match": r"^(?:" + "|".join(V.DECLARATIONS + V.ROLES) + r")\b(?!\s*=)"},
-        {"name": "keyword.other.gen", "match": r"\bextends\b|\bin\b(?=\s*\[)|\bfrom\b(?=\s*\")"},
+        {"name": "keyword.other.gen", "match": r"\bextends\b|\bin\b(?=\s*\[)|\bfrom\b(?=\s*\")"
+                                               r"|\bimport\b(?=\s+" + IDENT + r")|\bas\b(?=\s+" + IDENT + r"\s*(?:#|$))"},
         {"name": "constant.language.gen", "match": _words(V.CONSTANTS)},
         {"name": "storage.type.gen", "match": _words(V.kinds()) + r"(?=\s*\[)"},
         {"match": r"(\.)(" + IDENT + ")", "name": "meta.attribute.gen",

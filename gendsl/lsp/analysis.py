@@ -1,6 +1,12 @@
 """What the language server knows about one document: its diagnostics, what is under the cursor,
 where a name is defined and what may be typed next. Offsets are character offsets into the text;
-server.py converts LSP positions (UTF-16 code units) to and from them."""
+server.py converts LSP positions (UTF-16 code units) to and from them.
+
+The document is compiled as `gendsl check` would, with the files it imports and extends read from
+disk; their spans live in the same offset space as the document's (gendsl/source.py), so a location
+is a SourceFile and a span in it. Go to definition follows a name into the file that declares it: an
+import's path, `alias.Name`, a name brought by `from ... import`, and anything a variant inherits
+or overrides (through the composition's history of each name, file by file)."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from pathlib import Path
 from gendsl import ir
 from gendsl import vocabulary as V
 from gendsl.diagnostics import Diagnostic, Reporter
-from gendsl.source import SourceFile, Span
+from gendsl.source import SourceFile, SourceMap, Span
 
 _IDENT = re.compile(r"[^\W\d]\w*")
 
@@ -23,17 +29,23 @@ class Analysis:
     spec: ir.Spec | None = None
     model: object | None = None  # CheckedModel when the spec has no errors
     networks: dict = field(default_factory=dict)  # name -> CheckedNetwork, of the last good check
+    sources: SourceFile | SourceMap | None = None  # every file the compile read, this one first
+    history: dict = field(default_factory=dict)  # name -> [(span, action)], base first (gendsl.compose)
+    merged: ir.Spec | None = None  # the model after its bases and imports
 
     @staticmethod
     def of(path: str, text: str, previous: "Analysis | None" = None) -> "Analysis":
         from gendsl.driver import compile_source
         from gendsl.syntax import parse
 
-        source = SourceFile(path, text)
+        source = SourceFile(path, text, origin=path)  # imports are found next to the document
         result = compile_source(source, emit_files=False)
-        spec = parse(source, Reporter())
+        spec = parse(SourceFile(path, text), Reporter())
         model = result.model if result.ok else None
-        analysis = Analysis(source, result.diagnostics, spec, model)
+        analysis = Analysis(source, result.diagnostics, spec, model, sources=result.source)
+        if result.composition is not None:
+            analysis.history = result.composition.history
+            analysis.merged = result.composition.spec
         if model is not None:
             analysis.networks = {n.name: n for n in model.networks}
         elif previous is not None:  # while the user types, hover keeps what the last good check knew
@@ -100,38 +112,127 @@ class Analysis:
         return best
 
     # -- go to definition
-    def definition(self, offset: int, base: Path | None = None) -> tuple[str | None, Span] | None:
-        """(path or None for this file, span) of what the name at `offset` names; an `import` string
-        leads to the imported file."""
+    def definition(self, offset: int, base: Path | None = None) -> tuple[SourceFile, Span] | None:
+        """(file, span) of what the name at `offset` names, in this document or in a file it imports or
+        extends; an import's path leads to the start of that file."""
         if self.spec is None:
             return None
         for decl in self.spec.decls:
-            if isinstance(decl, ir.Import) and decl.span.start <= offset < decl.span.end:
-                target = (base or Path(".")) / decl.path
-                return str(target), Span(0, 0)
+            path_span = decl.path_span if isinstance(decl, ir.Import) else \
+                decl.extends_span if isinstance(decl, ir.Model) and decl.extends_file else None
+            if path_span is not None and path_span.start <= offset < path_span.end:
+                file = self._file(decl.path if isinstance(decl, ir.Import) else decl.extends)
+                return (file, Span(file.base, file.base)) if file is not None else None
         word = self.word_at(offset)
         if word is None:
             return None
-        name = word[0]
+        name, span = word
+        text = self.source.text
+        qualifier = re.search(r"([^\W\d]\w*)\.$", text[max(0, span.start - 80):span.start])
+        aliases = {i.alias or Path(i.path).stem: i.path for i in self.spec.of(ir.Import) if not i.names}
+        imported = {n.id: i.path for i in self.spec.of(ir.Import) for n in i.names}
+        if qualifier is not None and qualifier.group(1) in aliases:  # `blocks.Generator64`, `lib.recon`
+            return self._declared_in(aliases[qualifier.group(1)], name)
+        if qualifier is None and text[span.end:span.end + 1] == "." and name in aliases:
+            file = self._file(aliases[name])
+            return (file, Span(file.base, file.base)) if file is not None else None
+        if name in imported:  # `from "lib.gen" import Mlp`: the name anywhere in this file
+            return self._declared_in(imported[name], name)
+        for model in self.spec.of(ir.Model):  # `model v extends mid`
+            if not model.extends_file and model.extends_span is not None and \
+                    model.extends_span.start <= offset < model.extends_span.end and model.extends in aliases:
+                file = self._file(aliases[model.extends])
+                return (file, Span(file.base, file.base)) if file is not None else None
+        network = qualifier.group(1) if qualifier is not None else self._edited_network(offset)
+        if network is not None:  # `override dec.g1 = ...`, a statement of an inserted block
+            found = self._from_history(f"{network}.{name}", span)
+            if found is not None:
+                return found
+        local = self._local_definition(offset, name)
+        if local is not None:
+            return self.source, local
+        return self._from_history(name, span)
+
+    def _local_definition(self, offset: int, name: str) -> Span | None:
         # inside a network, its statements and inputs come first
-        for decl in self.spec.of(ir.Network):
+        for decl in self.spec.of(ir.Network) + [o.decl for o in self.spec.of(ir.Override)
+                                                 if isinstance(o.decl, ir.Network)]:
             if decl.span.start <= offset < decl.span.end:
                 for st in decl.body:
                     if st.name == name and st.name_span is not None:
-                        return None, st.name_span
+                        return st.name_span
                 for inp in decl.inputs:
                     if inp.name == name:
-                        return None, Span(inp.span.start, inp.span.start + len(name))
+                        return Span(inp.span.start, inp.span.start + len(name))
+                for tp in decl.tparams:
+                    if tp.name == name:
+                        return Span(tp.span.start, tp.span.start + len(name))
         for decl in self.spec.decls:
-            if isinstance(decl, (ir.Param, ir.Data, ir.Latent, ir.Schedule, ir.Network)) and decl.name == name:
-                return None, decl.name_span
-        for forward in self.spec.of(ir.Forward):
+            if isinstance(decl, (ir.Param, ir.Data, ir.Latent, ir.Schedule, ir.Network, ir.Instance)) and \
+                    decl.name == name and decl.name_span.start <= offset < decl.name_span.end:
+                return None  # on a declaration itself: what it overrides, if anything (the history)
+            if isinstance(decl, (ir.Param, ir.Data, ir.Latent, ir.Schedule, ir.Network, ir.Instance)) and \
+                    decl.name == name:
+                return decl.name_span
+        for forward in self.spec.of(ir.Forward) + [o.decl for o in self.spec.of(ir.Override)
+                                                   if isinstance(o.decl, ir.Forward)]:
             for step in forward.steps:
                 targets = step.targets if isinstance(step, ir.Assign) else (step.target,)
                 for t in targets:
                     if t.id == name:
-                        return None, t.span
+                        return t.span
         return None
+
+    def _edited_network(self, offset: int) -> str | None:
+        """The network an `insert` block or a statement edit at `offset` changes."""
+        for decl in self.spec.decls:
+            inner = decl.decl if isinstance(decl, ir.Override) else decl
+            if isinstance(inner, (ir.Insert, ir.StatementEdit)) and decl.span.start <= offset < decl.span.end:
+                return inner.network
+        return None
+
+    _DEFINING = ("declared", "overridden", "replaced", "inserted", "set", "declared by the overriding network")
+
+    def _from_history(self, key: str, at: Span) -> tuple[SourceFile, Span] | None:
+        """Where `key` got its value: the last declaration of it in the chain of files; from a declaration
+        itself (an `override`), the one it replaces."""
+        entries = [s for s, action in self.history.get(key, []) if action in self._DEFINING]
+        here = [k for k, s in enumerate(entries) if s.start <= at.start < max(s.end, s.start + 1)]
+        if here:
+            entries = entries[:here[-1]]
+        if not entries or self.sources is None:
+            return None
+        span = entries[-1]
+        return self.sources.file_of(span), span
+
+    def _file(self, path: str) -> SourceFile | None:
+        """The file `path` (relative to this document) names, as the compile read it."""
+        import os
+
+        target = os.path.abspath(os.path.join(os.path.dirname(self.source.origin or self.source.path), path))
+        for file in (self.sources.files if self.sources is not None else []):
+            if file is not self.source and os.path.abspath(file.origin or file.path) == target:
+                return file
+        return None
+
+    def _declared_in(self, path: str, name: str) -> tuple[SourceFile, Span] | None:
+        """The declaration of `name` at the top level of the imported file `path`."""
+        from gendsl.syntax import parse
+
+        file = self._file(path)
+        if file is None:
+            return None
+        spec = parse(file, Reporter())  # spans in the compile's offset space: `file.base` on
+        for decl in (spec.decls if spec is not None else []):
+            inner = decl.decl if isinstance(decl, ir.Override) else decl
+            if isinstance(inner, (ir.Network, ir.Instance, ir.Model)) and inner.name == name:
+                return file, inner.name_span
+            if isinstance(inner, ir.Train) and inner.name == name and inner.name_span is not None:
+                return file, inner.name_span
+            if isinstance(inner, ir.Loss) and inner.name == name:
+                start = inner.span.start + file.text[inner.span.start - file.base:].index(name, len("loss"))
+                return file, Span(start, start + len(name))
+        return file, Span(file.base, file.base)
 
     # -- completion
     def completion(self, offset: int) -> list[tuple[str, str, str]]:
@@ -174,10 +275,12 @@ class Analysis:
         return False
 
     def _names(self) -> list[str]:
+        """The names this document may use: its own and, in a variant, everything its bases declare."""
         if self.spec is None:
             return sorted(set(_IDENT.findall(re.sub(r"#[^\n]*", "", self.source.text))) - set(V.DECLARATIONS))
-        names = [d.name for d in self.spec.decls if hasattr(d, "name") and isinstance(d.name, str)
-                 and not isinstance(d, (ir.Model, ir.Loss))]
+        decls = list(self.spec.decls) + (list(self.merged.decls) if self.merged is not None else [])
+        names = [d.name for d in decls if hasattr(d, "name") and isinstance(d.name, str)
+                 and not isinstance(d, (ir.Model, ir.Loss, ir.Train))]
         return sorted(set(names))
 
 

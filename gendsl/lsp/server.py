@@ -1,5 +1,6 @@
 """The language server: pygls over stdio. Diagnostics on open and change (with related locations),
-hover (shape and parameter count), go to definition, completion of layers and their arguments."""
+hover (shape and parameter count), go to definition (into imported and extended files too), completion
+of layers and their arguments."""
 
 from __future__ import annotations
 
@@ -54,18 +55,50 @@ def _path(uri: str) -> str:
 
 # ---- diagnostics ---------------------------------------------------------------------------
 
+def _uri_of(file: SourceFile, analysis: Analysis, uri: str) -> str:
+    return uri if file is analysis.source else Path(file.origin or file.path).resolve().as_uri()
+
+
 def lsp_diagnostics(analysis: Analysis, uri: str) -> list[T.Diagnostic]:
+    """The document's diagnostics. Spans in the files it imports or extends become related locations
+    in those files; a diagnostic whose own span lies in another file (a variant's value that breaks its
+    base's network) is shown at this document's part in it: its first mark here, or the line that
+    brings that file in."""
     source = analysis.source
+    sources = analysis.sources or source
     out = []
     for d in analysis.diagnostics:
         span = d.span or Span(0, 0)
         message = d.message + "".join(f"\nnote: {n}" for n in d.notes) + (f"\nhelp: {d.help}" if d.help else "")
-        related = [T.DiagnosticRelatedInformation(location=T.Location(uri=uri, range=to_range(source, s)),
-                                                  message=label or "here") for s, label in d.related]
+        related = [(s, label or "here") for s, label in d.related]
+        home = sources.file_of(span)
+        if home is not source:
+            related.insert(0, (span, d.label or d.message))
+            here = [s for s, _ in d.related if sources.file_of(s) is source]
+            span = here[0] if here else _bringing_in(analysis, home)
+            message = f"{home.path}:{home.line_col(d.span.start)[0]}: {message}"
+        info = [T.DiagnosticRelatedInformation(
+            location=T.Location(uri=_uri_of(sources.file_of(s), analysis, uri), range=to_range(sources.file_of(s), s)),
+            message=label) for s, label in related]
         out.append(T.Diagnostic(range=to_range(source, span), message=message, source="gendsl", code=d.code,
                                 severity=T.DiagnosticSeverity.Error if d.is_error else T.DiagnosticSeverity.Warning,
-                                related_information=related or None))
+                                related_information=info or None))
     return out
+
+
+def _bringing_in(analysis: Analysis, file: SourceFile) -> Span:
+    """The `import` or `model ... extends` line of the document through which `file` was read (the
+    `extends` line when it came in further down the chain of bases)."""
+    from gendsl import ir
+
+    decls = analysis.spec.decls if analysis.spec is not None else []
+    lines = [(d, d.path) for d in decls if isinstance(d, ir.Import)] + \
+        [(d, d.extends) for d in decls if isinstance(d, ir.Model) and d.extends_file]
+    for decl, path in lines:
+        if analysis._file(path) is file:
+            return decl.span
+    bases = [d.span for d in decls if isinstance(d, ir.Model) and d.extends] + [d.span for d, _ in lines]
+    return bases[0] if bases else Span(0, 0)
 
 
 def _analyse(ls: LanguageServer, uri: str) -> None:
@@ -115,14 +148,11 @@ def hover(ls: LanguageServer, params: T.HoverParams) -> T.Hover | None:
 def definition(ls: LanguageServer, params: T.DefinitionParams) -> T.Location | None:
     uri = params.text_document.uri
     analysis = _current(ls, uri)
-    found = analysis.definition(to_offset(analysis.source, params.position), Path(_path(uri)).parent)
+    found = analysis.definition(to_offset(analysis.source, params.position))
     if found is None:
         return None
-    path, span = found
-    if path is None:
-        return T.Location(uri=uri, range=to_range(analysis.source, span))
-    start = T.Position(line=0, character=0)
-    return T.Location(uri=Path(path).resolve().as_uri(), range=T.Range(start=start, end=start))
+    file, span = found
+    return T.Location(uri=_uri_of(file, analysis, uri), range=to_range(file, span))
 
 
 @server.feature(T.TEXT_DOCUMENT_COMPLETION, T.CompletionOptions(trigger_characters=["(", ",", ">", " "]))
