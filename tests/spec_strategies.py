@@ -437,7 +437,7 @@ def _render_body(head: str, lines: list[str], before: str, fault_line: int | Non
         if i == fault_line:
             span = (offset + 4, offset + 4 + len(line))
         offset += 4 + len(line) + 1
-    return head + "\n".join("    " + l for l in lines) + "\n}", span
+    return head + "\n".join("    " + line for line in lines) + "\n}", span
 
 
 def _data_type(draw, s) -> str:
@@ -470,7 +470,8 @@ def spec(draw, modes=("network", "network", "encoder", "decoder"), max_statement
         code_shape = draw(input_shape())
         code_type = fmt(code_shape) if len(code_shape) == 1 else draw(st.sampled_from(["image", ""])) + fmt(code_shape)
         enc_tail = "" if len(code_shape) == 1 else f" -> reshape({', '.join(map(str, code_shape))})"
-        lines.append(f"encoder enc0({x_name}) -> {code_type} {{\n    flatten -> linear({numel(code_shape)}){enc_tail}\n}}")
+        lines.append(f"encoder enc0({x_name}) -> {code_type} {{\n"
+                     f"    flatten -> linear({numel(code_shape)}){enc_tail}\n}}")
         inputs = [("code", code_shape)] + ([(y_name, label)] if label else [])
         b = draw(body(inputs, params, max_statements))
         finish_single(draw, b)

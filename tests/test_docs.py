@@ -47,3 +47,32 @@ def test_links_to_local_files_resolve(doc):
         if re.match(r"[a-z]+:", target):
             continue
         assert (doc.parent / target).exists(), f"{doc.relative_to(ROOT)} links to a missing {target}"
+
+
+def test_tutorial_variant_step_shows_what_the_commands_print(tmp_path, monkeypatch, capsys):
+    """docs/tutorial.md's last step: its base and variant specs are written as shown, formatted, and every
+    `$ gendsl ...` block of the step prints exactly what the page shows (the E0605 block with the
+    variant's `override` left out, as the page says)."""
+    import shlex
+
+    from gendsl.cli import main
+    from gendsl.fmt import format_text
+
+    text = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    step = text[text.index("## 10. Write a variant"):]
+    base = re.findall(r"```gen\n(.*?)```", text, re.S)[0]
+    variant = re.findall(r"```gen\n(.*?)```", step, re.S)[0]
+    assert 'model digits_ae_sparse extends "digits_ae.gen"' in variant and "override param code" in variant
+    assert format_text(base) == base and format_text(variant) == variant
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "digits_ae.gen").write_text(base, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    shown = re.findall(r"```\n\$ (gendsl [^\n]*)\n(.*?)```", step, re.S)
+    assert len(shown) == 3
+    for command, expected in shown:
+        written = variant.replace("override param code", "param code") if "E0605" in expected else variant
+        (tmp_path / "specs" / "digits_ae_sparse.gen").write_text(written, encoding="utf-8")
+        status = main(shlex.split(command)[1:])
+        out = capsys.readouterr()
+        assert (out.out + out.err).strip() == expected.strip(), command
+        assert status == (1 if "error[" in expected else 0), command

@@ -29,6 +29,8 @@ KEYWORDS = {"import", "as", "from", "model", "extends", "override", "remove", "i
 
 def _id(path: Path) -> str:
     return path.parent.name if path.name == "spec.gen" else path.relative_to(ROOT).as_posix()
+
+
 VSCODE = ROOT / "editors" / "vscode"
 
 

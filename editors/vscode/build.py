@@ -37,8 +37,8 @@ def grammar() -> dict:
          "captures": {"1": {"name": "keyword.declaration.gen"}, "2": {"name": "keyword.other.gen"}}},
         {"name": "keyword.declaration.gen", "match": r"^\s*(?:override|remove)\b(?!\s*=)"},
         {"name": "keyword.declaration.gen", "match": r"^(?:" + "|".join(V.DECLARATIONS + V.ROLES) + r")\b(?!\s*=)"},
-        {"name": "keyword.other.gen", "match": r"\bextends\b|\bin\b(?=\s*\[)|\bfrom\b(?=\s*\")"
-                                               r"|\bimport\b(?=\s+" + IDENT + r")|\bas\b(?=\s+" + IDENT + r"\s*(?:#|$))"},
+        {"name": "keyword.other.gen", "match": r"\bextends\b|\bin\b(?=\s*\[)|\bfrom\b(?=\s*\")|\bimport\b(?=\s+"
+                                               + IDENT + r")|\bas\b(?=\s+" + IDENT + r"\s*(?:#|$))"},
         {"name": "constant.language.gen", "match": _words(V.CONSTANTS)},
         {"name": "storage.type.gen", "match": _words(V.kinds()) + r"(?=\s*\[)"},
         {"match": r"(\.)(" + IDENT + ")", "name": "meta.attribute.gen",

@@ -155,8 +155,8 @@ class Analysis:
 
     def _local_definition(self, offset: int, name: str) -> Span | None:
         # inside a network, its statements and inputs come first
-        for decl in self.spec.of(ir.Network) + [o.decl for o in self.spec.of(ir.Override)
-                                                 if isinstance(o.decl, ir.Network)]:
+        overridden = [o.decl for o in self.spec.of(ir.Override) if isinstance(o.decl, ir.Network)]
+        for decl in self.spec.of(ir.Network) + overridden:
             if decl.span.start <= offset < decl.span.end:
                 for st in decl.body:
                     if st.name == name and st.name_span is not None:
@@ -174,8 +174,8 @@ class Analysis:
             if isinstance(decl, (ir.Param, ir.Data, ir.Latent, ir.Schedule, ir.Network, ir.Instance)) and \
                     decl.name == name:
                 return decl.name_span
-        for forward in self.spec.of(ir.Forward) + [o.decl for o in self.spec.of(ir.Override)
-                                                   if isinstance(o.decl, ir.Forward)]:
+        forwards = [o.decl for o in self.spec.of(ir.Override) if isinstance(o.decl, ir.Forward)]
+        for forward in self.spec.of(ir.Forward) + forwards:
             for step in forward.steps:
                 targets = step.targets if isinstance(step, ir.Assign) else (step.target,)
                 for t in targets:
