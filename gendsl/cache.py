@@ -22,3 +22,29 @@ def cache_dir() -> str | None:
     except OSError:
         return None
     return folder
+
+
+def template_cache(folder: str):
+    """jinja2's file cache of compiled templates, made to keep the promise above: a file it cannot
+    read back (truncated by a full disk, a crash, or damaged by hand) is deleted and rebuilt, and a
+    cache folder that cannot be written (read-only, full) only costs the time of compiling again."""
+    import jinja2
+
+    class SelfRepairingCache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # noqa: BLE001 - marshal/pickle raise EOFError, ValueError, TypeError ...
+                bucket.reset()
+                try:
+                    os.unlink(self._get_cache_filename(bucket))
+                except OSError:
+                    pass
+
+        def dump_bytecode(self, bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    return SelfRepairingCache(folder, "jinja2-%s.cache")

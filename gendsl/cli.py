@@ -20,6 +20,8 @@ def _print_diagnostics(result, writer=None) -> None:
     from gendsl.formats import DiagnosticWriter
 
     (writer or DiagnosticWriter("text")).write(result.diagnostics, result.source)
+    if getattr(result, "stopped", None):
+        print(result.stopped, file=sys.stderr)
 
 
 def _writer(args):
@@ -39,15 +41,44 @@ def _internal_error(path: str, exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+def environment_error(exc: OSError) -> str:
+    """One line for a problem of the machine, not of gendsl: `generated/x/model.py: permission denied`."""
+    cause = (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else str(exc)
+    where = exc.filename if isinstance(exc, OSError) and exc.filename is not None else None
+    return f"{where}: {cause}" if where is not None else cause
+
+
+def _silence_stdout() -> None:
+    """The reader of our output went away (`gendsl ... | head`): send the rest nowhere, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def _each(paths, fn) -> int:
     status = EXIT_OK
     for path in paths:
-        try:
-            status = max(status, fn(path))
-        except RecursionError as exc:
-            status = max(status, _internal_error(path, exc))
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
-            status = max(status, _internal_error(path, exc))
+        for attempt in (1, 2):
+            try:
+                status = max(status, fn(path))
+                sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            except BrokenPipeError:
+                # the output pipe closed: do the work again with stdout to /dev/null, so the exit
+                # status (and what gets written) is the same as if everything had been read
+                _silence_stdout()
+                if attempt == 1:
+                    continue
+            except OSError as exc:  # the file system: full, read-only, a file where a folder goes ...
+                print(f"gendsl: error: {environment_error(exc)}", file=sys.stderr)
+                status = max(status, EXIT_USER)
+            except RecursionError as exc:
+                status = max(status, _internal_error(path, exc))
+            except Exception as exc:  # noqa: BLE001 - the last line of defence
+                status = max(status, _internal_error(path, exc))
+            break
     return status
 
 
@@ -81,38 +112,82 @@ def output_dir(out: str | None, model_name: str) -> Path:
 
 def cmd_compile(args) -> int:
     from gendsl.driver import compile_path
-    from gendsl.files import write_atomically
 
-    def one(path):
-        result = compile_path(path, sets=args.set)
+    results: dict[str, object] = {}
+
+    def compile_one(path):
+        results[path] = result = compile_path(path, sets=args.set)
         _print_diagnostics(result, _writer(args))
-        if not result.ok:
-            return EXIT_USER
+        return EXIT_OK if result.ok else EXIT_USER
+    status = _each(args.files, compile_one)
+    by_folder: dict[Path, list[str]] = {}
+    for path, result in results.items():
+        if result.ok:
+            by_folder.setdefault(_key(output_dir(args.output, result.model.name)), []).append(path)
+    clashes = {path for paths in by_folder.values() if len(paths) > 1 for path in paths}
+    for paths in by_folder.values():
+        if len(paths) > 1:
+            name = results[paths[0]].model.name
+            shown = ", ".join(f"`{results[p].source.path}`" for p in paths)
+            print(f"gendsl: error: model `{name}` is declared in {shown}; each would write "
+                  f"{output_dir(args.output, name).as_posix()}/ (nothing was written there)\n"
+                  f"  = help: rename the model in all but one of them", file=sys.stderr)
+            status = max(status, EXIT_USER)
+
+    def write_one(path):
+        result = results[path]
         folder = output_dir(args.output, result.model.name)
         if args.check:
             return _diff(folder, result.files, _writer(args).human)
-        write_atomically(folder, result.files)
-        if not args.quiet:
-            print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(result.files))})", file=_writer(args).human)
+        write_files(folder, result.files, quiet=args.quiet, out=_writer(args).human)
         return EXIT_OK
-    return _each(args.files, one)
+    return max(status, _each([p for p, r in results.items() if r.ok and p not in clashes], write_one))
+
+
+def _key(folder: Path) -> Path:
+    try:
+        return folder.resolve()
+    except OSError:
+        return folder.absolute()
+
+
+def write_files(folder: Path, files: dict[str, str], quiet: bool = False, out=None) -> None:
+    """Write a model's files (see files.py); say what was written and what stale files were removed."""
+    from gendsl.files import write_atomically
+
+    removed = write_atomically(folder, files)
+    if not quiet:
+        print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(files))})", file=out or sys.stdout)
+        if removed:
+            print(f"removed {', '.join(f'{folder.as_posix()}/{n}' for n in removed)}: no longer generated",
+                  file=out or sys.stdout)
 
 
 def _diff(folder: Path, files: dict[str, str], out=None) -> int:
     import difflib
 
+    from gendsl.files import stale_files
+
     out = out or sys.stdout
     status = EXIT_OK
     for name, text in sorted(files.items()):
         target = folder / name
-        old = target.read_text(encoding="utf-8") if target.exists() else ""
+        shown = target.as_posix()
+        if target.is_dir():
+            print(f"{shown}: a directory where gendsl writes a file", file=out)
+            status = EXIT_USER
+            continue
+        old = target.read_bytes().decode("utf-8", "replace") if target.is_file() else ""
         if old != text:
             status = EXIT_USER
-            shown = target.as_posix()
             out.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
                                                 f"{shown} (committed)", f"{shown} (generated)"))
             if not old:
                 print(f"{shown}: missing; run `gendsl compile` to create it", file=out)
+    for name in stale_files(folder, files):
+        status = EXIT_USER
+        print(f"{(folder / name).as_posix()}: generated earlier, but the spec no longer generates it; "
+              "`gendsl compile` removes it", file=out)
     if status:
         print(f"{folder.as_posix()}/ is out of date: run `gendsl compile` and commit the result", file=sys.stderr)
     return status
@@ -123,6 +198,9 @@ def cmd_run(args, train_args: list[str]) -> int:
 
     try:
         return run_spec(args.spec, train_args, output=args.output, write=not args.no_write, sets=args.set)
+    except OSError as exc:
+        print(f"gendsl: error: {environment_error(exc)}", file=sys.stderr)
+        return EXIT_USER
     except Exception as exc:  # noqa: BLE001
         return _internal_error(args.spec, exc)
 
@@ -225,16 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if argv and argv[0] == "run":
-        cut = argv.index("--") if "--" in argv else len(argv)  # everything after `--` goes to train.py
-        args, rest = parser.parse_known_args(argv[:cut])
-        return cmd_run(args, rest + argv[cut + 1:])
-    args = parser.parse_args(argv)
     try:
+        if argv and argv[0] == "run":
+            cut = argv.index("--") if "--" in argv else len(argv)  # everything after `--` goes to train.py
+            args, rest = parser.parse_known_args(argv[:cut])
+            return cmd_run(args, rest + argv[cut + 1:])
+        args = parser.parse_args(argv)
         return args.fn(args)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # outside a spec's work (argparse's --help | head): nothing left to do
+        _silence_stdout()
         return EXIT_OK
     finally:
         if getattr(args, "writer", None) is not None:

@@ -8,6 +8,7 @@ docs/diagnostics.md explains each one and tests/diagnostics/ pins its output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from gendsl.source import Span
 
@@ -23,6 +24,8 @@ CODES: dict[str, str] = {
     "E0107": "file is not UTF-8 text",
     "E0108": "empty file",
     "E0109": "expression nested too deeply",
+    "E0111": "unknown escape in a string",
+    "E0112": "empty string",
     "E0201": "unknown name",
     "E0202": "duplicate name",
     "E0203": "unknown layer",
@@ -103,6 +106,7 @@ CODES: dict[str, str] = {
     "E0610": "unknown `--set` name",
     "E0611": "malformed `--set`",
     "W0401": "unused network",
+    "W0402": "unused value",
     "W0501": "Wasserstein critic ends in `sigmoid`",
     "W0502": "gradient penalty through batchnorm",
     "W0503": "contractive penalty through batchnorm",
@@ -140,6 +144,14 @@ class Cascade(CompileError):
         super().__init__(None)
 
 
+MAX_ERRORS = 50  # then "too many errors, stopping", as compilers do (clang stops at 20, gcc -fmax-errors)
+
+
+class TooManyErrors(Exception):
+    """Raised by the reporter at the MAX_ERRORS-th error: the driver stops checking the file there.
+    Not a CompileError, so no check catches it: a file of 100,000 bad lines costs 50 errors' work."""
+
+
 @dataclass
 class Reporter:
     """Collects the diagnostics of one file."""
@@ -151,6 +163,7 @@ class Reporter:
               related: tuple[tuple[Span, str], ...] = ()) -> None:
         self.diagnostics.append(Diagnostic("error", code, message, span, label, tuple(notes), help,
                                            tuple(related)))
+        self._stop_if_too_many()
 
     def warning(self, code: str, message: str, span: Span | None, label: str = "",
                 notes: tuple[str, ...] | list[str] = (), help: str | None = None,
@@ -161,6 +174,12 @@ class Reporter:
     def add(self, diagnostic: Diagnostic | None) -> None:
         if diagnostic is not None:  # None: a cascade, already reported upstream
             self.diagnostics.append(diagnostic)
+            if diagnostic.is_error:
+                self._stop_if_too_many()
+
+    def _stop_if_too_many(self) -> None:
+        if self.error_count >= MAX_ERRORS:
+            raise TooManyErrors(self.error_count)
 
     @property
     def has_errors(self) -> bool:
@@ -187,12 +206,40 @@ def error(code: str, message: str, span: Span, label: str = "",
     return CompileError(Diagnostic("error", code, message, span, label, tuple(notes), help, tuple(related)))
 
 
+MAX_SUGGEST_LENGTH = 40  # a longer unknown name is no typo of a short one
+SUGGEST_WINDOW = 50  # names on each side of `name` in each sorted index that reach difflib
+
+
 def did_you_mean(name: str, candidates) -> str | None:
-    """A `help` text naming the closest candidate, if one is close enough."""
+    """A `help` text naming the closest candidate, if one is close enough.
+
+    Bounded, so that a file of thousands of unknown names costs linear time, not quadratic: with
+    many candidates, only the SUGGEST_WINDOW names on each side of `name` in two sorted indexes
+    (the names, and the names spelled backwards: a shared prefix or a shared suffix) reach
+    difflib, and a name longer than MAX_SUGGEST_LENGTH gets no suggestion.
+    """
+    import bisect
     import difflib
 
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    if not name or len(name) > MAX_SUGGEST_LENGTH:
+        return None
+    names, backwards = _suggest_index(frozenset(c for c in candidates if isinstance(c, str)))
+    if len(names) <= 4 * SUGGEST_WINDOW:
+        near = list(names)
+    else:
+        found = set()
+        for index, key, turn in ((names, name, lambda c: c), (backwards, name[::-1], lambda c: c[::-1])):
+            at = bisect.bisect_left(index, key)
+            found.update(turn(c) for c in index[max(0, at - SUGGEST_WINDOW):at + SUGGEST_WINDOW])
+        near = sorted(found)
+    close = difflib.get_close_matches(name, near, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
+
+
+@lru_cache(maxsize=16)
+def _suggest_index(candidates: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The candidates sorted, and sorted spelled backwards; built once per set of names."""
+    return tuple(sorted(candidates)), tuple(sorted(c[::-1] for c in candidates))
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gendsl.check.result import CheckedModel
-from gendsl.diagnostics import Diagnostic, Reporter
+from gendsl.diagnostics import MAX_ERRORS, Diagnostic, Reporter, TooManyErrors
 from gendsl.compose import Composition
 from gendsl.source import SourceFile, SourceMap
 
@@ -22,6 +24,7 @@ class Result:
     model: CheckedModel | None = None
     files: dict[str, str] | None = None
     composition: Composition | None = None  # the merged spec and where each value came from
+    stopped: str | None = None  # MAX_ERRORS errors were found: checking stopped there, with this message
 
     @property
     def ok(self) -> bool:
@@ -41,7 +44,7 @@ def display_path(path: str | os.PathLike) -> str:
 def read_source(path: str) -> tuple[SourceFile, Diagnostic | None]:
     shown = display_path(path)
     try:
-        raw = Path(path).read_bytes()
+        raw, size = read_bounded(path, MAX_SOURCE_BYTES)
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         return SourceFile(shown, ""), Diagnostic(
@@ -49,8 +52,9 @@ def read_source(path: str) -> tuple[SourceFile, Diagnostic | None]:
             "check the path" if isinstance(exc, FileNotFoundError) else
             "pass a .gen file" if isinstance(exc, IsADirectoryError) else None)
     if len(raw) > MAX_SOURCE_BYTES:
+        how_big = f"file is {size:,} bytes" if size is not None else f"file is more than {MAX_SOURCE_BYTES:,} bytes"
         return SourceFile(shown, ""), Diagnostic(
-            "error", "E0106", f"file is {len(raw):,} bytes; specs are limited to {MAX_SOURCE_BYTES:,}", None, "", (),
+            "error", "E0106", f"{how_big}; specs are limited to {MAX_SOURCE_BYTES:,}", None, "", (),
             "a spec is a page or two of text; is this the right file?")
     if raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark some editors write: not part of the text
         raw = raw[3:]
@@ -69,6 +73,24 @@ def read_source(path: str) -> tuple[SourceFile, Diagnostic | None]:
     return SourceFile(shown, text), None
 
 
+def read_bounded(path: str, limit: int) -> tuple[bytes, int | None]:
+    """At most `limit + 1` bytes of `path` (one more than allowed shows that it is too large), and the
+    file's size when it is a regular file. Never more: /dev/zero, an endless pipe (`yes | gendsl check
+    /dev/stdin`) and a 4 GB sparse file cost 1 MB of memory and stop at once."""
+    with open(path, "rb") as f:
+        info = os.fstat(f.fileno())
+        size = info.st_size if stat.S_ISREG(info.st_mode) else None
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = f.read(left)  # a pipe may return less than asked: read until EOF or the limit
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    raw = b"".join(chunks)
+    return raw, size if size is not None and size >= len(raw) else None  # /proc files say 0 bytes
+
+
 def _span_at(pos: int):
     from gendsl.source import Span
     return Span(pos, pos + 1)
@@ -80,10 +102,22 @@ def compile_source(source: SourceFile, emit_files: bool = True, sets=()) -> Resu
     from gendsl.compose import compose
 
     reporter = Reporter()
-    composition = compose(source, reporter, read_source, tuple(sets))
-    result = Result(composition.sources, composition=composition)
-    if composition.spec is not None and not (reporter.has_errors and not composition.spec.decls):
-        result.model = check(composition.spec, composition.sources, reporter)
+    collecting = gc.isenabled()
+    gc.disable()  # a 1 MB spec is a million short-lived objects: the cyclic collector made it superlinear
+    result = None
+    try:
+        composition = compose(source, reporter, read_source, tuple(sets))
+        result = Result(composition.sources, composition=composition)
+        if composition.spec is not None and not (reporter.has_errors and not composition.spec.decls):
+            result.model = check(composition.spec, composition.sources, reporter)
+    except TooManyErrors:
+        if result is None:
+            result = Result(source)
+        result.model = None
+        result.stopped = f"{source.path}: too many errors ({MAX_ERRORS}), stopping; fix these and check again"
+    finally:
+        if collecting:
+            gc.enable()
     result.diagnostics = sorted(reporter.diagnostics, key=lambda d: (d.span.start if d.span else -1, d.code))
     if result.model is not None:
         result.model = replace(result.model, sha256=spec_sha256(composition))

@@ -50,7 +50,8 @@ STDLIB = {"__future__", "argparse", "csv", "collections", "contextlib", "datacla
 THIRD_PARTY = {"torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch.utils.data", "numpy", "tqdm",
                "matplotlib", "matplotlib.pyplot", "matplotlib.figure", "matplotlib.image",
                "matplotlib.backends.backend_agg", "sklearn.datasets", "mlxtend.data", "PIL", "torchvision",
-               "torchvision.datasets"}
+               "torchvision.datasets", "torchvision.transforms.v2.functional", "torchvision.utils",
+               "torchvision.models"}
 GENERATED_SIBLINGS = {"model", "train", "data", "metrics", "outputs", "apps"}  # files of the same folder
 # file name -> modules it may import; files not listed get DEFAULT_IMPORTS
 ALLOWED_IMPORTS: dict[str, set[str]] = {"model.py": MODEL_IMPORTS}

@@ -290,9 +290,11 @@ encoder enc(x) -> [8] { linear(8) }
 decoder dec(code: [8]) -> [4] { linear(4) }
 forward { code = enc(x)  x_hat = dec(code) }
 loss = mse(x_hat, x)
-train { optimizer = sgd(lr=1e30) }
+train { optimizer = sgd(lr=10) }
 """
-    rc = run_main(build(spec), "--dry-run", "--batch-size", "4", "--steps", "50", "--out", str(tmp_path))
+    # the spec's lr is at most 10 (E0220 above); train.py's --lr is not bounded, so it diverges
+    rc = run_main(build(spec), "--dry-run", "--batch-size", "4", "--steps", "50", "--lr", "1e30",
+                  "--out", str(tmp_path))
     err = capsys.readouterr().err
     assert rc == 1
     assert "loss term `" in err and "at step" in err

@@ -4,8 +4,10 @@ method reads and fills the checker's state (`env`, `declared`, `reporter`)."""
 
 from __future__ import annotations
 
+import networkx as nx
+
 from gendsl import ir
-from gendsl.check import graph as nx  # networkx's API for the few calls used here, without its 0.1 s import
+from gendsl.check.cycles import cycles, induced
 from gendsl.check.names import check_identifier, check_text
 from gendsl.check.result import DataDecl, LatentDecl
 from gendsl.check.types import TensorType
@@ -93,10 +95,7 @@ class DeclarationChecks:
                     graph.add_edge(ref.id, p.name)
                     refs.setdefault((ref.id, p.name), ref)
         index = {p.name: i for i, p in enumerate(params)}
-        groups = [c for c in nx.strongly_connected_components(graph)
-                  if len(c) > 1 or any(graph.has_edge(n, n) for n in c)]
-        for group in sorted(groups, key=lambda c: min(index[n] for n in c)):
-            cycle = nx.find_cycle(graph.subgraph(group))
+        for group, cycle in cycles(graph, index.get):
             # edge (u, v): `v` uses `u`. Point at the use of a parameter declared below (or at the self-use).
             u, v = next(((u, v) for u, v in cycle if index[u] >= index[v]), cycle[0])
             names = [f"`{n}`" for n in sorted(group, key=index.get)]
@@ -109,7 +108,7 @@ class DeclarationChecks:
                                 "give one of them a number", related)
             self.env.broken |= group
         order = list(nx.lexicographical_topological_sort(
-            graph.subgraph(n for n in graph if n not in self.env.broken), key=lambda n: index[n]))
+            induced(graph, (n for n in graph if n not in self.env.broken)), key=lambda n: index[n]))
         for pname in order:
             p = by_name[pname]
             value = self._guard(evaluate, p.value, self.env)

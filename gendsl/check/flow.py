@@ -3,9 +3,18 @@
 Every call must pass tensors of exactly the types the network declares, so the
 cross-network contracts (generator output = discriminator input, encoder heads
 = latent size, ...) fall out of ordinary type checking here.
+
+The model graph is a networkx DiGraph: a node per data tensor, latent and
+forward value (named as in the spec), per network (`("network", name)`) and
+per loss term (`("term", label)`, added by the loss checker), with an edge from
+what each one is computed from. Which networks a value depends on, whether a
+code is computed from an input, and what the loss reaches are graph questions
+(ancestors, paths, descendants).
 """
 
 from __future__ import annotations
+
+import networkx as nx
 
 from gendsl import ir
 from gendsl.check.names import check_identifier
@@ -33,7 +42,8 @@ class FlowChecker:
         self.taken = taken  # top-level names a variable may not reuse
         self.steps = []
         self.calls: dict[str, list[CallStep]] = {}
-        self.depends: dict[str, set[str]] = {name: set() for name in variables}  # var -> networks it depends on
+        self.graph = nx.DiGraph()  # the model graph (see the module's docstring)
+        self.graph.add_nodes_from(variables, kind="data")
         self.broken: set[str] = set()  # values (and declarations) whose error was already reported
         self.spans: dict = {}  # forward variable -> where it was assigned
         self.unknown_calls: list[str] = []  # calls of networks that do not exist
@@ -52,7 +62,37 @@ class FlowChecker:
                 self.broken.update(t.id for t in targets)
         return self.steps
 
-    def _bind(self, target: ir.Name, t: TensorType, deps: set[str]) -> None:
+    def depends(self, var: str) -> set[str]:
+        """The networks whose outputs `var` is computed from (empty for data and unknown values)."""
+        if var not in self.graph:
+            return set()
+        return {n[1] for n in nx.ancestors(self.graph, var) if isinstance(n, tuple) and n[0] == "network"}
+
+    def computed_from(self, code: str, source: str) -> bool:
+        """Whether value `code` is computed from value `source` (through calls, samples, corruptions)."""
+        return code in self.graph and source in self.graph and nx.has_path(self.graph, source, code)
+
+    def terms_reached(self) -> dict[str, list[str]]:
+        """Each network in the graph -> the labels of the loss terms its parameters reach, sorted."""
+        return {node[1]: sorted(d[1] for d in nx.descendants(self.graph, node) if isinstance(d, tuple))
+                for node in self.graph if isinstance(node, tuple) and node[0] == "network"}
+
+    def unused_values(self) -> list[str]:
+        """Forward values that no loss term is computed from, in the order `forward` assigns them."""
+        reach_loss = set()
+        for node in self.graph:
+            if isinstance(node, tuple) and node[0] == "term":
+                reach_loss |= nx.ancestors(self.graph, node)
+        return [v for v in self.spans if v not in reach_loss]
+
+    def add_value(self, name: str, reads, network: str | None = None, kind: str = "value") -> None:
+        """Value `name` in the model graph, computed from the values `reads` (by `network`, if any)."""
+        self.graph.add_node(name, kind=kind)
+        self.graph.add_edges_from((r, name) for r in reads)
+        if network is not None:
+            self.graph.add_edge(("network", network), name)
+
+    def _bind(self, target: ir.Name, t: TensorType, reads, network: str | None = None) -> None:
         if target.id in self.vars:
             first = self.spans.get(target.id)
             raise error("E0202", f"`{target.id}` is assigned twice in `forward`", target.span, "assigned again",
@@ -63,7 +103,7 @@ class FlowChecker:
                         (), f"call the value something else, e.g. `{target.id}_out`")
         check_identifier(target.id, target.span, "variable")
         self.vars[target.id] = t
-        self.depends[target.id] = deps
+        self.add_value(target.id, reads, network, "latent" if target.id in self.latents else "value")
         self.spans[target.id] = target.span
 
     def use(self, expr: ir.Expr) -> str:
@@ -96,7 +136,7 @@ class FlowChecker:
                          f"declare it: `latent {name}: [n] ~ normal(0, 1)`"))
         dist = step.dist
         if isinstance(dist, ir.Name) and dist.id == "prior":
-            self._bind(step.target, latent.type, set())
+            self._bind(step.target, latent.type, ())
             self.steps.append(SampleStep(name, "prior", []))
             return
         if isinstance(dist, ir.Call) and dist.func == "normal":
@@ -110,7 +150,7 @@ class FlowChecker:
                     raise error("E0404", f"`{var}` is {self.vars[var]}, but latent `{name}` is {latent.type}",
                                 arg.span, f"shape {self.vars[var]}", (),
                                 f"make the encoder head `{var}` produce {latent.type}")
-            self._bind(step.target, latent.type, self.depends[mu] | self.depends[logvar])
+            self._bind(step.target, latent.type, (mu, logvar))
             self.steps.append(SampleStep(name, "normal", [mu, logvar]))
             return
         raise error("E0403", f"cannot sample `{name}` from this", dist.span, "not `prior` or `normal(mu, logvar)`",
@@ -146,7 +186,6 @@ class FlowChecker:
                         f"{plural(len(args), 'was', 'were')} given",
                         value.span, f"expected {plural(len(net.inputs), 'input')}",
                         (f"`{net.name}({', '.join(f'{n}: {t}' for n, t in net.inputs)})`",))
-        deps = {net.name}
         for arg, var, (in_name, in_type) in zip(value.args, args, net.inputs):
             if self.vars[var] != in_type:
                 help_text = None
@@ -154,7 +193,6 @@ class FlowChecker:
                     help_text = "pass the labels declared with `data y: label[N]`"
                 raise error("E0407", f"`{net.name}` input `{in_name}` is {in_type}, but `{var}` is {self.vars[var]}",
                             arg.span, f"`{var}` is {self.vars[var]}", self._origin(var), help_text)
-            deps |= self.depends[var]
         if len(step.targets) != len(net.outputs):
             raise error("E0408", f"`{net.name}` returns {plural(len(net.outputs), 'value')}, but "
                         f"{plural(len(step.targets), 'name')} receive{'s' if len(step.targets) == 1 else ''} them",
@@ -162,7 +200,7 @@ class FlowChecker:
                         (f"outputs: {', '.join(str(n or 'out') + ': ' + str(t) for n, t, _ in net.outputs)}",),
                         f"write `{', '.join(n or 'out' for n, _, _ in net.outputs)} = {net.name}(...)`")
         for target, (_, t, _) in zip(step.targets, net.outputs):
-            self._bind(target, t, deps)
+            self._bind(target, t, args, net.name)
         call = CallStep([t.id for t in step.targets], net.name, args)
         self.calls.setdefault(net.name, []).append(call)
         self.steps.append(call)
@@ -200,7 +238,7 @@ class FlowChecker:
         if self.vars[source].is_label:
             raise error("E0409", "labels cannot be corrupted", value.args[0].span, "class labels", (),
                         "corrupt the data tensor instead")
-        self._bind(step.targets[0], self.vars[source], set(self.depends[source]))
+        self._bind(step.targets[0], self.vars[source], (source,))
         self.steps.append(CorruptStep(step.targets[0].id, kind, source, amount))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any, Callable
 
+from gendsl.check.ranges import F32_TINY
 from gendsl.check.types import TensorType, fmt_shape
 
 REQUIRED = object()
@@ -31,6 +32,7 @@ class Arg:
     low: float | None = None  # inclusive lower bound
     high: float | None = None  # inclusive upper bound
     high_open: bool = False  # upper bound excluded
+    low_open: bool = False  # lower bound excluded
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
 
@@ -327,22 +329,25 @@ OPS: dict[str, Op] = {op.name: op for op in [
     Op("avgpool", (_a("kernel", aliases=("k",), **INT_POS), _a("stride", None, aliases=("s",), **INT_POS),
                    _a("padding", 0, aliases=("p",), **INT_NONNEG)), _pool("avgpool"), doc="2-D average pooling."),
     Op("adaptive_avgpool", (_a("size", 1, **INT_POS),), _adaptive_pool, doc="Adaptive average pooling to size x size."),
-    Op("batchnorm", (_a("momentum", 0.1, kind="float", low=0, high=1), _a("eps", 1e-5, kind="float", low=0, high_open=True, high=1),
+    # eps: torch refuses 0 in training, and below the smallest normal float32 it is 0 there
+    Op("batchnorm", (_a("momentum", 0.1, kind="float", low=0, high=1), _a("eps", 1e-5, kind="float", low=F32_TINY, high=1),
                      _a("affine", True, kind="bool")),
        _batchnorm, _bn_params, doc="BatchNorm1d on vectors, BatchNorm2d on images.", prefix="bn"),
-    Op("layernorm", (_a("eps", 1e-5, kind="float", low=0, high=1), _a("affine", True, kind="bool")),
+    Op("layernorm", (_a("eps", 1e-5, kind="float", low=F32_TINY, high=1), _a("affine", True, kind="bool")),
        _layernorm, _ln_params, doc="LayerNorm over all of a sample's dimensions.", prefix="ln"),
     Op("dropout", (_a("p", 0.5, kind="float", low=0, high=1, high_open=True),), _same("dropout"),
        doc="Dropout with probability p (training only)."),
     Op("relu", (), _same("relu"), doc=_ACTIVATION),
-    Op("leaky_relu", (_a("slope", 0.01, kind="float", low=0),), _same("leaky_relu"), doc=_ACTIVATION),
-    Op("elu", (_a("alpha", 1.0, kind="float", low=0),), _same("elu"), doc=_ACTIVATION),
+    # in place (as generated), torch refuses a negative slope or alpha; the upper bounds keep outputs finite
+    Op("leaky_relu", (_a("slope", 0.01, kind="float", low=0, high=1),), _same("leaky_relu"), doc=_ACTIVATION),
+    Op("elu", (_a("alpha", 1.0, kind="float", low=0, high=100),), _same("elu"), doc=_ACTIVATION),
     Op("selu", (), _same("selu"), doc=_ACTIVATION),
     Op("gelu", (), _same("gelu"), doc=_ACTIVATION),
     Op("silu", (), _same("silu"), doc=_ACTIVATION),
     Op("tanh", (), _same("tanh"), doc=_ACTIVATION),
     Op("sigmoid", (), _same("sigmoid"), doc=_ACTIVATION),
-    Op("softplus", (_a("beta", 1.0, kind="float", low=0),), _same("softplus"), doc=_ACTIVATION),
+    # beta 0 divides by zero; softplus(x) >= log(2)/beta, so a tiny beta overflows
+    Op("softplus", (_a("beta", 1.0, kind="float", low=0.01, high=100),), _same("softplus"), doc=_ACTIVATION),
     Op("prelu", (), _same("prelu"), _prelu_params, doc="PReLU with one learned slope.", prefix="prelu"),
     Op("identity", (), _same("identity", (0, 1, 2, 3)), doc="Passes its input through."),
     Op("flatten", (), _flatten, doc="(c, h, w) -> (c*h*w,)."),

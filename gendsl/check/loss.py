@@ -15,6 +15,34 @@ RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
 GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
 TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "contractive", "perceptual", "gan")
 
+# torchvision's pretrained feature networks for `perceptual(vgg16, a, b)`: the layers of `<arch>.features`
+# (conv 3x3 padding 1, each followed by a ReLU; "M" a 2x2 max-pool) and how many of its modules are kept by
+# default (up to relu3_3 / relu3_4, the layers of Johnson et al.'s perceptual losses).
+PRETRAINED = {
+    "vgg16": ([64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"], 16),
+    "vgg19": ([64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+              18),
+}
+
+
+def pretrained_output(arch: str, layers: int, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape `<arch>.features[:layers]` gives for one (C, H, W) image, or None if a pooling empties it."""
+    _, h, w = shape
+    c = 3
+    modules = [m for v in PRETRAINED[arch][0] for m in ((v,) if v == "M" else (v, "relu"))]
+    for m in modules[:layers]:
+        if m == "M":
+            h, w = h // 2, w // 2
+            if h < 1 or w < 1:
+                return None
+        elif m != "relu":
+            c = m
+    return (c, h, w)
+
+
+def pretrained_layers(arch: str) -> int:
+    return sum(1 if v == "M" else 2 for v in PRETRAINED[arch][0])
+
 
 class LossChecker:
     def __init__(self, loss: ir.Loss, flow: FlowChecker, env: Env, schedules: set[str], reporter: Reporter):
@@ -150,14 +178,14 @@ class LossChecker:
         elif kind == "contractive":
             self._arity(call, 2, "`contractive(code, x)`")
             code, source = args
-            if source not in self.flow.depends or not self._reaches(source, code):
-                swapped = code in self.flow.depends and self._reaches(code, source)
+            if not self.flow.computed_from(code, source):
+                swapped = self.flow.computed_from(source, code)
                 raise error("E0507", f"`{code}` does not depend on `{source}`", call.args[0].span.join(call.args[1].span),
                             "no Jacobian", ("the contractive penalty is the Jacobian of the code with respect to the "
                                             "input it was computed from",),
                             f"the arguments are the other way round: `contractive({source}, {code})`" if swapped
                             else f"pass a code computed from `{source}`, e.g. `contractive(code, {source})`")
-            coupled = [(n, l) for n in sorted(self.flow.depends.get(code, set()))
+            coupled = [(n, l) for n in sorted(self.flow.depends(code))
                        if self.flow.networks.get(n) is not None
                        for l in self.flow.networks[n].layers if l.op == "batchnorm"][:1]
             for net_name, norm in coupled:
@@ -171,6 +199,7 @@ class LossChecker:
             args = args[1:]
         label = kind if not any(t.label == kind for t in self.terms) else f"{kind}_{len(self.terms)}"
         self.terms.append(Term(kind, args, options, weight, text, label))
+        self._add_term(label, args, [options["features"]] if kind == "perceptual" else [])
 
     def _arity(self, call: ir.Call, n: int, form: str) -> None:
         if len(call.args) != n:
@@ -180,6 +209,8 @@ class LossChecker:
 
     def _options(self, call: ir.Call, kind: str) -> dict:
         allowed = {"reduction": ("mean", "sum")} if kind in RECONSTRUCTION + ("cross_entropy", "perceptual") else {}
+        if kind == "perceptual":
+            allowed["layers"] = int
         if kind == "kl_sparsity":
             allowed = {"rho": float}
         if kind in ("l1_activity", "contractive", "kl"):
@@ -192,7 +223,14 @@ class LossChecker:
                 raise error("E0212", f"`{kind}` has no option `{kw.name}`", kw.name_span, "unknown option",
                             (f"options: {', '.join(allowed) or 'none'}",), did_you_mean(kw.name, allowed))
             spec = allowed[kw.name]
-            if isinstance(spec, tuple):
+            if spec is int:
+                value = evaluate(kw.value, self.env)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise error("E0220", f"`{kw.name}` must be a whole number of at least 1, found {describe(value)}",
+                                kw.value.span, "out of range")
+                options[kw.name] = value
+                options["layers_span"] = kw.value.span
+            elif isinstance(spec, tuple):
                 value = evaluate_choice(kw.value, self.env, spec)
                 name = value.name if isinstance(value, Symbol) else value
                 if name not in spec:
@@ -254,7 +292,7 @@ class LossChecker:
             net.taps.append((attr.attr, layer.out))
             calls[0].taps.append(var)
             self.flow.vars[var] = layer.out
-            self.flow.depends[var] = {net.name} | set().union(*(self.flow.depends[a] for a in calls[0].args))
+            self.flow.add_value(var, calls[0].args, net.name)
         else:
             var = calls[0].taps[[n for n, _ in net.taps].index(attr.attr)]
         return var, layer.out
@@ -270,31 +308,21 @@ class LossChecker:
         raise error("E0506", f"`kl` takes a latent sampled in `forward`, not `{var}`", expr.span, "not a latent sample",
                     (), "write `kl(z)` where `forward` has `z ~ normal(mu, logvar)`")
 
-    def _reaches(self, source: str, code: str) -> bool:
-        """Whether `code` is computed from `source` through network calls."""
-        frontier, seen = {code}, set()
-        while frontier:
-            var = frontier.pop()
-            if var == source:
-                return True
-            seen.add(var)
-            for step in self.flow.steps:
-                targets = getattr(step, "targets", None) or [getattr(step, "target", None)]
-                if isinstance(step, CallStep):
-                    targets = step.targets + step.taps
-                if var in targets:
-                    reads = step.args if isinstance(step, CallStep) else (
-                        [step.source] if hasattr(step, "source") else list(getattr(step, "args", [])))
-                    frontier |= set(reads) - seen
-        return False
-
     def _perceptual(self, call: ir.Call, options: dict, args: list[str], types) -> None:
         self._arity(call, 3, "`perceptual(features, prediction, target)`")
         first = call.args[0]
+        layers_span = options.pop("layers_span", None)
+        if isinstance(first, ir.Name) and first.id not in self.flow.networks and first.id in PRETRAINED:
+            self._pretrained(call, first.id, options, types, layers_span)
+            return
         net = self.flow.networks.get(first.id) if isinstance(first, ir.Name) else None
         if not isinstance(first, ir.Name) or first.id not in self.flow.networks:
             raise error("E0509", "the first argument of `perceptual` is a feature network", first.span,
                         "not a network", (), "declare one: `network features(x) -> [..] { ... }`")
+        if layers_span is not None:
+            raise error("E0212", "`layers` applies to torchvision's feature networks, not to a declared network",
+                        layers_span, "unknown option", (f"pretrained networks: {', '.join(PRETRAINED)}",),
+                        f"remove `layers=`; network `{first.id}` is used whole")
         if net is None:
             raise Cascade()
         a, b = types[1], types[2]
@@ -306,6 +334,33 @@ class LossChecker:
                         f"but the compared values are {a}", first.span, "wrong input type")
         options["features"] = net.name
         options["feature_type"] = net.outputs[0][1]
+
+    def _pretrained(self, call: ir.Call, arch: str, options: dict, types, layers_span) -> None:
+        """`perceptual(vgg16, a, b, layers=16)`: torchvision's `vgg16(weights=...).features[:16]`, frozen, on
+        images of 1 or 3 channels (grey is repeated to RGB, values mapped to ImageNet's normalisation)."""
+        a, b = types[1], types[2]
+        if a != b:
+            raise error("E0505", f"`perceptual` compares {a} with {b}", call.args[1].span, f"shape {a}", (),
+                        "both compared values must have the same shape", ((call.args[2].span, f"shape {b}"),))
+        if len(a.shape) != 3 or a.shape[0] not in (1, 3):
+            raise error("E0505", f"`{arch}` compares images of 1 or 3 channels, found {a}", call.args[1].span,
+                        f"shape {a}", (f"`{arch}` is a network of ImageNet images",),
+                        "compare images `image[1, H, W]` or `image[3, H, W]`, or declare a feature network")
+        total = pretrained_layers(arch)
+        layers = options.pop("layers", PRETRAINED[arch][1])
+        if layers > total:
+            raise error("E0220", f"`{arch}.features` has {total} layers, `layers` is {layers}", layers_span,
+                        "out of range", (), f"keep at most {total}")
+        out = pretrained_output(arch, layers, a.shape)
+        if out is None:
+            raise error("E0303", f"images of {a.shape[1]}x{a.shape[2]} are too small for the first {layers} layers "
+                        f"of `{arch}.features`", layers_span or call.args[0].span, "pools them away", (),
+                        "keep fewer layers with `layers=`, or compare larger images")
+        # the generated code's name for it: a reserved prefix, so no spec name can collide with it
+        name = f"pretrained_{arch}" if layers == PRETRAINED[arch][1] else f"pretrained_{arch}_{layers}"
+        options["features"] = name
+        options["pretrained"] = {"name": name, "arch": arch, "layers": layers}
+        options["feature_type"] = TensorType(out)
 
     def _gan(self, call: ir.Call, weight: Weight) -> None:
         if self.gan is not None:
@@ -355,8 +410,7 @@ class LossChecker:
             raise error("E0512", f"`{d_real.name}` is a {d_real.role}; `gan` needs a discriminator or critic",
                         real.func_span, f"a {d_real.role}", (),
                         f"declare it as `discriminator {d_real.name}(...)` or `critic {d_real.name}(...)`")
-        fake_deps = self.flow.depends.get(fake_args[0], set())
-        generators = [n for n in fake_deps if self.flow.networks.get(n) is not None]
+        generators = sorted(n for n in self.flow.depends(fake_args[0]) if self.flow.networks.get(n) is not None)
         if not generators:
             raise error("E0513", f"`{fake_args[0]}` is not produced by a network", fake.args[0].span,
                         "nothing to train against the discriminator", (), "pass the generator's output: `D(G(z))`")
@@ -380,6 +434,14 @@ class LossChecker:
             raise error("E0514", "the `gan` objective cannot be weighted", call.func_span, "weighted",
                         (), "weight the other terms instead")
         self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities)
+        self._add_term("gan", real_args + fake_args, [d_real.name])
+
+    def _add_term(self, label: str, reads: list[str], networks: list[str]) -> None:
+        """Loss term `label` in the model graph, computed from the values `reads` and the networks called in it."""
+        node = ("term", label)
+        self.flow.graph.add_node(node, kind="term")
+        self.flow.graph.add_edges_from((r, node) for r in reads)
+        self.flow.graph.add_edges_from((("network", n), node) for n in networks)
 
     def _critic_call(self, expr: ir.Expr):
         if not isinstance(expr, ir.Call) or expr.func not in self.flow.networks:

@@ -159,6 +159,10 @@ class _ModelChecker(DeclarationChecks, ContractChecks, ParameterNotes):
             if wiring_ok and net.name not in used and self.declared.get(net.name) is net:
                 self.reporter.warning("W0401", f"network `{net.name}` is never used", net.name_span, "never called",
                                       (), f"call it in `forward`, e.g. `y = {net.name}(...)`, or remove it")
+        self.reaches = flow.terms_reached()  # network -> the loss terms its parameters reach
+        if wiring_ok and not self.reporter.has_errors:  # the model graph is whole: reachability is trustworthy
+            used = {n for n, terms in self.reaches.items() if terms}
+            self._unreached(spec, flow, used)
         self.trained = [n for n, c in self.networks.items() if c is not None and n in used and c.param_count > 0
                         and n not in feature_nets]
         if not self.trained and not self.reporter.has_errors:  # train.py would build an optimizer over nothing
@@ -184,7 +188,22 @@ class _ModelChecker(DeclarationChecks, ContractChecks, ParameterNotes):
             networks=[self.networks[n.name] for n in self.spec.of(ir.Network) if self.networks.get(n.name)],
             forward=self.steps, terms=loss_checker.terms if loss_checker else [],
             gan=loss_checker.gan if loss_checker else None, schedules=self.schedules, train=self.train,
-            variables=dict(self.flow.vars))
+            variables=dict(self.flow.vars),
+            reaches={n: self.reaches[n] for n in sorted(self.reaches) if n in self.networks})
+
+    def _unreached(self, spec: ir.Spec, flow: FlowChecker, used: set[str]) -> None:
+        """Warn about called networks whose parameters reach no loss term, and about forward values no term is
+        computed from (the values of such a network are not repeated)."""
+        for net in spec.of(ir.Network):
+            if net.name not in used and ("network", net.name) in flow.graph:
+                self.reporter.warning("W0401", f"network `{net.name}` is never used: no loss term reads what it "
+                                      "computes", net.name_span, "trains nothing", (),
+                                      f"use an output of `{net.name}` in `loss`, or remove it")
+        for var in flow.unused_values():
+            if flow.depends(var) - used:
+                continue
+            self.reporter.warning("W0402", f"value `{var}` is never used", flow.spans[var], "no loss term reads it",
+                                  (), f"use `{var}` in `loss`, or remove it from `forward`")
 
 
 def _keyword(span: Span, word: str) -> Span:

@@ -27,7 +27,8 @@ train_step make_optimizers make_schedulers batches generate generate_many first 
 save_checkpoint parse_args pick_device device n row sums count codes labels shown pairs modes samples metrics
 SPEC_SHA256 DATA_SHAPE DATA_RANGE NUM_CLASSES DEFAULT_DATA D_STEPS TRAINED FROZEN
 """.split())
-GENERATED_PREFIXES = ("init_normal_", "sample_", "opt_", "contractive_")  # helper functions named after their arguments
+# helpers and variables named after their arguments
+GENERATED_PREFIXES = ("init_normal_", "sample_", "opt_", "contractive_", "pretrained_")
 MODULE_ATTRIBUTES = frozenset("""
 T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
 double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter

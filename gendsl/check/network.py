@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 
-from gendsl.check import graph as nx  # networkx's API for the few calls used here, without its 0.1 s import
+import networkx as nx
 
 from gendsl import ir
+from gendsl.check.cycles import cycles, induced
 from gendsl.check.layers import OPS, REQUIRED, Op, ShapeError
 from gendsl.check.names import check_identifier
 from gendsl.check.result import CheckedNetwork, Layer
@@ -99,7 +100,7 @@ class NetworkChecker:
                     self.graph.add_edge(name, keys[i])
 
         cyclic = self._cycles(keys, sources)
-        acyclic = self.graph.subgraph(n for n in self.graph if n not in cyclic)
+        acyclic = induced(self.graph, (n for n in self.graph if n not in cyclic))
         order = list(nx.lexicographical_topological_sort(
             acyclic, key=lambda k: (-1, k) if "index" not in self.graph.nodes[k]
             else (self.graph.nodes[k]["index"], "")))
@@ -137,12 +138,9 @@ class NetworkChecker:
     def _cycles(self, keys: list[str], sources) -> set[str]:
         """Report each group of statements that read each other in a circle; return their keys."""
         cyclic: set[str] = set()
-        groups = [c for c in nx.strongly_connected_components(self.graph)
-                  if len(c) > 1 or any(self.graph.has_edge(n, n) for n in c)]
         index = {k: i for i, k in enumerate(keys)}
-        for group in sorted(groups, key=lambda c: min(index.get(k, -1) for k in c)):
+        for group, cycle in cycles(self.graph, lambda k: index.get(k, -1)):
             cyclic |= group
-            cycle = nx.find_cycle(self.graph.subgraph(group))
             # each edge (u, v): statement v reads u; point at the read of a statement defined below
             reads = []
             for u, v in cycle:
@@ -463,6 +461,8 @@ def convert(value, arg, expr: ir.Expr, op: str):
     if arg.high is not None and (v > arg.high or (arg.high_open and v >= arg.high)):
         bound = f"below {arg.high:g}" if arg.high_open else f"at most {arg.high:g}"
         raise error("E0220", f"`{arg.name}` of `{op}` must be {bound}, found {v:g}", expr.span, "out of range")
+    if arg.low_open and v == arg.low:
+        raise error("E0220", f"`{arg.name}` of `{op}` must be above {arg.low:g}", expr.span, "out of range")
     return v
 
 

@@ -179,6 +179,7 @@ class CheckedModel:
     schedules: list[ScheduleDecl]
     train: TrainDecl
     variables: dict[str, TensorType]  # every forward variable
+    reaches: dict[str, list[str]] = field(default_factory=dict)  # network -> labels of the loss terms it reaches
 
     def network(self, name: str) -> CheckedNetwork:
         return next(n for n in self.networks if n.name == name)

@@ -3,32 +3,48 @@
 from __future__ import annotations
 
 from gendsl import ir
+from gendsl.check.ranges import F32_TINY, FRACTION, POSITIVE_INT, Range
 from gendsl.check.result import LrScheduleDecl, OptimizerDecl, ScheduleDecl, TrainDecl
 from gendsl.check.values import Env, Symbol, as_int, describe, evaluate
 from gendsl.source import Span
 from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error, plural
 
-# optimizer -> {option: (kind, default)}
+# optimizer -> {option: (kind, default, valid range)}; the ranges are torch's, bounded where a larger
+# value overflows float32 (see check/ranges.py): lr and weight decay above 10 are surely typos
+LR = Range(0, 10, low_open=True)
+DECAY = Range(0, 10)
+EPS = Range(F32_TINY, 1)  # 0 divides 0 by 0 for a parameter whose gradient is 0
 OPTIMIZERS = {
-    "adam": {"lr": ("float", 1e-3), "betas": ("pair", (0.9, 0.999)), "weight_decay": ("float", 0.0),
-             "eps": ("float", 1e-8)},
-    "adamw": {"lr": ("float", 1e-3), "betas": ("pair", (0.9, 0.999)), "weight_decay": ("float", 0.01),
-              "eps": ("float", 1e-8)},
-    "sgd": {"lr": ("float", 1e-2), "momentum": ("float", 0.0), "nesterov": ("bool", False),
-            "weight_decay": ("float", 0.0)},
-    "rmsprop": {"lr": ("float", 1e-2), "alpha": ("float", 0.99), "momentum": ("float", 0.0),
-                "weight_decay": ("float", 0.0), "eps": ("float", 1e-8)},
+    "adam": {"lr": ("float", 1e-3, LR), "betas": ("pair", (0.9, 0.999), None), "weight_decay": ("float", 0.0, DECAY),
+             "eps": ("float", 1e-8, EPS)},
+    "adamw": {"lr": ("float", 1e-3, LR), "betas": ("pair", (0.9, 0.999), None),
+              "weight_decay": ("float", 0.01, DECAY), "eps": ("float", 1e-8, EPS)},
+    "sgd": {"lr": ("float", 1e-2, LR), "momentum": ("float", 0.0, FRACTION), "nesterov": ("bool", False, None),
+            "weight_decay": ("float", 0.0, DECAY)},
+    "rmsprop": {"lr": ("float", 1e-2, LR), "alpha": ("float", 0.99, FRACTION), "momentum": ("float", 0.0, FRACTION),
+                "weight_decay": ("float", 0.0, DECAY), "eps": ("float", 1e-8, EPS)},
 }
+# a gamma above 1 grows the rate without bound (float32 overflows after a few thousand steps)
 LR_SCHEDULES = {
     "constant": {},
-    "linear": {"end_factor": ("float", 0.0)},
-    "cosine": {"min_lr": ("float", 0.0)},
-    "step": {"every": ("int", None), "gamma": ("float", 0.1)},
-    "exponential": {"gamma": ("float", 0.99)},
+    "linear": {"end_factor": ("float", 0.0, FRACTION)},  # torch's LinearLR: in [0, 1]
+    "cosine": {"min_lr": ("float", 0.0, DECAY)},
+    "step": {"every": ("int", None, POSITIVE_INT), "gamma": ("float", 0.1, FRACTION)},
+    "exponential": {"gamma": ("float", 0.99, FRACTION)},
 }
-INITS = {"default": {}, "dcgan": {}, "normal": {"std": ("float", 0.02)}, "xavier": {}, "kaiming": {}}
-SETTINGS = ("optimizer", "lr_schedule", "init", "batch_size", "epochs", "d_steps", "n_critic", "seed",
-            "checkpoint_every", "sample_every")
+INITS = {"default": {}, "dcgan": {}, "normal": {"std": ("float", 0.02, Range(0, 1))}, "xavier": {}, "kaiming": {}}
+# whole-model settings -> valid range: seeds go to torch.manual_seed (at most 2^64 - 1, after
+# train.py's `seed * 100003 + epoch`) and to data splits (numpy: below 2^32)
+INT32 = 2**31 - 1
+SETTINGS = {"optimizer": None, "lr_schedule": None, "init": None, "batch_size": Range(1, 65536),
+            "epochs": Range(1, INT32),
+            "d_steps": Range(1, 1000), "n_critic": Range(1, 1000), "seed": Range(0, 2**32 - 1),
+            "checkpoint_every": Range(1, INT32), "sample_every": Range(1, INT32)}
+# cross-option rules torch enforces: (optimizer, option that needs another, test on the options, message)
+RULES = (("sgd", "nesterov", lambda o: not o["nesterov"] or o["momentum"] > 0,
+          "`nesterov=true` needs a positive `momentum`", "write e.g. `sgd(lr=0.1, momentum=0.9, nesterov=true)`"),)
+# loss-weight schedules: a larger weight overflows float32 losses and gradients
+WEIGHT = Range(-1e6, 1e6)
 
 
 def check_schedule(decl: ir.Schedule, env: Env) -> ScheduleDecl:
@@ -39,6 +55,10 @@ def check_schedule(decl: ir.Schedule, env: Env) -> ScheduleDecl:
                     ("schedules: linear(start, end, steps=N | epochs=N), cyclical(start, end, epochs=N, cycles=M), "
                      "constant(value)",), did_you_mean(call.func, ("linear", "cyclical", "constant")))
     values = [_number(evaluate(a, env), a) for a in call.args]
+    for value, arg in zip(values, call.args):
+        if value not in WEIGHT:
+            raise error("E0220", f"a schedule value must be {WEIGHT.broken(value)}, found {value:g}", arg.span,
+                        "out of range", ("a loss weight is used in float32",))
     if call.func == "constant":
         if len(values) != 1 or call.kwargs:
             raise error("E0214", f"`constant` takes 1 argument, but {plural(len(call.args) + len(call.kwargs), 'was', 'were')} "
@@ -108,7 +128,7 @@ class TrainChecker:
     def _setting(self, s: ir.Setting, out: TrainDecl, seen: dict) -> None:
         if s.key not in SETTINGS:
             raise error("E0531", f"unknown training setting `{s.key}`", s.key_span, "not a setting",
-                        (f"settings: {', '.join(SETTINGS)}",), did_you_mean(s.key, SETTINGS))
+                        (f"settings: {', '.join(SETTINGS)}",), did_you_mean(s.key, list(SETTINGS)))
         key = "d_steps" if s.key == "n_critic" else s.key
         if (key, s.target) in seen:
             raise error("E0202", f"`{s.key}{' ' + s.target if s.target else ''}` is set twice", s.key_span,
@@ -135,9 +155,9 @@ class TrainChecker:
                         "unexpected name", (), f"write `{s.key} = ...`")
         value = evaluate(s.value, self.env)
         number = as_int(value, s.value, f"`{s.key}`")
-        low = 0 if key == "seed" else 1
-        if number < low:
-            raise error("E0220", f"`{s.key}` must be at least {low}, found {number}", s.value.span, "out of range")
+        valid = SETTINGS[s.key]
+        if number not in valid:
+            raise error("E0220", f"`{s.key}` must be {valid.broken(number)}, found {number}", s.value.span, "out of range")
         if key in ("batch_size", "epochs", "d_steps", "seed"):
             setattr(out, key, number)
         else:
@@ -172,7 +192,7 @@ class TrainChecker:
                 raise error("E0212", f"`{expr.func}` has no option `{kw.name}`", kw.name_span, "unknown option",
                             (f"options: {', '.join(spec) or 'none'}",), did_you_mean(kw.name, spec))
         for name, value_expr in given:
-            kind = spec[name][0]
+            kind, _, valid = spec[name]
             value = evaluate(value_expr, self.env)
             if kind == "pair":
                 if not (isinstance(value, tuple) and len(value) == 2 and
@@ -187,25 +207,28 @@ class TrainChecker:
                 options[name] = value
             elif kind == "int":
                 options[name] = as_int(value, value_expr, f"`{name}`")
-                if options[name] <= 0:
-                    raise error("E0220", f"`{name}` must be at least 1, found {options[name]}", value_expr.span,
-                                "out of range")
+                if options[name] not in valid:
+                    raise error("E0220", f"`{name}` must be {valid.broken(options[name])}, found {options[name]}",
+                                value_expr.span, "out of range")
             else:
                 number = _number(value, value_expr)
-                if number < 0 or (name == "lr" and number == 0):
-                    raise error("E0220", f"`{name}` must be {'positive' if name == 'lr' else 'at least 0'}, "
-                                f"found {number:g}", value_expr.span, "out of range",
-                                (), "a typical learning rate is `lr=1e-3`" if name == "lr" else None)
+                if number not in valid:
+                    raise error("E0220", f"`{name}` must be {valid.broken(number)}, found {number:g}", value_expr.span,
+                                "out of range", (), "a typical learning rate is `lr=1e-3`" if name == "lr" else None)
                 options[name] = number
-        for name, (kind, default) in spec.items():
+        for name, (kind, default, _) in spec.items():
             if options[name] is None:
                 raise error("E0213", f"`{expr.func}` needs its `{name}` option", expr.span, f"`{name}` missing",
                             (), f"write e.g. `{expr.func}({name}=...)`")
+        for func, name, holds, message, fix in RULES:
+            if func == expr.func and not holds(options):
+                span = next((v.span for n, v in given if n == name), expr.span)
+                raise error("E0220", message, span, "not valid here", (), fix)
         return expr.func, options
 
 
 def _defaults(spec: dict) -> dict:
-    return {name: default for name, (kind, default) in spec.items()}
+    return {name: default for name, (kind, default, _) in spec.items()}
 
 
 def _text(expr) -> str:

@@ -17,10 +17,10 @@ TEMPLATES = Path(__file__).with_name("templates")
 def _env():
     import jinja2  # here, not at the top: `gendsl check` never renders a template
 
-    from gendsl.cache import cache_dir
+    from gendsl.cache import cache_dir, template_cache
 
     folder = cache_dir()  # compiled templates (train.py.j2 alone takes 30 ms to compile); see gendsl/cache.py
-    bytecode = jinja2.FileSystemBytecodeCache(folder, "jinja2-%s.cache") if folder else None
+    bytecode = template_cache(folder) if folder else None
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True,
                               bytecode_cache=bytecode, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
                               undefined=jinja2.StrictUndefined)

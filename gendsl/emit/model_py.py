@@ -10,7 +10,7 @@ INITS = {
               ["classname = module.__class__.__name__",
                "if classname.find(\"Conv\") != -1 or classname.find(\"Linear\") != -1:",
                "    nn.init.normal_(module.weight, 0.0, 0.02)",
-               "elif classname.find(\"BatchNorm\") != -1:",
+               "elif classname.find(\"BatchNorm\") != -1 and module.weight is not None:",
                "    nn.init.normal_(module.weight, 1.0, 0.02)",
                "    nn.init.zeros_(module.bias)"]),
     "xavier": ("init_xavier", "Xavier (Glorot) uniform weights, zero biases, for conv and linear layers.",

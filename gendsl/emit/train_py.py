@@ -254,6 +254,7 @@ def train_view(model: CheckedModel) -> dict:
         "gen_unpack": _unpack(gen_steps_nets, "nets"), "gan_unpack": _unpack(gan_vars, "values"),
         "forward_dict": "{" + ", ".join(f'"{v}": {v}' for v in forward_vars) + "}",
         "optimizer_dict": optimizer_dict, "loss_text": loss_text(model), "frozen": sorted(feature_nets),
+        "pretrained": _unique_dicts(t.options["pretrained"] for t in model.terms if "pretrained" in t.options),
         "forward": align(forward), "terms": terms, "total": total or "0",
         "gan": gan_view, "optimizers": optimizers, "schedulers": schedulers,
         "schedules": [vars(s) for s in model.schedules],
@@ -291,3 +292,11 @@ def loss_text(model: CheckedModel) -> str:
     if model.gan is not None:
         parts.insert(0, f"gan(..., {model.gan.kind})")
     return " + ".join(parts).replace('weights["', "").replace('"]', "")
+
+
+def _unique_dicts(items) -> list[dict]:
+    out = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out

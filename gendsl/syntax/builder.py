@@ -7,6 +7,7 @@ import re
 from lark import Token, Transformer, v_args
 
 from gendsl import ir
+from gendsl.syntax.strings import unquote
 from gendsl.source import Span
 from gendsl.syntax.grammar import LONG_INT
 
@@ -26,9 +27,7 @@ def _number(text: str) -> int | float:
     return float(text)
 
 
-def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+_unquote = unquote  # the string language: gendsl/syntax/strings.py
 
 
 @v_args(meta=True, inline=True)

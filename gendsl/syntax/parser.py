@@ -12,6 +12,7 @@ from gendsl.diagnostics import Reporter
 from gendsl.source import SourceFile, Span
 from gendsl.syntax.builder import IRBuilder
 from gendsl.syntax.errors import SyntaxReport, describe_expected, report_syntax_errors
+from gendsl.syntax.strings import check_strings
 from gendsl.syntax.grammar import GRAMMAR, MAX_NESTING, TOP_KEYWORDS, lalr_parser
 
 def parse(source: SourceFile, reporter: Reporter, start: str = "start"):
@@ -36,6 +37,9 @@ def parse(source: SourceFile, reporter: Reporter, start: str = "start"):
         reporter.error("E0109", "expression nested too deeply", Span(begin, begin + 1), "too deep",
                        (f"the compiler accepts at most {MAX_NESTING} levels of nesting",),
                        "split it into `param` declarations, or write a long sum as several shorter ones")
+        _shift(reporter, before, source.base)
+        return None
+    if not check_strings(tree, reporter):
         _shift(reporter, before, source.base)
         return None
     return IRBuilder(source.base).transform(tree)

