@@ -303,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
+    args = None  # argparse may exit before there are any
     try:
         if argv and argv[0] == "run":
             cut = argv.index("--") if "--" in argv else len(argv)  # everything after `--` goes to train.py
