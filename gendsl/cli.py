@@ -1,4 +1,4 @@
-"""The `gendsl` command: check, summary, compile, run, resolve, explain.
+"""The `gendsl` command: check, summary, compile, run, resolve, explain (and fmt, graph, lsp, report: tools_cli.py).
 
 User errors exit 1 with diagnostics; an internal failure exits 2 with one line
 naming the spec. Users never see a traceback (set GENDSL_TRACEBACK=1 to).
@@ -16,14 +16,21 @@ from gendsl import __version__
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
 
-def _print_diagnostics(result) -> None:
-    from gendsl.render import render
+def _print_diagnostics(result, writer=None) -> None:
+    from gendsl.formats import DiagnosticWriter
 
-    for d in result.diagnostics:
-        print(render(d, result.source), file=sys.stderr)
-        print(file=sys.stderr)
-    if result.stopped:
+    (writer or DiagnosticWriter("text")).write(result.diagnostics, result.source)
+    if getattr(result, "stopped", None):
         print(result.stopped, file=sys.stderr)
+
+
+def _writer(args):
+    """The diagnostics writer of `--format` (text, or github under GitHub Actions)."""
+    from gendsl.formats import DiagnosticWriter
+
+    if getattr(args, "writer", None) is None:
+        args.writer = DiagnosticWriter(args.format)
+    return args.writer
 
 
 def _internal_error(path: str, exc: BaseException) -> int:
@@ -80,7 +87,7 @@ def cmd_check(args) -> int:
 
     def one(path):
         result = compile_path(path, emit_files=False, sets=args.set)
-        _print_diagnostics(result)
+        _print_diagnostics(result, _writer(args))
         return EXIT_OK if result.ok else EXIT_USER
     return _each(args.files, one)
 
@@ -91,10 +98,10 @@ def cmd_summary(args) -> int:
 
     def one(path):
         result = compile_path(path, emit_files=False, sets=args.set)
-        _print_diagnostics(result)
+        _print_diagnostics(result, _writer(args))
         if not result.ok:
             return EXIT_USER
-        print(summary_table(result.model))
+        print(summary_table(result.model), file=_writer(args).human)
         return EXIT_OK
     return _each(args.files, one)
 
@@ -110,7 +117,7 @@ def cmd_compile(args) -> int:
 
     def compile_one(path):
         results[path] = result = compile_path(path, sets=args.set)
-        _print_diagnostics(result)
+        _print_diagnostics(result, _writer(args))
         return EXIT_OK if result.ok else EXIT_USER
     status = _each(args.files, compile_one)
     by_folder: dict[Path, list[str]] = {}
@@ -131,8 +138,8 @@ def cmd_compile(args) -> int:
         result = results[path]
         folder = output_dir(args.output, result.model.name)
         if args.check:
-            return _diff(folder, result.files)
-        write_files(folder, result.files, quiet=args.quiet)
+            return _diff(folder, result.files, _writer(args).human)
+        write_files(folder, result.files, quiet=args.quiet, out=_writer(args).human)
         return EXIT_OK
     return max(status, _each([p for p, r in results.items() if r.ok and p not in clashes], write_one))
 
@@ -144,41 +151,44 @@ def _key(folder: Path) -> Path:
         return folder.absolute()
 
 
-def write_files(folder: Path, files: dict[str, str], quiet: bool = False) -> None:
+def write_files(folder: Path, files: dict[str, str], quiet: bool = False, out=None) -> None:
     """Write a model's files (see files.py); say what was written and what stale files were removed."""
     from gendsl.files import write_atomically
 
     removed = write_atomically(folder, files)
     if not quiet:
-        print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(n for n in files if '/' not in n))})")
+        print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(n for n in files if '/' not in n))})",
+              file=out or sys.stdout)
         if removed:
-            print(f"removed {', '.join(f'{folder.as_posix()}/{n}' for n in removed)}: no longer generated")
+            print(f"removed {', '.join(f'{folder.as_posix()}/{n}' for n in removed)}: no longer generated",
+                  file=out or sys.stdout)
 
 
-def _diff(folder: Path, files: dict[str, str]) -> int:
+def _diff(folder: Path, files: dict[str, str], out=None) -> int:
     import difflib
 
     from gendsl.files import stale_files
 
+    out = out or sys.stdout
     status = EXIT_OK
     for name, text in sorted(files.items()):
         target = folder / name
         shown = target.as_posix()
         if target.is_dir():
-            print(f"{shown}: a directory where gendsl writes a file")
+            print(f"{shown}: a directory where gendsl writes a file", file=out)
             status = EXIT_USER
             continue
         old = target.read_bytes().decode("utf-8", "replace") if target.is_file() else ""
         if old != text:
             status = EXIT_USER
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
-                                                       f"{shown} (committed)", f"{shown} (generated)"))
+            out.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
+                                                f"{shown} (committed)", f"{shown} (generated)"))
             if not old:
-                print(f"{shown}: missing; run `gendsl compile` to create it")
+                print(f"{shown}: missing; run `gendsl compile` to create it", file=out)
     for name in stale_files(folder, files):
         status = EXIT_USER
         print(f"{(folder / name).as_posix()}: generated earlier, but the spec no longer generates it; "
-              "`gendsl compile` removes it")
+              "`gendsl compile` removes it", file=out)
     if status:
         print(f"{folder.as_posix()}/ is out of date: run `gendsl compile` and commit the result", file=sys.stderr)
     return status
@@ -228,6 +238,15 @@ def _add_set(p) -> None:
                         "train.optimizer.lr=5e-4")
 
 
+def _format_option(p: argparse.ArgumentParser) -> None:
+    from gendsl.formats import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="how diagnostics are written: text (default; github when GITHUB_ACTIONS=true), JSON lines, "
+                        "GitHub workflow commands or one SARIF 2.1.0 log; machine formats go to stdout and the "
+                        "command's other output to stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gendsl", description="Compile .gen model specs to PyTorch code.")
     parser.add_argument("--version", action="version", version=f"gendsl {__version__}")
@@ -236,11 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="check specs and print diagnostics only")
     p.add_argument("files", nargs="+", metavar="FILE")
     _add_set(p)
+    _format_option(p)
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("summary", help="print each network's layers, shapes and parameter counts")
     p.add_argument("files", nargs="+", metavar="FILE")
     _add_set(p)
+    _format_option(p)
     p.set_defaults(fn=cmd_summary)
 
     p = sub.add_parser("compile", help="write generated/<model>/ from specs")
@@ -250,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write nothing; exit 1 with a diff if the generated files differ")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     _add_set(p)
+    _format_option(p)
     p.set_defaults(fn=cmd_compile)
 
     p = sub.add_parser("resolve", help="print a variant merged with its bases as one self-contained spec")
@@ -265,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(p)
     p.set_defaults(fn=cmd_explain)
 
+    from gendsl.tools_cli import add_tool_commands
+
+    add_tool_commands(sub)
+
     # no abbreviations: train.py's --out must not be read as --output, nor --no... as --no-write
     p = sub.add_parser("run", help="compile a spec and train it (other options go to train.py)", allow_abbrev=False)
     p.add_argument("spec", metavar="SPEC")
@@ -278,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
+    args = None  # argparse may exit before there are any
     try:
         if argv and argv[0] == "run":
             cut = argv.index("--") if "--" in argv else len(argv)  # everything after `--` goes to train.py
@@ -290,3 +317,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # outside a spec's work (argparse's --help | head): nothing left to do
         _silence_stdout()
         return EXIT_OK
+    finally:
+        if getattr(args, "writer", None) is not None:
+            args.writer.close()

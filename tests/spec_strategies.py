@@ -17,6 +17,7 @@ independent bookkeeping as well as against torch (tests/test_shape_properties.py
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
@@ -604,3 +605,78 @@ def fault(draw, b: Body) -> tuple[str, str]:
         return f"{first} -> {kind[4:]}({first}_missing)", "unknown_name"
     other = draw(st.sampled_from(mismatched))
     return f"{kind[4:]}({first}, {other})", kind
+
+
+# ---- variants: a library, a base and two levels over it ----------------------------------
+
+LIBRARY = """\
+# reusable pieces, no model
+network FmtTail[n, width = 4](h: [n]) -> [n] {
+    hid = linear(width) -> relu
+    out = linear(n)
+}
+
+train quick {
+    optimizer = adam(lr=1e-3)
+    epochs = 2
+}
+"""
+
+
+@st.composite
+def variant(draw) -> dict[str, str]:
+    """Files that compile together: `lib.gen` (a parameterised network and a train block), `base.gen` (a
+    drawn spec), `mid.gen` over it and `v.gen` over that, using every construct of variants: imports
+    (`as` and `from`), `extends` (a file and an alias), instances, `override` of params, networks,
+    `forward` and loss terms, named edits (`override net.s = ...`, `insert after|before`, `remove net.s`),
+    `remove` of a declaration and of a loss term, and a train block over a library's (`override`,
+    `remove`). Every change keeps the model valid (an inserted `identity` keeps each shape)."""
+    base = draw(spec())
+    text, net = base.text, base.network
+    network = re.search(r"^(?:network|encoder|decoder) %s\(.*?^\}" % re.escape(net), text, re.M | re.S).group()
+    forward = re.search(r"^forward \{.*?^\}", text, re.M | re.S).group()
+    loss = re.search(r"^loss = (.*)$", text, re.M).group(1)
+    named = [n for n, t in base.body.pool.items() if not isinstance(t, Label)]
+    kept, dropped = "fmt_kept", "fmt_dropped"  # no drawn name starts with `fmt_`
+    params = [line for line in text.splitlines() if line.startswith("param ")]
+
+    mid = ['model mid extends "base.gen"', "param fmt_unused = 1"]
+    edit_network = bool(named) and draw(st.booleans())
+    if edit_network:
+        anchor = draw(st.sampled_from(named))
+        mid.append(f"insert after {net}.{anchor} {{\n    {kept} = identity\n    {dropped} = identity\n}}")
+    mid.append(f"loss fmt_extra = 0.5 * ({loss})")
+
+    v = []
+    if draw(st.booleans()):
+        v.append('import "lib.gen" as lib')
+        tail, quick = "lib.FmtTail", "lib.quick"
+    else:
+        v.append('from "lib.gen" import FmtTail, quick')
+        tail, quick = "FmtTail", "quick"
+    if draw(st.booleans()):
+        v += ['import "mid.gen" as mid', "model v extends mid"]
+    else:
+        v.append('model v extends "mid.gen"')
+    if params and draw(st.booleans()):
+        v.append("override " + draw(st.sampled_from(params)))
+    v.append("remove fmt_unused")
+    v.append(f"network fmt_tail = {tail}(n={draw(st.integers(1, 9))}" +
+             (f", width={draw(st.integers(1, 9))})" if draw(st.booleans()) else ")"))
+    if edit_network:
+        v.append(f"insert before {net}.{kept} {{ identity }}")
+        v.append(f"override {net}.{kept} = identity -> identity")
+        v.append(f"remove {net}.{dropped}")
+    elif draw(st.booleans()):
+        v.append("override " + network)
+    if draw(st.booleans()):
+        v.append("override " + forward)
+    if draw(st.booleans()):
+        v.append("remove loss fmt_extra")
+    else:
+        v.append(f"override loss fmt_extra = 0.25 * ({loss})")
+    settings = ["override epochs = %d" % draw(st.integers(1, 5)), "batch_size = 16"]
+    if draw(st.booleans()):
+        settings.append("remove optimizer")
+    v.append(f"train extends {quick} {{\n" + "".join(f"    {s}\n" for s in settings) + "}")
+    return {"lib.gen": LIBRARY, "base.gen": text, "mid.gen": "\n".join(mid) + "\n", "v.gen": "\n".join(v) + "\n"}
