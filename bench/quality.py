@@ -4,6 +4,7 @@
     python -m bench.quality --quick          # one seed, GANs at a tenth of their steps; prints only
     python -m bench.quality --only vae       # or: --only gan
     python -m bench.quality --seeds 5 --jobs 2 --threads 1
+    python -m bench.quality --images specs/dcgan_mnist.gen --seeds 3 --minutes 15   # digit images
 
 GANs on 2-D toy data (PacGAN / VEEGAN metrics over 2,500 samples, from each run's
 metrics.json): specs/gan_ring8.gen on ring8, specs/gan_grid25.gen on grid25, and
@@ -14,6 +15,14 @@ PyTorch implementation of the same model, trained the same way (same mnist5k spl
 gendsl.runtime.data.load_data, batches, epochs, Adam lr and loss convention: BCE summed
 over pixels + analytic KL, both averaged over the batch), over several seeds; the figure
 is the test negative ELBO in nats (`reference_vae` below adds the test evaluation).
+
+Digit images (--images SPEC...): each spec is compiled into a temporary folder, its train.py
+trained per seed (for --epochs/--steps, and stopped by SIGTERM once its process has used --minutes
+of CPU time; train.py then writes its checkpoint), and the final checkpoint's generator or
+decoder measured by gendsl.runtime.digit_quality on --samples samples: recognisable share,
+classes covered, KL to uniform, classifier-feature Frechet distance, class accuracy (conditional
+models), beside the same figures for real held-out images. The table goes to docs/training.md
+(section `images`), the first seed's sample grid to docs/img/<model>_digits.png.
 
 Every run is the committed generated/<model>/train.py (or the reference script) in its
 own process, with OMP_NUM_THREADS=--threads, so that the figures are what a user gets
@@ -30,6 +39,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -279,6 +289,212 @@ def vae_table(jobs: list[Job], quick: bool) -> tuple[str, float]:
 
 
 # ---------------------------------------------------------------------------
+# Digit images: train a spec, measure its final checkpoint with runtime/digit_quality
+# ---------------------------------------------------------------------------
+
+def compile_spec(spec: Path, dest: Path) -> Path:
+    """Compile one spec into dest; the folder of its generated files."""
+    from bench.common import gendsl_command
+
+    before = set(dest.iterdir()) if dest.exists() else set()
+    proc = subprocess.run([*gendsl_command(), "compile", "-q", "-o", str(dest), str(spec)], cwd=ROOT,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: `gendsl compile {spec}` failed:\n{proc.stderr or proc.stdout}")
+    made = sorted(set(dest.iterdir()) - before)
+    if len(made) != 1:
+        raise SystemExit(f"error: `gendsl compile {spec}` made {len(made)} folders in {dest}")
+    return made[0]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a running process (Linux /proc), None where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def run_budgeted(jobs: list[Job], parallel: int, threads: int, cpu_budget: float | None, log) -> None:
+    """run_jobs for training runs with a CPU-time budget: a run that has used `cpu_budget` seconds
+    gets SIGTERM (train.py then saves its checkpoint and exits 130; that is a finished run here).
+    Without /proc the budget is taken as wall-clock seconds."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    pending, running = list(jobs), {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            job = pending.pop(0)
+            proc = subprocess.Popen(job.command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+            running[proc.pid] = (job, proc, time.perf_counter(), False)
+        pid, status, usage = os.wait4(-1, os.WNOHANG)
+        if pid == 0:
+            time.sleep(1.0)
+            for pid, (job, proc, started, stopped) in list(running.items()):
+                used = cpu_seconds(pid)
+                used = time.perf_counter() - started if used is None else used
+                if cpu_budget is not None and not stopped and used >= cpu_budget:
+                    proc.send_signal(signal.SIGTERM)
+                    running[pid] = (job, proc, started, True)
+            continue
+        if pid not in running:
+            continue
+        job, proc, started, stopped = running.pop(pid)
+        rc = os.waitstatus_to_exitcode(status)
+        stderr = proc.stderr.read()
+        proc.stderr.close()
+        job.result.update(rc=0 if (rc == 130 and stopped) else rc, cpu_s=usage.ru_utime + usage.ru_stime,
+                          wall_s=time.perf_counter() - started, stopped_by_budget=stopped)
+        if job.result["rc"] != 0:
+            job.result["error"] = stderr[-2000:]
+        print(f"{job.group} seed {job.seed}: rc {rc}, {job.result['cpu_s']:.0f} CPU s"
+              f"{' (stopped at the CPU budget)' if stopped else ''}", file=log, flush=True)
+
+
+def measure_run(gen_dir: Path, out: Path, data: str | None, root: str, samples: int, seed: int,
+                classifier_steps: int | None) -> dict:
+    """Load a run's final checkpoint into its generated networks and measure new samples.
+
+    Imports the generated train.py from its folder (it runs nothing at import) for its networks,
+    `generate` and constants, so that whatever the spec samples (a generator, a decoder, a
+    conditional one) is sampled the way train.py samples it. One process per run: the generated
+    folder's modules (data, model, ...) have plain names.
+    """
+    import importlib
+
+    import torch
+
+    from gendsl.runtime.digit_quality import ClassifierSettings, digit_quality
+    from gendsl.runtime.outputs import atomic_write_json, save_image_grid
+
+    sys.path.insert(0, str(gen_dir))
+    train = importlib.import_module("train")
+    state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
+    nets = train.build_networks()
+    for name, net in nets.items():
+        net.load_state_dict(state["nets"][name])
+        net.eval()
+    settings = ClassifierSettings(steps=classifier_steps) if classifier_steps else ClassifierSettings()
+    quality = digit_quality(data or train.DEFAULT_DATA, root, settings=settings,
+                            log=lambda m: print(m, file=sys.stderr, flush=True))
+    classes = train.NUM_CLASSES
+    chunk = 500 if classes is None else 50 * classes  # generate() cycles labels from 0 in every call
+    torch.manual_seed(seed)
+    fake, labels = [], []
+    with torch.no_grad():
+        for start in range(0, samples, chunk):
+            k = min(chunk, samples - start)
+            fake.append(train.generate(nets, k, torch.device("cpu")).cpu())
+            if classes is not None:
+                labels.append(torch.arange(k) % classes)
+    fake = torch.cat(fake)
+    result = {"steps": state["step"], "epochs": state["epoch"], "data": quality.info["data"],
+              "classifier_train_cpu_s": quality.info["train_seconds"]}
+    result.update(quality.score(fake, train.DATA_RANGE, torch.cat(labels) if labels else None))
+    result.update(quality.reference())
+    grid = fake[:100] if classes is None else fake[:10 * classes]  # conditional: one class per column
+    save_image_grid(grid, out / "digits.png", value_range=train.DATA_RANGE, nrow=10 if classes is None else classes)
+    atomic_write_json(result, out / "quality.json")
+    return result
+
+
+def image_jobs(specs: list[Path], seeds: list[int], args, tmp: Path) -> list[Job]:
+    jobs = []
+    for spec in specs:
+        gen_dir = compile_spec(spec, tmp / "generated")
+        for seed in seeds:
+            out = tmp / "runs" / f"{gen_dir.name}-{seed}"
+            command = [sys.executable, str(gen_dir / "train.py"), "--seed", str(seed), "--out", str(out), "--quiet",
+                       "--no-plots", "--root", args.root]
+            for flag, value in (("--epochs", args.epochs), ("--steps", args.steps), ("--n", args.n),
+                                ("--data", args.data), ("--batch-size", args.batch_size), ("--lr", args.lr)):
+                if value is not None:
+                    command += [flag, str(value)]
+            job = Job(str(spec), seed, command, out)
+            job.result = {"gen_dir": str(gen_dir), "model": gen_dir.name}
+            jobs.append(job)
+    return jobs
+
+
+def measure_jobs(jobs: list[Job], args, log) -> None:
+    """Measure every finished run, each in its own process (see measure_run)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    for job in jobs:
+        if job.result.get("rc") != 0:
+            continue
+        command = [sys.executable, "-m", "bench.quality", "--measure", job.result["gen_dir"], str(job.out),
+                   "--root", args.root, "--samples", str(args.samples), "--seed", str(job.seed)]
+        if args.data:
+            command += ["--data", args.data]
+        if args.classifier_steps:
+            command += ["--classifier-steps", str(args.classifier_steps)]
+        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        print(proc.stderr.strip(), file=log, flush=True) if proc.stderr.strip() else None
+        if proc.returncode != 0:
+            job.result.update(rc=proc.returncode, error=proc.stderr[-2000:])
+            continue
+        job.result.update(json.loads((job.out / "quality.json").read_text()))
+
+
+def _num(value, fmt: str) -> str:
+    """A figure from quality.json, where JSON's null stands for inf (no recognisable sample)."""
+    return "inf" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, fmt)
+
+
+def _each(rows: list[dict], key: str, fmt: str) -> str:
+    return ", ".join(_num(r.get(key), fmt) for r in rows)
+
+
+def image_table(jobs: list[Job], threads: int) -> str:
+    lines = [
+        "| spec | data | seeds | steps | CPU min / run | recognisable % (real) | classes covered | KL to uniform "
+        "(real) | classifier-FD (real) | class accuracy % (real) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for spec in dict.fromkeys(j.group for j in jobs):
+        rows = [j.result for j in jobs if j.group == spec]
+        ok = [r for r in rows if r.get("rc") == 0 and "recognisable_pct" in r]
+        failed = f" ({len(rows) - len(ok)} failed)" if len(ok) < len(rows) else ""
+        if not ok:
+            lines.append(f"| `{spec}` | | 0{failed} | | | | | | | |")
+            continue
+        r0 = ok[0]
+        accuracy = (f"{_each(ok, 'class_accuracy_pct', '.1f')} ({_num(r0['real_class_accuracy_pct'], '.1f')})"
+                    if "class_accuracy_pct" in r0 else "n/a")
+        lines.append(
+            f"| `{spec}` | {r0['data']} | {len(ok)}{failed} | {_each(ok, 'steps', 'd')} "
+            f"| {mean_sd([r['cpu_s'] / 60 for r in ok])} "
+            f"| {_each(ok, 'recognisable_pct', '.1f')} ({_num(r0['real_recognisable_pct'], '.1f')}) "
+            f"| {_each(ok, 'classes_covered', 'd')} "
+            f"| {_each(ok, 'class_kl', '.3f')} ({_num(r0['real_class_kl'], '.3f')}) "
+            f"| {_each(ok, 'classifier_fd', '.1f')} ({_num(r0['real_classifier_fd'], '.1f')}) | {accuracy} |")
+        if any(r.get("stopped_by_budget") for r in ok):
+            notes.append(f"`{spec}`: stopped at the CPU budget")
+    lines += ["", f"Per-seed figures in seed order; {threads} torch thread(s) per run; (real): the same figure "
+              "for real held-out images (for classifier-FD: training images against held-out ones). "
+              "Classifier-FD is a Frechet distance in the digit classifier's 128-dimensional feature space, "
+              "not comparable with Inception FID."]
+    if notes:
+        lines.append("; ".join(notes) + ".")
+    return "\n".join(lines)
+
+
+def keep_grids(jobs: list[Job]) -> list[str]:
+    kept = []
+    IMG.mkdir(parents=True, exist_ok=True)
+    for spec in dict.fromkeys(j.group for j in jobs):
+        runs = [j for j in jobs if j.group == spec and j.result.get("rc") == 0 and (j.out / "digits.png").exists()]
+        if runs:
+            name = f"{runs[0].result['model']}_digits.png"
+            shutil.copyfile(runs[0].out / "digits.png", IMG / name)
+            kept.append(name)
+    return kept
+
+
+# ---------------------------------------------------------------------------
 # docs/training.md
 # ---------------------------------------------------------------------------
 
@@ -313,14 +529,31 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--write", action="store_true", help="write docs/training.md even with --quick")
     p.add_argument("--no-write", action="store_true", help="print the tables only")
+    p.add_argument("--images", nargs="+", type=Path, metavar="SPEC", default=None,
+                   help="digit-image specs to train and measure with runtime/digit_quality (only these run)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="--images: stop each run (SIGTERM, checkpoint kept) after this many CPU minutes")
+    p.add_argument("--epochs", type=int, default=None, help="--images: train.py --epochs (default: the spec's)")
+    p.add_argument("--steps", type=int, default=None, help="--images: train.py --steps")
+    p.add_argument("--batch-size", type=int, default=None, help="--images: train.py --batch-size")
+    p.add_argument("--lr", type=float, default=None, help="--images: train.py --lr")
+    p.add_argument("--n", type=int, default=None, help="--images: train on this many images only")
+    p.add_argument("--data", default=None, help="--images: train.py --data (default: the spec's data set)")
+    p.add_argument("--root", default="data", help="--images: data folder, where the classifier is cached too")
+    p.add_argument("--samples", type=int, default=2000, help="--images: samples measured per run")
+    p.add_argument("--classifier-steps", type=int, default=None,
+                   help="--images: train the digit classifier for this many steps only (smoke tests)")
+    p.add_argument("--measure", nargs=2, type=Path, metavar=("GENERATED", "OUT"), help=argparse.SUPPRESS)
     p.add_argument("--reference-vae", action="store_true", help=argparse.SUPPRESS)  # one reference run, JSON out
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--epochs", type=int, default=VAE_SPEC_SETTINGS["epochs"], help=argparse.SUPPRESS)
-    p.add_argument("--batch-size", type=int, default=VAE_SPEC_SETTINGS["batch_size"], help=argparse.SUPPRESS)
-    p.add_argument("--lr", type=float, default=VAE_SPEC_SETTINGS["lr"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.measure:
+        measure_run(*args.measure, args.data, args.root, args.samples, args.seed, args.classifier_steps)
+        return 0
     if args.reference_vae:
-        print(json.dumps(reference_vae(args.seed, args.epochs, args.batch_size, args.lr)))
+        print(json.dumps(reference_vae(args.seed, args.epochs or VAE_SPEC_SETTINGS["epochs"],
+                                       args.batch_size or VAE_SPEC_SETTINGS["batch_size"],
+                                       args.lr or VAE_SPEC_SETTINGS["lr"])))
         return 0
     write = (args.write or not args.quick) and not args.no_write
 
@@ -328,7 +561,18 @@ def main(argv=None) -> int:
     status = 0
     with tempfile.TemporaryDirectory(prefix="gendsl-quality-") as tmp:
         tmp = Path(tmp)
-        if args.only in (None, "gan"):
+        if args.images:
+            seeds = list(range(args.seeds or (1 if args.quick else 3)))
+            jobs = image_jobs(args.images, seeds, args, tmp)
+            run_budgeted(jobs, args.jobs, args.threads, args.minutes * 60 if args.minutes else None, sys.stderr)
+            measure_jobs(jobs, args, sys.stderr)
+            # the machine of these runs goes with their table: the shared `machine` section describes the
+            # toy-GAN and VAE tables, which this run does not remake
+            sections = {"images": f"{image_table(jobs, args.threads)}\n\n{sections.pop('machine')}"}
+            if write:
+                print(f"kept grids: {', '.join(keep_grids(jobs))}", file=sys.stderr)
+            status |= any(j.result.get("rc") for j in jobs)
+        if args.only in (None, "gan") and not args.images:
             seeds = list(range(args.seeds or (1 if args.quick else 3)))
             jobs = gan_jobs(seeds, args.quick, tmp)
             run_jobs(jobs, args.jobs, args.threads, sys.stderr)
@@ -337,7 +581,7 @@ def main(argv=None) -> int:
                 kept = keep_scatters(jobs)
                 print(f"kept scatters: {', '.join(kept)}", file=sys.stderr)
             status |= any(j.result.get("rc") for j in jobs)
-        if args.only in (None, "vae"):
+        if args.only in (None, "vae") and not args.images:
             seeds = list(range(args.seeds or (1 if args.quick else 5)))
             jobs = vae_jobs(seeds, args.quick, tmp)
             run_jobs(jobs, args.jobs, args.threads, sys.stderr)

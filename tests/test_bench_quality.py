@@ -54,3 +54,62 @@ def test_reference_vae_trains_and_evaluates():
     r = quality.reference_vae(seed=0, epochs=1, batch_size=256, lr=1e-3)
     assert r["steps"] == 4500 // 256
     assert math.isfinite(r["test_neg_elbo"]) and 100 < r["test_neg_elbo"] < 550  # 543 nats = all pixels at 0.5
+
+
+def test_images_smoke_trains_measures_and_tabulates(tmp_path, capsys):
+    """`--images` end to end on tiny sizes: compile, train 2 steps, measure the checkpoint's samples.
+
+    A classifier of 20 steps on the 8x8 digits (cached in tmp_path) keeps this cheap; the figures
+    are not asserted, only that every column is filled from the run and its measurement.
+    """
+    pytest.importorskip("sklearn")
+    status = quality.main(["--images", "specs/dcgan_mnist.gen", "specs/cdcgan.gen", "--steps", "2", "--n", "200",
+                           "--batch-size", "32", "--data", "digits", "--classifier-steps", "20", "--samples", "100",
+                           "--seeds", "1", "--jobs", "1", "--no-write", "--root", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in out.splitlines()
+            if line.startswith("| `specs/")}
+    assert set(rows) == {"`specs/dcgan_mnist.gen`", "`specs/cdcgan.gen`"}
+    for spec, cells in rows.items():
+        data, seeds, steps = (c.strip() for c in cells[:3])
+        assert (data, seeds, steps) == ("digits", "1", "2"), spec
+        assert all(c.strip() for c in cells), cells
+    assert rows["`specs/dcgan_mnist.gen`"][-1].strip() == "n/a"  # unconditional: no class accuracy
+    assert "(" in rows["`specs/cdcgan.gen`"][-1]  # conditional: samples' and real images' accuracy
+    assert (tmp_path / "digits-classifier.pt").is_file()
+
+
+def test_run_budgeted_stops_a_run_at_its_cpu_budget(tmp_path):
+    """A run over its CPU budget gets SIGTERM; exit 130 after that counts as a finished run."""
+    script = ("import signal, sys\n"
+              "signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))\n"
+              "while True: pass\n")
+    job = quality.Job("spin", 0, [sys.executable, "-c", script], tmp_path)
+    quality.run_budgeted([job], parallel=1, threads=1, cpu_budget=0.5, log=sys.stderr)
+    assert job.result["rc"] == 0 and job.result["stopped_by_budget"]
+    assert job.result["cpu_s"] >= 0.5
+
+
+def test_image_table_lists_each_seed_and_the_real_reference(tmp_path, monkeypatch):
+    real = {"real_recognisable_pct": 95.6, "real_class_kl": 0.014, "real_classifier_fd": 25.4,
+            "real_class_accuracy_pct": 97.8}
+    jobs = []
+    for seed, (rec, kl) in enumerate([(80.0, 0.05), (0.0, None)]):  # None: JSON's null for an infinite KL
+        out = tmp_path / f"run{seed}"
+        out.mkdir()
+        (out / "digits.png").write_bytes(b"png")
+        job = quality.Job("specs/x.gen", seed, [], out)
+        job.result = dict(real, rc=0, model="x", data="mnist5k", steps=700, cpu_s=600.0, recognisable_pct=rec,
+                          classes_covered=10 if kl else 0, class_kl=kl, classifier_fd=100.0 + seed,
+                          stopped_by_budget=True)
+        jobs.append(job)
+    failed = quality.Job("specs/y.gen", 0, [], tmp_path / "none")
+    failed.result = {"rc": 1, "error": "boom"}
+    table = quality.image_table(jobs + [failed], threads=1)
+    assert ("| `specs/x.gen` | mnist5k | 2 | 700, 700 | 10.0 ± 0.0 | 80.0, 0.0 (95.6) | 10, 0 | 0.050, inf (0.014) "
+            "| 100.0, 101.0 (25.4) | n/a |") in table
+    assert "| `specs/y.gen` | | 0 (1 failed) |" in table
+    assert "stopped at the CPU budget" in table and "not comparable with Inception FID" in table
+    monkeypatch.setattr(quality, "IMG", tmp_path / "img")
+    assert quality.keep_grids(jobs) == ["x_digits.png"] and (tmp_path / "img" / "x_digits.png").is_file()
