@@ -1,4 +1,4 @@
-"""How good generated digit images are, measured offline by a small classifier of the same data set.
+"""How good generated digit images are, measured offline by a small classifier of their data set.
 
 Inception-based FID needs downloaded weights and natural RGB images; for the offline grey digit
 sets (mnist5k, scikit-learn's 8x8 ``digits``, torchvision's MNIST family, or any grey image set
@@ -66,9 +66,11 @@ class ClassifierSettings:
     shift: int = 2  # augmentation: random translations of up to `shift` pixels (28x28 scale)
     width: int = 16  # channels of the first convolutions (twice that in the second pair)
     features: int = 128  # size of the penultimate layer: the feature space of classifier_fd
-    max_steps: int = 3000  # large sets (torchvision's 60,000 MNIST digits) stop here: ~3 epochs of them
+    # large sets (torchvision's 60,000 MNIST digits) stop here: ~3 epochs of them
+    max_steps: int = 3000
     seed: int = 0
-    steps: int | None = None  # exactly this many steps (small tests); None: whole epochs up to max_steps
+    # exactly this many steps (small tests); None: whole epochs up to max_steps
+    steps: int | None = None
 
 
 class DigitClassifier(nn.Module):
@@ -97,7 +99,7 @@ class DigitClassifier(nn.Module):
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussians fitted to rows of a and b.
+    """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussians fitted to rows of a, b.
 
     tr((S_a S_b)^(1/2)) is the sum of the square roots of the eigenvalues of the symmetric
     S_a^(1/2) S_b S_a^(1/2), which has the same eigenvalues; computed in float64 with eigh, so no
@@ -105,7 +107,8 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """
     a, b = a.detach().to("cpu", torch.float64), b.detach().to("cpu", torch.float64)
     if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"a Frechet distance needs at least 2 rows on each side, got {len(a)} and {len(b)}")
+        raise ValueError(f"a Frechet distance needs at least 2 rows on each side, "
+                         f"got {len(a)} and {len(b)}")
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
     values, vectors = torch.linalg.eigh(cov_a)
@@ -118,7 +121,8 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 class DigitQuality:
     """A trained classifier with the held-out images it measures samples against."""
 
-    def __init__(self, net: DigitClassifier, test: tuple, train_x: torch.Tensor, info: dict) -> None:
+    def __init__(self, net: DigitClassifier, test: tuple, train_x: torch.Tensor,
+                 info: dict) -> None:
         self.net = net.eval()
         self.side = info["side"]
         self.num_classes = info["num_classes"]
@@ -136,8 +140,9 @@ class DigitQuality:
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Penultimate features of (N, 1, side, side) images in [0, 1]."""
-        return torch.cat([self.net.features(part) for part in images.split(_BATCH)]) if len(images) else \
-            torch.zeros(0, self.net.hidden.out_features)
+        if not len(images):
+            return torch.zeros(0, self.net.hidden.out_features)
+        return torch.cat([self.net.features(part) for part in images.split(_BATCH)])
 
     @torch.no_grad()
     def score(self, samples: torch.Tensor, value_range=(-1.0, 1.0), labels=None) -> dict:
@@ -154,7 +159,8 @@ class DigitQuality:
         the FD of training images to the held-out ones; keys prefixed ``real_``."""
         if self._reference is None:
             figures = self._score(self.test_x, self.test_y, self._test_features)
-            figures["classifier_fd"] = frechet_distance(self.features(self._train_x), self._test_features)
+            figures["classifier_fd"] = frechet_distance(self.features(self._train_x),
+                                                        self._test_features)
             self._reference = {f"real_{k}": v for k, v in figures.items()}
         return self._reference
 
@@ -175,7 +181,8 @@ class DigitQuality:
             "recognisable_pct": 100.0 * float(recognisable.double().mean()),
             "classes_covered": int((counts > 0).sum()),
             "class_kl": kl,
-            "classifier_fd": frechet_distance(features, self._test_features) if len(images) >= 2 else math.nan,
+            "classifier_fd": (frechet_distance(features, self._test_features)
+                              if len(images) >= 2 else math.nan),
         }
         if labels is not None:
             labels = torch.as_tensor(labels).reshape(-1).long().cpu()
@@ -215,7 +222,7 @@ def classifier_side(data: str) -> int:
 
 
 def cache_path(data: str, root) -> Path:
-    """ROOT/<data>-classifier.pt; a file or folder data set is named by its file name and path hash."""
+    """ROOT/<data>-classifier.pt; a file or folder data set is named by its name and path hash."""
     base, _ = _split_class_suffix(str(data))
     path = Path(base)
     if path.exists():
@@ -226,10 +233,11 @@ def cache_path(data: str, root) -> Path:
     return Path(root) / f"{name}-classifier.pt"
 
 
-def digit_quality(data: str = "mnist5k", root="data", *, settings: ClassifierSettings | None = None,
+def digit_quality(data: str = "mnist5k", root="data", *,
+                  settings: ClassifierSettings | None = None,
                   log=None) -> DigitQuality:
     """The quality measure of data set ``data``: its classifier from ROOT's cache, trained first if
-    the cache is absent, stale or unreadable (``log(message)`` is told, with the accuracy and time).
+    the cache is absent, stale or unreadable (``log(message)`` is told, with accuracy and time).
 
     The classifier sees every class of the data set (a ``-<classes>`` suffix is dropped), so that
     a model trained on a few classes is still judged against all of them. Raises DataError when
@@ -242,19 +250,22 @@ def digit_quality(data: str = "mnist5k", root="data", *, settings: ClassifierSet
     (train_x, train_y), (test_x, test_y) = train.tensors, test.tensors
     num_classes = int(torch.cat([train_y, test_y]).max()) + 1
     if len(torch.unique(train_y)) < 2:
-        raise ValueError(f"data set {base!r} has fewer than two classes: no classifier to measure samples with")
+        raise ValueError(f"data set {base!r} has fewer than two classes: "
+                         "no classifier to measure samples with")
     if len(test_x) < 2:
         raise ValueError(f"data set {base!r} has fewer than two held-out images")
     key = _cache_key(base, side, settings, train, test)
     path = cache_path(base, root)
-    info = dict(data=base, side=side, num_classes=num_classes, cache=str(path), settings=asdict(settings))
+    info = dict(data=base, side=side, num_classes=num_classes, cache=str(path),
+                settings=asdict(settings))
     net = DigitClassifier(side, num_classes, settings.width, settings.features)
     state = _read_cache(path, key)
     if state is not None and _load_state(net, state["net"]):
         info.update(train_seconds=state.get("train_seconds"), trained=False)
     else:
         if log is not None:
-            log(f"training the digit classifier of {base!r} once ({len(train_x)} images; cached in {path})")
+            log(f"training the digit classifier of {base!r} once ({len(train_x)} images; "
+                f"cached in {path})")
         started = time.process_time()
         net = train_classifier(train_x, train_y, side, num_classes, settings)
         seconds = time.process_time() - started
@@ -272,7 +283,7 @@ def digit_quality(data: str = "mnist5k", root="data", *, settings: ClassifierSet
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: int,
                      settings: ClassifierSettings) -> DigitClassifier:
-    """Adam on shuffled, randomly shifted batches; the caller's random streams are left as they were."""
+    """Adam on shuffled, randomly shifted batches; leaves the caller's random streams alone."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         gen = torch.Generator().manual_seed(settings.seed)
@@ -285,8 +296,8 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: i
         step = 0
         while step < total:
             order = torch.randperm(len(x), generator=gen)
-            for start in range(0, len(x) - settings.batch_size + 1 if len(x) >= settings.batch_size else 1,
-                               settings.batch_size):
+            stop = len(x) - settings.batch_size + 1 if len(x) >= settings.batch_size else 1
+            for start in range(0, stop, settings.batch_size):
                 index = order[start:start + settings.batch_size]
                 inputs = _shift(x[index], settings.shift * side / 28, gen)
                 loss = F.cross_entropy(net(inputs), y[index])
@@ -301,7 +312,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: i
 
 
 def _shift(x: torch.Tensor, pixels: float, gen: torch.Generator) -> torch.Tensor:
-    """Translate each image by a random whole number of pixels, up to ``pixels``, filling with 0."""
+    """Translate each image by a random whole number of pixels, up to ``pixels``, filling 0."""
     limit = int(pixels)
     if limit < 1:
         return x
@@ -331,7 +342,7 @@ def _load_state(net: nn.Module, state: dict) -> bool:
 
 
 def _read_cache(path: Path, key: str):
-    """The cached state when it was made from exactly these inputs; None if absent, stale or corrupt."""
+    """The cached state when made from exactly these inputs; None if absent, stale or corrupt."""
     if not path.is_file():
         return None
     try:
