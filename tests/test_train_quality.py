@@ -134,8 +134,8 @@ def test_quality_options_only_where_a_model_makes_images(spec_folder):
 # Collapse and dominance
 # ---------------------------------------------------------------------------
 
-def test_constant_generator_and_winning_discriminator_are_warned_once_with_the_step(spec_folder, tmp_path,
-                                                                                   capsys):
+def test_constant_generator_and_winning_discriminator_are_warned_once_with_the_step(
+        spec_folder, tmp_path, capsys):
     out = tmp_path / "run"
     with imported(spec_folder("dcgan_mnist")) as train:
         base = train.RECIPE.model
@@ -190,4 +190,3 @@ def test_files_the_run_writes_follow_the_umask(umask, spec_folder, tmp_path):
     assert {"metrics.json", "last.pt", "losses.csv"} <= names
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
-
