@@ -301,7 +301,8 @@ def compile_spec(spec: Path, dest: Path) -> Path:
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"error: `gendsl compile {spec}` failed:\n{proc.stderr or proc.stdout}")
-    made = sorted(set(dest.iterdir()) - before)
+    # the shared runtime (gendsl_runtime/) is written beside the model's folder, once
+    made = sorted(p for p in set(dest.iterdir()) - before if p.name != "gendsl_runtime")
     if len(made) != 1:
         raise SystemExit(f"error: `gendsl compile {spec}` made {len(made)} folders in {dest}")
     return made[0]
@@ -354,11 +355,11 @@ def run_budgeted(jobs: list[Job], parallel: int, threads: int, cpu_budget: float
 
 def measure_run(gen_dir: Path, out: Path, data: str | None, root: str, samples: int, seed: int,
                 classifier_steps: int | None) -> dict:
-    """Load a run's final checkpoint into its generated networks and measure new samples.
+    """Load a run's final checkpoint (its "model" state) into its model and measure new samples.
 
-    Imports the generated train.py from its folder (it runs nothing at import) for its networks,
-    `generate` and constants, so that whatever the spec samples (a generator, a decoder, a
-    conditional one) is sampled the way train.py samples it. One process per run: the generated
+    Imports the generated train.py from its folder (it runs nothing at import) for its RECIPE:
+    the model class, whose `prior` and `generate` make the samples the way train.py makes them,
+    whatever the spec samples (a generator, a decoder, a conditional one). One process per run: the generated
     folder's modules (data, model, ...) have plain names.
     """
     import importlib
@@ -370,31 +371,31 @@ def measure_run(gen_dir: Path, out: Path, data: str | None, root: str, samples: 
 
     sys.path.insert(0, str(gen_dir))
     train = importlib.import_module("train")
+    recipe = train.RECIPE
     state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
-    nets = train.build_networks()
-    for name, net in nets.items():
-        net.load_state_dict(state["nets"][name])
-        net.eval()
+    model = recipe.model()
+    model.load_state_dict(state["model"])
+    model.eval()
     settings = ClassifierSettings(steps=classifier_steps) if classifier_steps else ClassifierSettings()
-    quality = digit_quality(data or train.DEFAULT_DATA, root, settings=settings,
+    quality = digit_quality(data or recipe.default_data, root, settings=settings,
                             log=lambda m: print(m, file=sys.stderr, flush=True))
-    classes = train.NUM_CLASSES
-    chunk = 500 if classes is None else 50 * classes  # generate() cycles labels from 0 in every call
+    classes = recipe.num_classes
     torch.manual_seed(seed)
     fake, labels = [], []
     with torch.no_grad():
-        for start in range(0, samples, chunk):
-            k = min(chunk, samples - start)
-            fake.append(train.generate(nets, k, torch.device("cpu")).cpu())
-            if classes is not None:
-                labels.append(torch.arange(k) % classes)
+        for start in range(0, samples, 500):
+            k = min(500, samples - start)
+            # conditional: labels cycling through the classes, as train.py's samples
+            wanted = [(torch.arange(k) + start) % classes] if classes is not None else []
+            fake.append(model.generate(*model.prior(k), *wanted).cpu())
+            labels += wanted
     fake = torch.cat(fake)
     result = {"steps": state["step"], "epochs": state["epoch"], "data": quality.info["data"],
               "classifier_train_cpu_s": quality.info["train_seconds"]}
-    result.update(quality.score(fake, train.DATA_RANGE, torch.cat(labels) if labels else None))
+    result.update(quality.score(fake, recipe.data_range, torch.cat(labels) if labels else None))
     result.update(quality.reference())
     grid = fake[:100] if classes is None else fake[:10 * classes]  # conditional: one class per column
-    save_image_grid(grid, out / "digits.png", value_range=train.DATA_RANGE, nrow=10 if classes is None else classes)
+    save_image_grid(grid, out / "digits.png", value_range=recipe.data_range, nrow=10 if classes is None else classes)
     atomic_write_json(result, out / "quality.json")
     return result
 
@@ -406,7 +407,7 @@ def image_jobs(specs: list[Path], seeds: list[int], args, tmp: Path) -> list[Job
         for seed in seeds:
             out = tmp / "runs" / f"{gen_dir.name}-{seed}"
             command = [sys.executable, str(gen_dir / "train.py"), "--seed", str(seed), "--out", str(out), "--quiet",
-                       "--no-plots", "--root", args.root]
+                       "--no-plots", "--no-quality", "--root", args.root]
             for flag, value in (("--epochs", args.epochs), ("--steps", args.steps), ("--n", args.n),
                                 ("--data", args.data), ("--batch-size", args.batch_size), ("--lr", args.lr)):
                 if value is not None:

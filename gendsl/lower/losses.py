@@ -167,6 +167,12 @@ GAN_OBJECTIVES = {
 }
 
 
+# the discriminator's loss (both halves) under which it has won: a whole epoch under it is reported
+# as dominance. BCE objectives sum to 2 ln 2 = 1.39 at equilibrium, least squares to 0.25;
+# Wasserstein critic losses are unbounded (no floor).
+DOMINATED_BELOW = {"minimax": 0.1, "non_saturating": 0.1, "max_likelihood": 0.1, "least_squares": 0.01}
+
+
 def objective_functions(kind: str, probabilities: bool, gp: bool) -> tuple[str, ...]:
     """The source of the objective's functions: discriminator_loss (or its two halves) and generator_loss."""
     table = GAN_OBJECTIVES[kind]

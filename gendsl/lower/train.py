@@ -150,6 +150,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
         recipe.append(("validate_with_grad", "True"))
     if gen is not None:
         recipe.append(("generative", "True"))
+    if gan is not None and gan.kind in losses.DOMINATED_BELOW:
+        recipe.append(("dominated_below", repr(losses.DOMINATED_BELOW[gan.kind])))
     if recon is not None:
         recipe.append(("reconstruction", literal(recon.args[0])))
     if codes:

@@ -21,12 +21,20 @@ from typing import Callable
 import torch
 
 from .data import DataError, fake_data, load_data, pretrained_features, toy_modes
+from .digit_quality import ClassifierSettings, digit_quality
 from .metrics import accuracy_per_class, mode_metrics
 from .outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses, save_image_grid,
                       save_latent_scatter, save_scatter_2d)
 
 # sums of terms: a bad value is reported by the term that caused it
 TOTALS = ("loss", "loss_d", "loss_g")
+# the digit-quality figures that validation rows of losses.csv carry (image models that generate)
+QUALITY_COLUMNS = ("recognisable_pct", "classes_covered", "class_kl", "classifier_fd",
+                   "class_accuracy_pct")
+# the classifier's settings (None: digit_quality's defaults); tests make it tiny
+QUALITY_CLASSIFIER: ClassifierSettings | None = None
+# samples collapsed: the mean pairwise distance of the fixed batch under this share of the data's
+DIVERSITY_FRACTION = 0.2
 # --amp fp16 scales losses against underflow; otherwise this scaler passes everything through
 # unchanged
 NO_SCALING = torch.amp.GradScaler("cpu", enabled=False)
@@ -60,6 +68,8 @@ class Recipe:
     validate_with_grad: bool = False  # validate differentiates (a contractive penalty by autograd)
     # model.prior(n) and model.generate(*latents[, labels]) make new samples
     generative: bool = False
+    # the discriminator has won when its loss stays under this for an epoch (None: no floor)
+    dominated_below: float | None = None
     reconstruction: str | None = None  # the forward value that reconstructs the data
     codes: str | None = None  # a 2-D code of the data, drawn coloured by class
     classifier: str | None = None  # the forward value of class logits
@@ -112,6 +122,14 @@ def parse_args(recipe: Recipe, argv=None) -> argparse.Namespace:
     p.add_argument("--fused", action="store_true", help="fused optimizer kernels where available")
     p.add_argument("--pin-memory", action="store_true",
                    help="keep the data set in pinned memory (GPU)")
+    if recipe.generative and len(recipe.data_shape) == 3:
+        p.add_argument("--quality-every", type=int, default=10, metavar="N",
+                       help="score samples with the data set's digit classifier every N epochs "
+                       "and at the end (0: only at the end)")
+        p.add_argument("--quality-samples", type=int, default=2000, metavar="N",
+                       help="how many samples the digit-quality figures score")
+        p.add_argument("--no-quality", action="store_true",
+                       help="no digit-quality figures (and no classifier to train)")
     return p.parse_args(argv)
 
 
@@ -259,6 +277,107 @@ def final_metrics(recipe: Recipe, model, test_set, args: argparse.Namespace,
     return metrics
 
 
+def image_generator(recipe: Recipe) -> bool:
+    """Whether the model makes new images: what the digit-quality figures measure."""
+    return recipe.generative and len(recipe.data_shape) == 3
+
+
+def quality_measure(recipe: Recipe, args: argparse.Namespace):
+    """The data set's digit classifier (trained once, cached under --root), or None: a dry run,
+    --no-quality, a model that makes no images, or data the classifier cannot be built for (said
+    once; the run goes on)."""
+    if args.dry_run or not image_generator(recipe) or args.no_quality:
+        return None
+    try:
+        # on a fork of the random stream: building the classifier draws its initial weights
+        with torch.random.fork_rng(devices=[]):
+            return digit_quality(args.data, args.root, settings=QUALITY_CLASSIFIER, log=print)
+    except (DataError, ValueError) as exc:
+        print(f"note: no digit quality figures: {exc}")
+        return None
+
+
+def quality_due(args: argparse.Namespace, epoch: int, last: bool) -> bool:
+    return last or (args.quality_every > 0 and (epoch + 1) % args.quality_every == 0)
+
+
+@torch.no_grad()
+def quality_figures(recipe: Recipe, model, quality, args: argparse.Namespace,
+                    device: torch.device) -> dict:
+    """The digit-quality figures of --quality-samples new samples (conditional models: labels
+    cycling through the classes), drawn from a fixed seed; call it on a fork of the random
+    stream."""
+    torch.manual_seed(args.seed + 2)
+    with evaluating(model):
+        fake = sample_many(recipe, model, args.quality_samples, device, args.batch_size)
+    labels = sample_labels(recipe, len(fake), torch.device("cpu"))
+    figures = quality.score(fake, recipe.data_range or (0.0, 1.0), *labels)
+    figures["quality_samples"] = figures.pop("samples")
+    return figures
+
+
+def final_quality(recipe: Recipe, model, quality, rows: list, step: int,
+                  args: argparse.Namespace, device: torch.device) -> dict:
+    """metrics.json's digit-quality figures: those of the final step (measured now unless its
+    epoch end was), the same figures for real held-out images (`real_...`), and each measured
+    epoch's."""
+    if not rows or rows[-1]["step"] != step:
+        rows.append({"step": step, "epoch": None,
+                     **quality_figures(recipe, model, quality, args, device)})
+    final = {k: v for k, v in rows[-1].items() if k not in ("step", "epoch")}
+    return {**final, **quality.reference(), "quality_classifier": quality.info,
+            "quality_history": rows}
+
+
+def mean_pairwise_distance(x: torch.Tensor) -> float:
+    return torch.pdist(x.flatten(1).double()).mean().item()
+
+
+class Watch:
+    """Collapse and dominance: one line and one `warnings` entry when the discriminator's loss
+    stays under the recipe's floor for a whole epoch, or when the fixed batch of samples spreads
+    less than DIVERSITY_FRACTION of as much as the data (mean pairwise distance); said again only
+    after the run has recovered."""
+
+    def __init__(self, recipe: Recipe, train_set, noise: list | None) -> None:
+        self.recipe, self.noise = recipe, noise
+        self.floor = recipe.dominated_below
+        self.warnings: list[dict] = []
+        self.active: set[str] = set()
+        self.epoch_max = -math.inf  # the largest loss_d of the epoch so far
+        self.data_spread = None
+        if noise is not None:
+            self.data_spread = mean_pairwise_distance(train_set.tensors[0][:len(noise[0])])
+
+    def step(self, row: dict) -> None:
+        if self.floor is not None and "loss_d" in row:
+            self.epoch_max = max(self.epoch_max, row["loss_d"])
+
+    @torch.no_grad()
+    def epoch_end(self, model, step: int, epoch: int, device: torch.device) -> None:
+        dominated = self.epoch_max < (self.floor if self.floor is not None else -math.inf)
+        self.epoch_max = -math.inf
+        self._say("dominance", dominated, step, epoch,
+                  f"the discriminator's loss stayed under {self.floor} for all of epoch {epoch}: "
+                  "it has won, and the generator learns little from it")
+        if self.data_spread is None or self.data_spread <= 0:
+            return
+        with evaluating(model):
+            latents = [t.to(device) for t in self.noise]
+            fake = model.generate(*latents, *sample_labels(self.recipe, len(latents[0]), device))
+        ratio = mean_pairwise_distance(fake.cpu()) / self.data_spread
+        self._say("collapse", ratio < DIVERSITY_FRACTION, step, epoch,
+                  f"samples have collapsed: the fixed batch's mean pairwise distance is "
+                  f"{ratio:.3f} of the data's (under {DIVERSITY_FRACTION})", ratio=ratio)
+
+    def _say(self, kind: str, now: bool, step: int, epoch: int, message: str, **extra) -> None:
+        if now and kind not in self.active:
+            print(f"\nwarning: step {step}: {message}", file=sys.stderr)
+            self.warnings.append({"kind": kind, "step": step, "epoch": epoch,
+                                  "message": message, **extra})
+        (self.active.add if now else self.active.discard)(kind)
+
+
 def load_checkpoint(recipe: Recipe, path: Path, model, optimizers: dict, schedulers: list) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state["spec_sha256"] != recipe.sha256:
@@ -398,6 +517,9 @@ def main(recipe: Recipe, argv=None) -> int:
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none
     scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else NO_SCALING
     noise = fixed_noise(model, 64, args.seed, device) if recipe.generative else None
+    quality = quality_measure(recipe, args)
+    quality_rows: list[dict] = []  # the digit-quality figures of each measured epoch
+    watch = Watch(recipe, train_set, noise)
 
     step, start_epoch, skip = 0, 0, 0
     checkpoint = out / "checkpoints" / "last.pt"
@@ -410,6 +532,8 @@ def main(recipe: Recipe, argv=None) -> int:
         drop_rows_after(out / "losses.csv", step)
     write_files = not args.dry_run or args.out != f"runs/{recipe.name}"
     columns = ["step", "epoch", "split", *recipe.columns]
+    if image_generator(recipe):
+        columns += QUALITY_COLUMNS[:4] + (QUALITY_COLUMNS[4:] if recipe.num_classes else ())
     log = CsvLog(out / "losses.csv", append=args.resume, fields=columns) if write_files else None
 
     def save(epoch, batch):
@@ -459,6 +583,7 @@ def main(recipe: Recipe, argv=None) -> int:
                     return 1
                 step += 1
                 last_step_at = time.perf_counter()
+                watch.step(row)
                 if log is not None:
                     log.write(step=step, epoch=epoch, split="train", **row)
                 if progress is not None:
@@ -478,13 +603,18 @@ def main(recipe: Recipe, argv=None) -> int:
                 # training continues on the stream it would have had without them (and a resume
                 # matches)
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                    log.write(step=step, epoch=epoch, split="val",
-                              **evaluate(recipe, model, test_set, args, device))
+                    val = evaluate(recipe, model, test_set, args, device)
                     last = done or (not args.steps and epoch + 1 == args.epochs)
+                    if quality is not None and quality_due(args, epoch, last):
+                        figures = quality_figures(recipe, model, quality, args, device)
+                        quality_rows.append({"step": step, "epoch": epoch, **figures})
+                        val.update({k: figures[k] for k in QUALITY_COLUMNS if k in figures})
+                    log.write(step=step, epoch=epoch, split="val", **val)
                     if (epoch + 1) % args.sample_every == 0 or last:
                         save_samples(recipe, model, test_set,
                                      out / "samples" / f"epoch_{epoch:03d}.png", args, device,
                                      noise)
+                    watch.epoch_end(model, step, epoch, device)
                 if not done:
                     save(epoch + 1, 0)
     finally:
@@ -505,6 +635,9 @@ def main(recipe: Recipe, argv=None) -> int:
                "steps_per_second": round((step - first_step) / elapsed,
                                          3) if elapsed > 0 else None}
     metrics.update(final_metrics(recipe, model, test_set, args, device))
+    if quality is not None:
+        metrics.update(final_quality(recipe, model, quality, quality_rows, step, args, device))
+    metrics["warnings"] = watch.warnings
     if write_files:
         atomic_write_json(metrics, out / "metrics.json")
         if not args.no_plots:
@@ -512,5 +645,5 @@ def main(recipe: Recipe, argv=None) -> int:
     if not args.quiet:
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k,
                        v in metrics.items()
-                       if not isinstance(v, list)))
+                       if not isinstance(v, (list, dict))))
     return 0

@@ -107,7 +107,7 @@ RECIPE = Recipe(
     optimizers=make_optimizers, train_step=train_step, validate=validate,
     columns=("loss_d", "d_real", "d_fake", "loss_g"), data_shape=(2,), data_range=None,
     num_classes=None, default_data="grid25", epochs=41, batch_size=256, seed=0,
-    schedulers=make_schedulers, generative=True,
+    schedulers=make_schedulers, generative=True, dominated_below=0.1,
 )
 
 

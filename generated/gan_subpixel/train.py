@@ -103,7 +103,7 @@ RECIPE = Recipe(
     optimizers=make_optimizers, train_step=train_step, validate=validate,
     columns=("loss_d", "d_real", "d_fake", "loss_g"), data_shape=(1, 28, 28),
     data_range=(-1.0, 1.0), num_classes=None, default_data="mnist5k", epochs=30, batch_size=128,
-    seed=0, generative=True,
+    seed=0, generative=True, dominated_below=0.1,
 )
 
 

@@ -1,5 +1,4 @@
-"""How good generated digit images are, measured offline by a small classifier of the same data
-set.
+"""How good generated digit images are, measured offline by a small classifier of their data set.
 
 Inception-based FID needs downloaded weights and natural RGB images; for the offline grey digit
 sets (mnist5k, scikit-learn's 8x8 ``digits``, torchvision's MNIST family, or any grey image set
@@ -100,8 +99,7 @@ class DigitClassifier(nn.Module):
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussians fitted to rows of a
-    and b.
+    """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussians fitted to rows of a, b.
 
     tr((S_a S_b)^(1/2)) is the sum of the square roots of the eigenvalues of the symmetric
     S_a^(1/2) S_b S_a^(1/2), which has the same eigenvalues; computed in float64 with eigh, so no
@@ -183,8 +181,8 @@ class DigitQuality:
             "recognisable_pct": 100.0 * float(recognisable.double().mean()),
             "classes_covered": int((counts > 0).sum()),
             "class_kl": kl,
-            "classifier_fd": (frechet_distance(features, self._test_features) if len(images) >= 2
-                              else math.nan),
+            "classifier_fd": (frechet_distance(features, self._test_features)
+                              if len(images) >= 2 else math.nan),
         }
         if labels is not None:
             labels = torch.as_tensor(labels).reshape(-1).long().cpu()
@@ -224,8 +222,7 @@ def classifier_side(data: str) -> int:
 
 
 def cache_path(data: str, root) -> Path:
-    """ROOT/<data>-classifier.pt; a file or folder data set is named by its file name and path
-    hash."""
+    """ROOT/<data>-classifier.pt; a file or folder data set is named by its name and path hash."""
     base, _ = _split_class_suffix(str(data))
     path = Path(base)
     if path.exists():
@@ -237,10 +234,10 @@ def cache_path(data: str, root) -> Path:
 
 
 def digit_quality(data: str = "mnist5k", root="data", *,
-                  settings: ClassifierSettings | None = None, log=None) -> DigitQuality:
+                  settings: ClassifierSettings | None = None,
+                  log=None) -> DigitQuality:
     """The quality measure of data set ``data``: its classifier from ROOT's cache, trained first if
-    the cache is absent, stale or unreadable (``log(message)`` is told, with the accuracy and
-    time).
+    the cache is absent, stale or unreadable (``log(message)`` is told, with accuracy and time).
 
     The classifier sees every class of the data set (a ``-<classes>`` suffix is dropped), so that
     a model trained on a few classes is still judged against all of them. Raises DataError when
@@ -253,8 +250,8 @@ def digit_quality(data: str = "mnist5k", root="data", *,
     (train_x, train_y), (test_x, test_y) = train.tensors, test.tensors
     num_classes = int(torch.cat([train_y, test_y]).max()) + 1
     if len(torch.unique(train_y)) < 2:
-        raise ValueError(f"data set {base!r} has fewer than two classes: no classifier to measure "
-                         f"samples with")
+        raise ValueError(f"data set {base!r} has fewer than two classes: "
+                         "no classifier to measure samples with")
     if len(test_x) < 2:
         raise ValueError(f"data set {base!r} has fewer than two held-out images")
     key = _cache_key(base, side, settings, train, test)
@@ -286,8 +283,7 @@ def digit_quality(data: str = "mnist5k", root="data", *,
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: int,
                      settings: ClassifierSettings) -> DigitClassifier:
-    """Adam on shuffled, randomly shifted batches; the caller's random streams are left as they
-    were."""
+    """Adam on shuffled, randomly shifted batches; leaves the caller's random streams alone."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         gen = torch.Generator().manual_seed(settings.seed)
@@ -300,8 +296,8 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: i
         step = 0
         while step < total:
             order = torch.randperm(len(x), generator=gen)
-            last = len(x) - settings.batch_size + 1 if len(x) >= settings.batch_size else 1
-            for start in range(0, last, settings.batch_size):
+            stop = len(x) - settings.batch_size + 1 if len(x) >= settings.batch_size else 1
+            for start in range(0, stop, settings.batch_size):
                 index = order[start:start + settings.batch_size]
                 inputs = _shift(x[index], settings.shift * side / 28, gen)
                 loss = F.cross_entropy(net(inputs), y[index])
@@ -316,8 +312,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: i
 
 
 def _shift(x: torch.Tensor, pixels: float, gen: torch.Generator) -> torch.Tensor:
-    """Translate each image by a random whole number of pixels, up to ``pixels``, filling with
-    0."""
+    """Translate each image by a random whole number of pixels, up to ``pixels``, filling 0."""
     limit = int(pixels)
     if limit < 1:
         return x
@@ -347,8 +342,7 @@ def _load_state(net: nn.Module, state: dict) -> bool:
 
 
 def _read_cache(path: Path, key: str):
-    """The cached state when it was made from exactly these inputs; None if absent, stale or
-    corrupt."""
+    """The cached state when made from exactly these inputs; None if absent, stale or corrupt."""
     if not path.is_file():
         return None
     try:

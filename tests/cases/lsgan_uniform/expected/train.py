@@ -114,7 +114,7 @@ RECIPE = Recipe(
     optimizers=make_optimizers, train_step=train_step, validate=validate,
     columns=("loss_d", "d_real", "d_fake", "loss_g"), data_shape=(2,), data_range=None,
     num_classes=None, default_data="gmm3", epochs=2, batch_size=128, seed=0,
-    schedulers=make_schedulers, generative=True,
+    schedulers=make_schedulers, generative=True, dominated_below=0.01,
 )
 
 
