@@ -206,30 +206,26 @@ def cmd_run(args, train_args: list[str]) -> int:
         return _internal_error(args.spec, exc)
 
 
-def cmd_resolve(args) -> int:
-    from gendsl.compose.report import resolve_text
-
+def _print_text(spec: str, make) -> int:
+    """Print the text `make(path)` gives, or its diagnostics when it gives none."""
     def one(path):
-        text, result = resolve_text(path, args.set, args.show_origin)
+        text, result = make(path)
         _print_diagnostics(result)
         if text is None:
             return EXIT_USER
         sys.stdout.write(text)
         return EXIT_OK
-    return _each([args.spec], one)
+    return _each([spec], one)
+
+
+def cmd_resolve(args) -> int:
+    from gendsl.compose.report import resolve_text
+    return _print_text(args.spec, lambda path: resolve_text(path, args.set, args.show_origin))
 
 
 def cmd_explain(args) -> int:
     from gendsl.compose.report import explain_text
-
-    def one(path):
-        text, result = explain_text(path, args.name, args.set)
-        _print_diagnostics(result)
-        if text is None:
-            return EXIT_USER
-        sys.stdout.write(text)
-        return EXIT_OK
-    return _each([args.spec], one)
+    return _print_text(args.spec, lambda path: explain_text(path, args.name, args.set))
 
 
 def _add_set(p) -> None:
