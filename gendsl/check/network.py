@@ -43,6 +43,7 @@ class NetworkChecker:
         self.input_types = input_types
         self.graph = nx.DiGraph()
         self.names: dict[str, Span] = {}  # tensor names: inputs and named statements
+        self.refused: set[str] = set()  # names refused with a diagnostic (E0205): outputs stay quiet
         self.types: dict[str, TensorType | None] = {}  # statement key -> output type
         self.history: dict[str, list[TensorType]] = {}
         self.layers: dict[int, list[Layer]] = {}
@@ -57,6 +58,7 @@ class NetworkChecker:
                             (), f"rename it, e.g. `{name}_out`")
         except CompileError as exc:
             self.reporter.add(exc.diagnostic)
+            self.refused.add(name)
             return False
         if name in self.names:
             self.reporter.error("E0202", f"`{name}` is defined twice in network `{self.net.name}`", span,
@@ -197,7 +199,7 @@ class NetworkChecker:
         current: str | None
         broken = False
         if not first.has_parens and first.op not in OPS:
-            current = self._lookup(first.op, first.op_span)
+            current = self._lookup(first.op, first.op_span, alone=len(elements) == 1)
             elements = elements[1:]
             broken = current is None
         elif OPS.get(first.op) is not None and OPS[first.op].inputs == "many":
@@ -274,13 +276,22 @@ class NetworkChecker:
         self.types[key] = t
         self.history[key] = history
 
-    def _lookup(self, name: str, span: Span) -> str | None:
+    def _lookup(self, name: str, span: Span, alone: bool = False) -> str | None:
+        """The tensor a chain starts from. An unknown word is an unknown layer (E0203, as mid-chain)
+        when it is closest to a layer's name, or when it stands alone with nothing that suggests a
+        tensor (`instancenorm` on its own line); otherwise an unknown name (E0201)."""
         if name in self.names:
             return name
-        candidates = list(self.names) + list(OPS)
+        tensor = did_you_mean(name, self.names)
+        layer = did_you_mean(name, OPS)
+        both = did_you_mean(name, list(self.names) + list(OPS))
+        if (both is not None and both == layer and both != tensor) or (alone and both is None):
+            self.reporter.error("E0203", f"unknown layer `{name}`", span, "not a layer", (),
+                                layer or "see docs/language.md for the list of layers")
+            return None
         self.reporter.error("E0201", f"unknown name `{name}` in network `{self.net.name}`", span,
                             "not a layer or a tensor of this network", (),
-                            did_you_mean(name, candidates) or "name a statement with `name = ...` to use it here")
+                            both or "name a statement with `name = ...` to use it here")
         return None
 
     def _unknown_op(self, el: ir.Element) -> None:
@@ -394,7 +405,13 @@ class NetworkChecker:
             if head.name is None:
                 key = keys[-1]
             else:
+                if head.name in OPS and head.name not in self.refused:
+                    self.reporter.error("E0205", f"`{head.name}` is a layer name and cannot name an output",
+                                        head.span, "a layer name", (), f"rename it, e.g. `{head.name}_out`")
+                    return None
                 if head.name not in self.names:
+                    if head.name in self.refused:
+                        return None  # the statement's name was refused (E0205): one mistake, one diagnostic
                     self.reporter.error("E0313", f"output `{head.name}` of `{net.name}` is never computed",
                                         head.span, "no statement has this name", (),
                                         f"name the statement that computes it: `{head.name} = ...`")
