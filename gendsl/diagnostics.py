@@ -47,6 +47,7 @@ CODES: dict[str, str] = {
     "E0219": "not a whole number",
     "E0220": "value out of range",
     "E0221": "invalid choice",
+    "E0222": "not a layer to wrap",
     "E0301": "non-positive dimension",
     "E0302": "fractional dimension",
     "E0303": "kernel larger than its input",

@@ -23,6 +23,7 @@ class Layer:
     var: str  # variable the output is written to
     statement: str | None  # the statement's name, if it has one
     span: Span
+    spectral_norm: bool = False  # wrapped in `spectral_norm(...)`
 
 
 @dataclass
@@ -160,6 +161,7 @@ class TrainDecl:
     d_steps: int = 1
     seed: int = 0
     init: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # network -> (scheme, std)
+    spectral_norm: set[str] = field(default_factory=set)  # networks whose every conv/linear is spectrally normalised
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -36,7 +36,7 @@ INITS = {"default": {}, "dcgan": {}, "normal": {"std": ("float", 0.02, Range(0, 
 # whole-model settings -> valid range: seeds go to torch.manual_seed (at most 2^64 - 1, after
 # train.py's `seed * 100003 + epoch`) and to data splits (numpy: below 2^32)
 INT32 = 2**31 - 1
-SETTINGS = {"optimizer": None, "lr_schedule": None, "init": None, "batch_size": Range(1, 65536),
+SETTINGS = {"optimizer": None, "lr_schedule": None, "init": None, "spectral_norm": None, "batch_size": Range(1, 65536),
             "epochs": Range(1, INT32),
             "d_steps": Range(1, 1000), "n_critic": Range(1, 1000), "seed": Range(0, 2**32 - 1),
             "checkpoint_every": Range(1, INT32), "sample_every": Range(1, INT32)}
@@ -142,6 +142,15 @@ class TrainChecker:
             targets = [s.target] if s.target else list(self.networks)
             for net in targets:
                 out.init[net] = (kind, options.get("std"))
+            return
+        if key == "spectral_norm":  # `spectral_norm netD = true`: every conv/linear layer of netD
+            self._target(s)
+            value = evaluate(s.value, self.env)
+            if not isinstance(value, bool):
+                raise error("E0209", f"`spectral_norm` must be `true` or `false`, found {describe(value)}",
+                            s.value.span, "not a boolean", (), f"write `spectral_norm {s.target or 'netD'} = true`")
+            targets = {s.target} if s.target else set(self.networks)
+            out.spectral_norm = (out.spectral_norm | targets) if value else (out.spectral_norm - targets)
             return
         if key in ("optimizer", "lr_schedule"):
             self._target(s)

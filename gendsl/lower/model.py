@@ -6,7 +6,7 @@ from __future__ import annotations
 from gendsl.check.result import CallStep, CheckedModel, CheckedNetwork, CorruptStep, SampleStep, Step
 from gendsl.check.types import TensorType
 from gendsl.lower import analysis
-from gendsl.lower.layers import constructor, forward_expr, inplace_activations, lit, shape_comment
+from gendsl.lower.layers import SPECTRAL, constructor, forward_expr, inplace_activations, lit, shape_comment
 from gendsl.lower.names import layer_attributes, model_class_name
 from gendsl.lower.plan import InitPlan, LayerRow, Line, Method, ModelPlan, NetworkPlan
 
@@ -48,9 +48,9 @@ def comment(t: TensorType) -> str:
     return "(B,) labels" if t.is_label else "(B, " + ", ".join(map(str, t.shape)) + ")"
 
 
-def lower_network(net: CheckedNetwork, init_fn: str | None, frozen: bool) -> NetworkPlan:
+def lower_network(net: CheckedNetwork, init_fn: str | None, frozen: bool, spectral: bool = False) -> NetworkPlan:
     attrs = layer_attributes(net)
-    init = [f"self.{attr} = {constructor(layer)}" for layer, attr in zip(net.layers, attrs)
+    init = [f"self.{attr} = {constructor(layer, spectral)}" for layer, attr in zip(net.layers, attrs)
             if attr is not None and constructor(layer) is not None]
     if not init:
         init.append("pass  # no learned parameters")
@@ -183,7 +183,7 @@ def lower_model(model: CheckedModel) -> ModelPlan:
             name, doc, lines = _normal_init(scheme[1]) if scheme[0] == "normal" else INITS[scheme[0]]
             inits[name] = InitPlan(name, doc, lines)
             fn = name
-        networks.append(lower_network(net, fn, net.name in frozen))
+        networks.append(lower_network(net, fn, net.name in frozen, net.name in model.train.spectral_norm))
     methods = [forward_method(model)]
     gen = analysis.generation(model)
     if gen is not None:
@@ -194,6 +194,11 @@ def lower_model(model: CheckedModel) -> ModelPlan:
     helpers = set()
     if any(layer.op == "topk" for n in model.networks for layer in n.layers):
         helpers.add("topk")
+    if any(layer.op == "self_attention" for n in model.networks for layer in n.layers):
+        helpers.add("self_attention")
+    if any(layer.op in SPECTRAL and (layer.spectral_norm or n.name in model.train.spectral_norm)
+           for n in model.networks for layer in n.layers):
+        helpers.add("spectral_norm")
     if any(isinstance(s, SampleStep) and s.dist == "normal" for s in model.forward):
         helpers.add("reparameterize")
     helpers |= {CORRUPTIONS[s.kind] for s in model.forward if isinstance(s, CorruptStep)}

@@ -13,7 +13,8 @@ from gendsl.check.result import CheckedModel, CheckedNetwork
 
 # The module attribute prefix of each layer that owns parameters (or a module).
 ATTR_PREFIX = {"linear": "fc", "conv2d": "conv", "conv_transpose2d": "deconv", "subpixel": "subpixel",
-               "batchnorm": "bn", "layernorm": "ln", "embedding": "embed", "prelu": "prelu"}
+               "batchnorm": "bn", "layernorm": "ln", "embedding": "embed", "prelu": "prelu",
+               "instancenorm": "inorm", "groupnorm": "gn", "self_attention": "attn"}
 
 
 def layer_attributes(net: CheckedNetwork) -> list[str | None]:
