@@ -229,6 +229,10 @@ def _batchnorm(ins, a):
 
 def _instancenorm(ins, a):
     _need_rank(ins[0], (3,), "instancenorm")
+    c, h, w = ins[0].shape
+    if h * w == 1:  # torch refuses: a variance over one value
+        raise ShapeError("instancenorm normalises each channel over its own positions, but its input is 1x1",
+                         code="E0307", help="normalise before the last down-sampling, or use `batchnorm`")
     return ins[0]
 
 
