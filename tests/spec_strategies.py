@@ -262,8 +262,8 @@ def draw_layer(draw, s, params) -> tuple[str, object]:
         c = s[0]
         groups = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
         eps = draw(st.sampled_from([1e-5, 1e-5, 1e-3]))
-        return call(draw, "groupnorm", [("groups", groups)], [("eps", eps, 1e-5), ("affine", draw(st.booleans()), True)],
-                    params), s
+        return call(draw, "groupnorm", [("groups", groups)],
+                    [("eps", eps, 1e-5), ("affine", draw(st.booleans()), True)], params), s
     if op == "instancenorm":
         eps = draw(st.sampled_from([1e-5, 1e-5, 1e-3]))
         momentum = draw(st.sampled_from([0.1, 0.1, 0.5]))
@@ -278,8 +278,9 @@ def draw_layer(draw, s, params) -> tuple[str, object]:
         mode = draw(st.sampled_from(["zero", "reflect", "replicate"]))
         most = MAX_SIDE - max(h, w)
         limit_h, limit_w = (h - 1, w - 1) if mode == "reflect" else (3, 3)
-        sides_ = (draw(st.integers(0, max(0, min(limit_w, most // 2)))), draw(st.integers(0, max(0, min(limit_w, most // 2)))),
-                  draw(st.integers(0, max(0, min(limit_h, most // 2)))), draw(st.integers(0, max(0, min(limit_h, most // 2)))))
+        wide, high = max(0, min(limit_w, most // 2)), max(0, min(limit_h, most // 2))
+        sides_ = (draw(st.integers(0, wide)), draw(st.integers(0, wide)),
+                  draw(st.integers(0, high)), draw(st.integers(0, high)))
         if len(set(sides_)) == 1 and draw(st.booleans()):
             padding = sides_[0]
         else:
@@ -354,7 +355,8 @@ def draw_layer(draw, s, params) -> tuple[str, object]:
         text = call(draw, "conv_transpose2d", [("out", out), ("kernel", k)],
                     [("stride", stride, 1), ("padding", p, 0), ("output_padding", o, 0), ("groups", groups, 1),
                      ("bias", bias, True), ("dilation", d, 1)], params)
-        return _maybe_spectral(draw, text, op), (out, deconv_out(h, kh, sh, ph, oh, dh), deconv_out(w, kw, sw, pw, ow, dw))
+        return _maybe_spectral(draw, text, op), (out, deconv_out(h, kh, sh, ph, oh, dh),
+                                                 deconv_out(w, kw, sw, pw, ow, dw))
     if op == "subpixel":
         scales = [r for r in (1, 2, 3) if max(h, w) * r <= MAX_SIDE]
         if not scales:

@@ -98,8 +98,8 @@ def test_a_keyword_only_argument_given_by_position_is_refused_with_its_name(laye
     text = SPEC.format(layer=layer)
     if layer.startswith("embedding"):
         text = text.replace("data x: [8]", "data x: [8]\ndata c: label[10]").replace(
-            "network net(x) -> [8] {\n    linear(8) -> embedding(4, 10)", "network net(c) -> [4] {\n    embedding(4, 10)"
-        ).replace("y = net(x)", "y = net(c)")
+            "network net(x) -> [8] {\n    linear(8) -> embedding(4, 10)",
+            "network net(c) -> [4] {\n    embedding(4, 10)").replace("y = net(x)", "y = net(c)")
     result = compile_source(SourceFile("m.gen", text))
     assert not result.ok
     d = next(d for d in result.diagnostics if d.is_error)

@@ -364,7 +364,8 @@ def _elementwise(name, verb, what):
             if t != ins[0]:
                 raise ShapeError(f"cannot {verb} {ins[0]} and {t}: shapes differ", code="E0306",
                                  label=f"{ins[0]} and {t}",
-                                 help=f"`{name}` {what} tensors of the same shape; use `concat` to stack different ones")
+                                 help=f"`{name}` {what} tensors of the same shape; "
+                                 "use `concat` to stack different ones")
         if ins[0].is_label:
             raise ShapeError(f"`{name}` cannot take class labels", help="use `embedding` or `onehot` first")
         return ins[0]
@@ -483,7 +484,8 @@ OPS: dict[str, Op] = {op.name: op for op in [
     Op("topk", (_a("k", **INT_POS),), _topk,
        doc="k-sparse activation: keep the k largest units of each sample, zero the rest."),
     # nn.Embedding(num, dim): `num` comes from the labels, so only by keyword
-    Op("embedding", (_a("dim", **INT_POS), _a("num", None, keyword_only=True, **INT_POS)), _embedding, _embedding_params,
+    Op("embedding", (_a("dim", **INT_POS), _a("num", None, keyword_only=True, **INT_POS)),
+       _embedding, _embedding_params,
        accepts_labels=True, doc="Embedding of class labels: label[N] -> (dim,).", prefix="embed"),
     Op("onehot", (), _onehot, accepts_labels=True, doc="One-hot encoding of class labels: label[N] -> (N,)."),
     Op("concat", (), _concat, inputs="many", doc="Concatenate along the first (channel/feature) dimension."),
