@@ -98,6 +98,7 @@ CODES: dict[str, str] = {
     "E0531": "unknown training setting",
     "E0532": "setting does not take a network",
     "E0533": "unknown optimizer, learning-rate schedule or init",
+    "E0534": "`ema` of a network that is not a generator",
     "E0601": "import cycle",
     "E0602": "cannot import a file",
     "E0603": "name not declared by the imported file",

@@ -8,11 +8,11 @@ from gendsl.check.names import one_line
 from gendsl.check.result import CallStep, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
 from gendsl.source import Span
-from gendsl.check.values import Env, Symbol, describe, evaluate, evaluate_choice
+from gendsl.check.values import Env, Symbol, as_int, describe, evaluate, evaluate_choice
 from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error, plural
 
 RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
-GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
+GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp", "hinge")
 TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "contractive", "perceptual", "gan")
 
 # torchvision's pretrained feature networks for `perceptual(vgg16, a, b)`: the layers of `<arch>.features`
@@ -385,17 +385,21 @@ class LossChecker:
                             (f"objectives: {', '.join(GAN_KINDS)}",),
                             did_you_mean(k.id, GAN_KINDS) if isinstance(k, ir.Name) else None)
             kind = k.id
-        options = {"clip": None, "gp": None}
+        options = {"clip": None, "gp": None, "r1": None, "r2": None, "every": None}
         for kw in call.kwargs:
             if kw.name not in options:
                 raise error("E0212", f"`gan` has no option `{kw.name}`", kw.name_span, "unknown option",
-                            ("options: clip (wasserstein), gp (wasserstein_gp)",), did_you_mean(kw.name, options))
+                            ("options: clip (wasserstein), gp (wasserstein_gp), r1, r2 and every (any objective)",),
+                            did_you_mean(kw.name, options))
             value = evaluate(kw.value, self.env)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise error("E0220", f"`{kw.name}` must be a positive number, found "
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value > 1e6:
+                raise error("E0220", f"`{kw.name}` must be a positive number (at most 1e6), found "
                             f"{_shown(value)}",
                             kw.value.span, "out of range")
-            options[kw.name] = float(value)
+            options[kw.name] = float(value) if kw.name != "every" else as_int(value, kw.value, "`every`")
+        if options["every"] is not None and options["r1"] is None and options["r2"] is None:
+            raise error("E0510", "`every` spaces out the R1/R2 penalties, and there is none", _kw_span(call, "every"),
+                        "lazy regularisation of nothing", (), "add `r1=10` (or `r2=`), or remove `every=`")
         if kind == "wasserstein" and options["clip"] is None:
             options["clip"] = 0.01
         if kind == "wasserstein_gp" and options["gp"] is None:
@@ -423,10 +427,11 @@ class LossChecker:
         shaping = ("flatten", "reshape", "unflatten", "identity")
         last = next((layer.op for layer in reversed(d_real.layers) if layer.op not in shaping), "")
         probabilities = last == "sigmoid"
-        if kind.startswith("wasserstein") and probabilities:
-            self.reporter.warning("W0501", f"critic `{d_real.name}` ends in `sigmoid`", d_real.layers[-1].span,
-                                  "bounded output", ("a Wasserstein critic outputs unbounded scores",),
-                                  "remove the final `sigmoid`")
+        if (kind.startswith("wasserstein") or kind == "hinge") and probabilities:
+            why = "a Wasserstein critic outputs unbounded scores" if kind != "hinge" else \
+                "the hinge loss compares raw scores with -1 and 1; a sigmoid keeps them in (0, 1)"
+            self.reporter.warning("W0501", f"{d_real.role} `{d_real.name}` ends in `sigmoid`", d_real.layers[-1].span,
+                                  "bounded output", (why,), "remove the final `sigmoid`")
         norm = next((layer for layer in d_real.layers if layer.op == "batchnorm"), None)
         if kind == "wasserstein_gp" and norm is not None:
             self.reporter.warning("W0502", f"critic `{d_real.name}` uses `batchnorm` with a gradient penalty",
@@ -440,7 +445,8 @@ class LossChecker:
         if weight.constant != 1.0 or weight.schedules:
             raise error("E0514", "the `gan` objective cannot be weighted", call.func_span, "weighted",
                         (), "weight the other terms instead")
-        self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities)
+        self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities,
+                                options["r1"], options["r2"], options["every"] or 1)
         self._add_term("gan", real_args + fake_args, [d_real.name])
 
     def _add_term(self, label: str, reads: list[str], networks: list[str]) -> None:

@@ -7,8 +7,8 @@ from gendsl.check.result import CallStep, CheckedModel, CheckedNetwork, CorruptS
 from gendsl.check.types import TensorType
 from gendsl.lower import analysis
 from gendsl.lower.layers import SPECTRAL, constructor, forward_expr, inplace_activations, lit, shape_comment
-from gendsl.lower.names import layer_attributes, model_class_name
-from gendsl.lower.plan import InitPlan, LayerRow, Line, Method, ModelPlan, NetworkPlan
+from gendsl.lower.names import average_attributes, layer_attributes, model_class_name
+from gendsl.lower.plan import AveragePlan, InitPlan, LayerRow, Line, Method, ModelPlan, NetworkPlan
 
 # Weight initialisations: name -> (function name, docstring, body).
 INITS = {
@@ -90,10 +90,12 @@ def draw(model: CheckedModel, latent: str, n: str, device: str) -> str:
     return f"{lit(a)} + ({lit(b)} - {lit(a)}) * torch.rand({n}, {shape}, device={device})"
 
 
-def call_line(model: CheckedModel, step: CallStep) -> Line:
+def call_line(model: CheckedModel, step: CallStep, attrs: dict[str, str] | None = None) -> Line:
+    """`fake = self.G(z)`; `attrs` renames networks (`generate` calls the `ema` copies)."""
     targets = step.targets + step.taps
     t = model.variables[targets[0]]
-    return Line(f"{', '.join(targets)} = self.{step.network}({', '.join(step.args)})",
+    network = (attrs or {}).get(step.network, step.network)
+    return Line(f"{', '.join(targets)} = self.{network}({', '.join(step.args)})",
                 comment(t) if len(targets) == 1 else "")
 
 
@@ -143,9 +145,12 @@ def generative_methods(model: CheckedModel, gen: analysis.Generation) -> list[Me
                    (Line("device = next(self.parameters()).device"), *draws,
                     Line(f"return {names}," if len(gen.latents) == 1 else f"return {names}")))
     params = ", ".join(f"{v}: torch.Tensor" for v in [*gen.latents, *([label] if label else [])])
-    body = [call_line(model, s) for s in gen.steps]
+    averages = average_attributes(model)
+    body = [call_line(model, s, averages) for s in gen.steps]
+    used = [f"`{averages[s.network]}`" for s in gen.steps if s.network in averages]
     generate = Method("generate", params, "torch.Tensor",
-                      "New samples from latents drawn by `prior`" + (f" and class labels `{label}`." if label else "."),
+                      "New samples from latents drawn by `prior`" + (f" and class labels `{label}`" if label else "")
+                      + (f", by {', '.join(used)}, the moving average of the trained weights." if used else "."),
                       (*body, Line(f"return {gen.out}")))
     sample_params = "n: int" + (f", {label}: torch.Tensor" if label else "")
     sample = Method("sample", sample_params, "torch.Tensor",
@@ -206,4 +211,11 @@ def lower_model(model: CheckedModel) -> ModelPlan:
     lines = [line.code for n in networks for line in n.forward] + [line.code for m in methods for line in m.body]
     functional = any("F." in code for code in lines)
     return ModelPlan(model.name, model.path, model.sha256, model_class_name(model), tuple(networks),
-                     tuple(inits.values()), frozenset(helpers), tuple(methods), code_size, functional)
+                     tuple(inits.values()), frozenset(helpers), tuple(methods), code_size, functional,
+                     averages(model))
+
+
+def averages(model: CheckedModel) -> tuple[AveragePlan, ...]:
+    attrs = average_attributes(model)
+    return tuple(AveragePlan(attrs[net], net, model.network(net).class_name, decay, start)
+                 for net, (decay, start) in sorted(model.train.ema.items()))

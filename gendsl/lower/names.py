@@ -49,6 +49,19 @@ def layer_attributes(net: CheckedNetwork) -> list[str | None]:
     return out
 
 
+def average_attributes(model: CheckedModel) -> dict[str, str]:
+    """network -> the model attribute of its `ema` copy: `G_ema`, or `G_ema_` where taken."""
+    taken = {n.name for n in model.networks}
+    out = {}
+    for net in sorted(model.train.ema):
+        name = f"{net}_ema"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        out[net] = name
+    return out
+
+
 def model_class_name(model: CheckedModel) -> str:
     """The model's class: the camel-cased model name, with `Model` added where a network class
     (or `F`, `nn`, `torch`) already has that name, or where it would be a keyword or a builtin
