@@ -41,7 +41,8 @@ WARMUP = {"warmup": {"steps": ("int", None, Range(1, 1000)), "generator_steps": 
 # whole-model settings -> valid range: seeds go to torch.manual_seed (at most 2^64 - 1, after
 # train.py's `seed * 100003 + epoch`) and to data splits (numpy: below 2^32)
 INT32 = 2**31 - 1
-SETTINGS = {"optimizer": None, "lr_schedule": None, "init": None, "spectral_norm": None, "ema": None, "batch_size": Range(1, 65536),
+SETTINGS = {"optimizer": None, "lr_schedule": None, "init": None, "spectral_norm": None, "ema": None,
+            "batch_size": Range(1, 65536),
             "epochs": Range(1, INT32),
             "d_steps": Range(1, 1000), "n_critic": Range(1, 1000), "seed": Range(0, 2**32 - 1),
             "checkpoint_every": Range(1, INT32), "sample_every": Range(1, INT32)}

@@ -59,7 +59,8 @@ HELPERS = {
         scores = critic(mixed, *rest)
         (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
         return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()''',
-    "gradient_norm_penalty": '''def gradient_norm_penalty(discriminator, samples: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+    "gradient_norm_penalty": '''def gradient_norm_penalty(discriminator, samples: torch.Tensor,
+                          *rest: torch.Tensor) -> torch.Tensor:
     """E[||grad D(x)||_2^2] at the given samples: R1 on real data, R2 on generated samples
     (Mescheder et al., 2018)."""
     # in float32 under --amp: a gradient norm
