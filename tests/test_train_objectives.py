@@ -133,3 +133,52 @@ def test_warmup_runs_many_critic_steps_for_the_first_generator_steps(build, monk
             train.train_step(model, optimizers, torch.randn(8, 2), torch.zeros(8, dtype=torch.long), it, {})
     # 4 critic steps per generator step twice (8 iterations), then 3
     assert "".join(c for c in calls) == "DDDDG" * 2 + "DDDG" * 2
+
+
+PATCH = """model {name}
+data x: image[1, 16, 16] in [-1, 1]
+latent z: [4] ~ normal(0, 1)
+generator G(z) -> [1, 16, 16] {{ linear(256) -> tanh -> reshape(1, 16, 16) }}
+discriminator D(x) -> {out} {{
+    conv2d(4, 4, 2, 1) -> leaky_relu(0.2)
+    {middle}
+    pad((1, 0, 1, 0)) -> conv2d(1, 4, padding=1)
+}}
+forward {{ z ~ prior  fake = G(z) }}
+loss = gan(D(x), D(fake), {kind})
+"""
+
+
+@pytest.mark.parametrize("kind", ["least_squares", "hinge", "non_saturating"])
+def test_a_map_of_scores_is_averaged_over_positions(build, kind):
+    with imported(build(PATCH.format(name=f"t_patch_{kind}", kind=kind, out="[1, 4, 4]",
+                                     middle="conv2d(8, 4, 2, 1) -> instancenorm -> leaky_relu(0.2)"))) as train:
+        model, _ = setup(train)
+        x = torch.rand(3, 1, 16, 16) * 2 - 1
+        real, fake = model.D(x), model.D(-x)
+        assert real.shape == (3, 1, 4, 4)
+        got = train.discriminator_loss_real(real.view(-1)) + train.discriminator_loss_fake(fake.view(-1))
+        per_position = {
+            "least_squares": lambda r, f: 0.5 * (r - 1) ** 2 + 0.5 * f ** 2,
+            "hinge": lambda r, f: torch.relu(1 - r) + torch.relu(1 + f),
+            "non_saturating": lambda r, f: -torch.nn.functional.logsigmoid(r) - torch.nn.functional.logsigmoid(-f),
+        }[kind](real, fake)
+        close(got, per_position.mean(), 1e-5)
+
+
+def test_the_patch_behind_one_score_is_what_train_py_says(build):
+    """The receptive field written in train.py equals the input region that moves one score."""
+    import re
+
+    folder = build(PATCH.format(name="t_patch_field", kind="least_squares", out="[1, 7, 7]",
+                                middle="maxpool(2, stride=1)"))
+    text = (folder / "train.py").read_text()
+    h, w = map(int, re.search(r"each from a (\d+)x(\d+) patch", text).groups())
+    with imported(folder) as train:
+        model, _ = setup(train)
+        x = torch.randn(1, 1, 16, 16, requires_grad=True)
+        score = model.D(x)[0, 0, 3, 3]  # away from the borders
+        (grad,) = torch.autograd.grad(score, x)
+    rows = grad[0, 0].abs().sum(1).nonzero().flatten()
+    cols = grad[0, 0].abs().sum(0).nonzero().flatten()
+    assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (h, w)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gendsl import ir
+from gendsl.check.contracts import is_score
 from gendsl.check.flow import FlowChecker
 from gendsl.check.names import one_line
 from gendsl.check.result import CallStep, GanObjective, Term, Weight
@@ -440,7 +441,7 @@ class LossChecker:
                                    "that sample; batchnorm makes each score depend on the whole batch "
                                    "(Gulrajani et al., 2017)",),
                                   "use `layernorm` instead, or no normalisation in the critic")
-        if d_real.outputs[0][1].numel != 1:
+        if not is_score(d_real.outputs[0][1]):
             raise Cascade()  # reported by the discriminator contract (E0422)
         if weight.constant != 1.0 or weight.schedules:
             raise error("E0514", "the `gan` objective cannot be weighted", call.func_span, "weighted",

@@ -175,6 +175,12 @@ def docstring(text: str, indent: int) -> str:
     return ("\n" + " " * indent).join(lines)
 
 
+def comment(text: str, indent: int) -> str:
+    """`# text`, wrapped at spaces into comment lines under WIDTH."""
+    lines = textwrap.wrap(text, WIDTH - indent - 2, break_long_words=False, break_on_hyphens=False)
+    return ("\n" + " " * indent).join("# " + line for line in lines)
+
+
 def commented(code: str, comment: str, indent: int) -> str:
     """`code  # comment` when it fits under WIDTH; else the comment on the line above, and the
     code wrapped."""

@@ -62,11 +62,11 @@ HELPERS = {
     "gradient_norm_penalty": '''def gradient_norm_penalty(discriminator, samples: torch.Tensor,
                           *rest: torch.Tensor) -> torch.Tensor:
     """E[||grad D(x)||_2^2] at the given samples: R1 on real data, R2 on generated samples
-    (Mescheder et al., 2018)."""
+    (Mescheder et al., 2018); of each sample's mean score where D returns a map of scores."""
     # in float32 under --amp: a gradient norm
     with torch.autocast(samples.device.type, enabled=False):
         samples = samples.detach().float().requires_grad_(True)
-        scores = discriminator(samples, *rest)
+        scores = discriminator(samples, *rest).flatten(1).mean(1)
         (grad,) = torch.autograd.grad(scores.sum(), samples, create_graph=True)
         return grad.flatten(1).pow(2).sum(1).mean()''',
     "update_ema": '''@torch.no_grad()

@@ -115,6 +115,7 @@ class GanPlan:
     objective: tuple[str, ...]  # the objective's functions, as lines (from the GAN table)
     penalties: tuple[PenaltyPlan, ...] = ()  # R1 / R2
     every: int = 1  # lazy regularisation: the penalties every N iterations
+    score_map: str | None = None  # what a discriminator's map of scores is, as a comment
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,19 @@ def literal(value) -> str:
     return repr(value)
 
 
+def score_map(model: CheckedModel, discriminator: str) -> str | None:
+    """`D` returns a (1, 7, 7) map of scores, each from a 34x34 patch of its input: a comment for
+    train_step, or None for a discriminator that returns one score."""
+    net = model.network(discriminator)
+    t = net.outputs[0][1]
+    if t.rank != 3 or t.numel == 1:
+        return None
+    field = analysis.receptive_field(net)
+    patch = f", each from a {field[0]}x{field[1]} patch of its input" if field else ""
+    return (f"`{discriminator}` returns a {t} map of scores per sample{patch} (PatchGAN); "
+            "the objective averages over positions and samples")
+
+
 def _unique(items) -> tuple:
     return tuple(dict.fromkeys(items))
 
@@ -110,7 +123,7 @@ def lower_train(model: CheckedModel) -> TrainPlan:
             generators=_unique(p.key for nets, p in optimizers if nets[0] != gan.discriminator),
             kind=gan.kind, probabilities=gan.probabilities, gp=gan.gp, clip=gan.clip,
             objective=losses.objective_functions(gan.kind, gan.probabilities, bool(gan.gp)),
-            penalties=penalties, every=gan.every)
+            penalties=penalties, every=gan.every, score_map=score_map(model, gan.discriminator))
         if gan.gp:
             helpers.append("gradient_penalty")
 
