@@ -627,11 +627,16 @@ def fault(draw, b: Body) -> tuple[str, str]:
     s = b.current
     names = list(b.pool) + [n for n, _ in b.inputs]
     kinds = ["unknown_layer", "unknown_name", "bad_reshape", "bad_dim", "out_of_range", "bad_kwarg", "too_many",
-             "wrong_rank"]
+             "wrong_rank", "bad_wrap", "keyword_only"]
     if isinstance(s, Label):
         kinds = ["unknown_layer", "unknown_name", "label_to_layer", "bad_kwarg"]
     elif rank(s) == 3:
-        kinds += ["kernel_too_large", "kernel_too_large", "pool_too_large", "pixel_shuffle", "output_padding"]
+        kinds += ["kernel_too_large", "kernel_too_large", "pool_too_large", "pixel_shuffle", "output_padding",
+                  "reflect_pad", "kernel_pair_too_large"]
+        if s[1] * s[2] == 1:
+            kinds.append("instancenorm_1x1")
+    if not isinstance(s, Label) and rank(s) in (1, 3) and any(s[0] % g for g in range(2, 9)):
+        kinds.append("groupnorm_divide")
     if any(not isinstance(t, Label) and rank(t) in (1, 3) for t in list(b.pool.values()) + [t for _, t in b.inputs]):
         kinds += ["bad_concat", "bad_add", "concat_expr"]
     kind = draw(st.sampled_from(kinds))
@@ -686,6 +691,19 @@ def fault(draw, b: Body) -> tuple[str, str]:
     if kind == "output_padding":
         stride = draw(st.integers(1, 3))
         return f"conv_transpose2d(2, 3, stride={stride}, output_padding={stride})", kind
+    if kind == "bad_wrap":
+        return draw(st.sampled_from(["spectral_norm(relu)", "spectral_norm(batchnorm())", "spectral_norm(linear(2), 3)",
+                                     "spectral_norm(flatten)", "spectral_norm()"])), kind
+    if kind == "keyword_only":  # a position torch would read as something else
+        return draw(st.sampled_from(["upsample(2, bilinear)", "groupnorm(1, 1e-3)", "pad(1, reflect)"])), kind
+    if kind == "reflect_pad":
+        return f"pad({max(h, w) + draw(st.integers(0, 2))}, mode=reflect)", kind
+    if kind == "kernel_pair_too_large":
+        return f"conv2d(2, ({h + 1}, 1))" if draw(st.booleans()) else f"conv2d(2, (1, {w + 1}))", kind
+    if kind == "instancenorm_1x1":
+        return "instancenorm", kind
+    if kind == "groupnorm_divide":
+        return f"groupnorm({next(g for g in range(2, 9) if s[0] % g)})", kind
     vectors_or_images = [(n, t) for n, t in list(b.pool.items()) + b.inputs
                          if not isinstance(t, Label) and rank(t) in (1, 3)]
     first, t = draw(st.sampled_from(vectors_or_images))
