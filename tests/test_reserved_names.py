@@ -22,7 +22,7 @@ import pytest
 from gendsl.check.names import GENERATED_NAMES, GENERATED_PREFIXES, MODULE_ATTRIBUTES
 from gendsl.driver import compile_source
 from gendsl.files import write_atomically
-from gendsl.lower.names import model_class_name
+from gendsl.lower.names import model_class_name, network_class_names
 from gendsl.source import SourceFile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +124,7 @@ def test_names_of_generated_code_are_reserved(path):
     assert result.ok, [d.render() if hasattr(d, "render") else d.message for d in result.diagnostics]
     # names the compiler picks around the spec's: network classes, and the running variable of
     # `forward` (`h`, or `h_`... when the spec has an `h`)
-    picked = {net.class_name for net in result.model.networks} | {model_class_name(result.model)}
+    picked = set(network_class_names(result.model).values()) | {model_class_name(result.model)}
     unreserved, derived = set(), set()
     for name, code in result.files.items():
         if Path(name).name not in SPEC_FILES:
