@@ -39,7 +39,7 @@ torch = pytest.importorskip("torch")
 from test_shape_properties import run_and_compare  # noqa: E402
 from model_support import networks_of  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "gendsl" / "runtime"
 
 # ---- allow-lists ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from gendsl.files import write_atomically
 from gendsl.lower.names import model_class_name, network_class_names
 from gendsl.source import SourceFile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted(ROOT.glob("specs/*.gen")) + sorted(ROOT.glob("tests/cases/*/spec.gen"))
 SPEC_FILES = ("model.py", "train.py", "apps.py")  # the files that spec names reach
 
@@ -173,7 +173,7 @@ def test_names_of_the_training_loop_are_free(tmp_path, name):
 
 def test_the_language_reference_lists_every_reserved_name():
     text = (ROOT / "docs" / "language.md").read_text()
-    marker = "<!-- reserved names: kept equal to gendsl/check/names.py by tests/test_reserved_names.py -->\n"
+    marker = "<!-- reserved names: kept equal to gendsl/check/names.py by tests/check/test_reserved_names.py -->\n"
     listed = text.split(marker, 1)[1].split("\n\n", 1)[0]
     assert set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", listed)) == set(GENERATED_NAMES)
     for prefix in GENERATED_PREFIXES:
