@@ -256,7 +256,7 @@ def relayout(text: str, rng: random.Random) -> str:
 
 def without_hash(code: str) -> str:
     # the edited file's hash (the first line, or its own line in a variant's list of sources)
-    return re.sub(r"(?m)^# source (\S+ )?sha256: .*$", "", code)
+    return re.sub(r"(?m)^#( source (\S+ )?|   )sha256: .*$", "", code)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,
