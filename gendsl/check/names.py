@@ -26,6 +26,8 @@ salt_and_pepper gan_losses discriminator_loss discriminator_loss_real discrimina
 generator_loss gradient_penalty loss_weights model_forward loss_terms
 train_step make_optimizers make_schedulers batches generate generate_many first chunk save_samples final_metrics
 load_checkpoint
+spectral_norm SelfAttention update_ema gradient_norm_penalty updates_generator D_STEPS WARMUP_D_STEPS
+WARMUP_G_STEPS
 save_checkpoint parse_args pick_device device n row sums count codes labels shown pairs modes samples metrics
 SPEC_SHA256 DATA_SHAPE DATA_RANGE NUM_CLASSES DEFAULT_DATA D_STEPS TRAINED FROZEN
 floats model Recipe RECIPE validate run prior sample encode decode code_size
@@ -66,26 +68,6 @@ def check_identifier(name: str, span: Span, what: str) -> None:
                     "reserved name",
                     ("it is a Python keyword, a builtin, an `nn.Module` attribute or a name the generated code uses",),
                     f"rename it, e.g. `{name}_` or `my_{name}`")
-
-
-def assign_class_names(networks) -> None:
-    """Give each network a class name that no other global of the generated module uses.
-
-    `class_name` camel-cases the network name; `f` would become `F` (torch.nn.functional),
-    `Enc` would equal its own variable in `build_networks`, `a_b` and `aB` would share `AB`,
-    and `true` would become the keyword `True`. Such names get a `Net` suffix (and a number).
-    """
-    reserved = GENERATED_NAMES | BUILTINS | {n.name for n in networks} | {
-        k for k in keyword.kwlist + keyword.softkwlist}
-    taken: set[str] = set()
-    for net in networks:
-        base = candidate = net.class_name
-        number = 1
-        while candidate in reserved or candidate in taken:
-            candidate = f"{base}Net" + (str(number) if number > 1 else "")
-            number += 1
-        taken.add(candidate)
-        net.class_name = candidate
 
 
 def printable(text: str) -> str:

@@ -12,7 +12,7 @@ from gendsl.check.types import TensorType
 from gendsl.source import Span
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layer:
     op: str
     args: dict[str, Any]
@@ -26,11 +26,10 @@ class Layer:
     spectral_norm: bool = False  # wrapped in `spectral_norm(...)`
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckedNetwork:
     role: str
     name: str
-    class_name: str
     inputs: list[tuple[str, TensorType]]
     outputs: list[tuple[str | None, TensorType, str]]  # (head name, type, variable)
     layers: list[Layer]
@@ -48,7 +47,7 @@ class CheckedNetwork:
         return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataDecl:
     name: str
     type: TensorType
@@ -57,7 +56,7 @@ class DataDecl:
     source: str | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class LatentDecl:
     name: str
     type: TensorType
@@ -67,7 +66,7 @@ class LatentDecl:
 
 # ---- the forward pass, resolved ----------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class CallStep:
     targets: list[str]
     network: str
@@ -75,14 +74,14 @@ class CallStep:
     taps: list[str] = field(default_factory=list)  # extra variables for tapped layers, `net__layer`
 
 
-@dataclass
+@dataclass(frozen=True)
 class SampleStep:
     target: str
     dist: str  # prior | normal
     args: list[str]  # (mu, logvar) for normal
 
 
-@dataclass
+@dataclass(frozen=True)
 class CorruptStep:
     target: str
     kind: str  # gaussian | masking | salt_and_pepper
@@ -95,7 +94,7 @@ Step = CallStep | SampleStep | CorruptStep
 
 # ---- the loss, resolved ----------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Term:
     kind: str  # mse l1 bce bce_logits cross_entropy kl l1_activity kl_sparsity contractive perceptual gan
     args: list[str]  # variables
@@ -105,7 +104,7 @@ class Term:
     label: str  # column name in losses.csv
 
 
-@dataclass
+@dataclass(frozen=True)
 class Weight:
     """A product of a constant and schedule names: `alpha * beta` with beta scheduled."""
 
@@ -116,7 +115,7 @@ class Weight:
         return Weight(self.constant * other.constant, self.schedules + other.schedules)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GanObjective:
     discriminator: str
     real_args: list[str]
@@ -130,7 +129,7 @@ class GanObjective:
     every: int = 1  # lazy regularisation: the penalties every N steps, N times as heavy
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScheduleDecl:
     name: str
     kind: str  # linear | cyclical | constant
@@ -141,21 +140,21 @@ class ScheduleDecl:
     cycles: int = 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimizerDecl:
     networks: list[str]
     kind: str  # adam | sgd | rmsprop | adamw
     options: dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class LrScheduleDecl:
     networks: list[str]
     kind: str  # constant | linear | cosine | step | exponential
     options: dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainDecl:
     optimizers: list[OptimizerDecl]
     lr_schedules: list[LrScheduleDecl]
@@ -164,13 +163,13 @@ class TrainDecl:
     d_steps: int = 1
     seed: int = 0
     init: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # network -> (scheme, std)
-    spectral_norm: set[str] = field(default_factory=set)  # networks whose every conv/linear is spectrally normalised
+    spectral_norm: frozenset[str] = frozenset()  # networks whose every conv/linear layer is spectrally normalised
     ema: dict[str, tuple[float, int]] = field(default_factory=dict)  # network -> (decay, start step)
     d_warmup: tuple[int, int] | None = None  # (D steps per G step, for this many G steps) before d_steps
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckedModel:
     name: str
     path: str

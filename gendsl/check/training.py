@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from gendsl import ir
 from gendsl.check.ranges import F32_TINY, FRACTION, POSITIVE_INT, Range
 from gendsl.check.result import LrScheduleDecl, OptimizerDecl, ScheduleDecl, TrainDecl
@@ -105,7 +107,9 @@ class TrainChecker:
         self.reporter = reporter
 
     def run(self) -> TrainDecl:
-        out = TrainDecl([], [])
+        # the settings as they are read; the frozen TrainDecl is built from them at the end
+        out = SimpleNamespace(optimizers=[], lr_schedules=[], init={}, extra={}, scalars={}, spectral_norm=set(),
+                              ema={})
         seen: dict[tuple, ir.Setting] = {}
         for train in self.trains:
             for s in train.settings:
@@ -124,9 +128,10 @@ class TrainChecker:
                     self.reporter.error("E0530", f"network `{name}` is trained but has no optimizer", span,
                                         f"no optimizer for `{name}`", (),
                                         f"add `optimizer {name} = adam(lr=1e-3)`, or one `optimizer = ...` for all")
-        return out
+        return TrainDecl(out.optimizers, out.lr_schedules, init=out.init, extra=out.extra,
+                         spectral_norm=frozenset(out.spectral_norm), ema=out.ema, **out.scalars)
 
-    def _setting(self, s: ir.Setting, out: TrainDecl, seen: dict) -> None:
+    def _setting(self, s: ir.Setting, out: SimpleNamespace, seen: dict) -> None:
         if s.key not in SETTINGS:
             raise error("E0531", f"unknown training setting `{s.key}`", s.key_span, "not a setting",
                         (f"settings: {', '.join(SETTINGS)}",), did_you_mean(s.key, list(SETTINGS)))
@@ -173,8 +178,8 @@ class TrainChecker:
                 raise error("E0532", f"`{s.key}` applies to the whole model, not to `{s.target}`", s.target_span,
                             "unexpected name", (), f"write `{s.key} = ...`")
             _, options = self._call(s.value, WARMUP, "d_steps")
-            out.d_steps = options["then"]
-            out.d_warmup = (options["steps"], options["generator_steps"])
+            out.scalars["d_steps"] = options["then"]
+            out.scalars["d_warmup"] = (options["steps"], options["generator_steps"])
             return
         if key in ("optimizer", "lr_schedule"):
             self._target(s)
@@ -195,7 +200,7 @@ class TrainChecker:
             raise error("E0220", f"`{s.key}` must be {valid.broken(number)}, found {number}", s.value.span,
                         "out of range")
         if key in ("batch_size", "epochs", "d_steps", "seed"):
-            setattr(out, key, number)
+            out.scalars[key] = number
         else:
             out.extra[key] = number
 

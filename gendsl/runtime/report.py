@@ -88,7 +88,8 @@ def _graph(out: Path, graph) -> str:
                 graph = candidate
                 break
     if graph is None:
-        return _missing("no graph: pass graph= (the SVG of `gendsl graph SPEC --format svg`)")
+        return _missing("no graph: `gendsl run` adds it, or `gendsl report RUN --spec SPEC` "
+                        "(or train.py --report-graph with the SVG of `gendsl graph SPEC --format svg`)")
     if isinstance(graph, (str, bytes)) and (isinstance(graph, bytes) or graph.lstrip().startswith("<")):
         data = graph if isinstance(graph, bytes) else graph.encode("utf-8")
         uri = "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")

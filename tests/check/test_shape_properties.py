@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import io
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from gendsl.cli import main as cli_main  # noqa: E402
 from gendsl.driver import compile_source  # noqa: E402
 from gendsl.lower.names import layer_attributes  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
+from gendsl.lower.names import network_class_names  # noqa: E402
 from model_support import networks_of  # noqa: E402
 
 torch = pytest.importorskip("torch")
@@ -98,13 +100,13 @@ def compile_ok(text: str):
 
 
 def run_and_compare(result, batch: int) -> None:
-    module = load_traced(result.files["model.py"], classes={n.class_name for n in result.model.networks})
+    module = load_traced(result.files["model.py"], classes=set(network_class_names(result.model).values()))
     nets = networks_of(module)
     gen = torch.Generator().manual_seed(0)
     assert list(nets) == [n.name for n in result.model.networks]
     for checked in result.model.networks:
         net = nets[checked.name]
-        assert type(net).__name__ == checked.class_name
+        assert type(net).__name__ == network_class_names(result.model)[checked.name]
         net.eval()
         inputs = [sample(t, batch, gen) for _, t in checked.inputs]
         module._TRACE.clear()
@@ -194,6 +196,6 @@ def test_trace_instrumentation_can_fail():
                         "forward { y = net(x) }\nloss = l1_activity(y)\n")
     checked = result.model.networks[0]
     assert expected_trace(checked, 2)
-    checked.layers[-1].out = type(checked.layers[-1].out)((999,))
+    checked.layers[-1] = dataclasses.replace(checked.layers[-1], out=type(checked.layers[-1].out)((999,)))
     with pytest.raises(AssertionError):
         run_and_compare(result, 2)

@@ -5,19 +5,17 @@ normalisation's power iteration included), the same hinge loss and optimizer set
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` sits at the root
-from bench import training  # noqa: E402
-from gendsl.driver import compile_source  # noqa: E402
-from gendsl.source import SourceFile  # noqa: E402
-from model_support import model_class  # noqa: E402
+from bench import training
+from gendsl.driver import compile_source
+from gendsl.source import SourceFile
+from model_support import model_class
 
 torch = pytest.importorskip("torch")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 G_PARAMS = 3_805_699
 D_PARAMS = 2_935_873
 
