@@ -26,11 +26,12 @@ FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHU
 
 
 def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True, sets=()) -> int:
-    from gendsl.cli import _print_diagnostics, output_dir, write_files
     from gendsl.driver import compile_path
+    from gendsl.files import output_dir, write_files
+    from gendsl.formats import print_diagnostics
 
     result = compile_path(spec, sets=sets)
-    _print_diagnostics(result)
+    print_diagnostics(result)
     if not result.ok:
         return 1
     resume = ["gendsl", "run", *(["--no-write"] if not write else []), *(["-o", output] if output else []),
@@ -62,7 +63,7 @@ def _report_graph(model, train_args: list[str], folder: Path) -> list[str]:
 
 
 def _train_in_temporary_folder(result, train_args: list[str], resume: list[str]) -> int:
-    from gendsl.cli import write_files
+    from gendsl.files import write_files
 
     tmp = tempfile.mkdtemp(prefix="gendsl-")
     status = None

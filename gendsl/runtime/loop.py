@@ -445,7 +445,7 @@ def report(recipe: Recipe, out: Path, args: argparse.Namespace, argv) -> None:
     command = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
     try:
         write_report(out, command=command, graph=args.report_graph, title=recipe.name)
-    except OSError as exc:  # the run's results are written; a page about them is not worth failing for
+    except OSError as exc:  # the results are written: a page about them is not worth failing for
         print(f"warning: report.html not written: {exc}", file=sys.stderr)
 
 
