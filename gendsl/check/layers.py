@@ -7,7 +7,7 @@ its arguments) with the chain of shapes that led there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 from typing import Any, Callable
 
@@ -49,8 +49,6 @@ class Op:
     rest: str | None = None  # name of a variadic int argument, e.g. reshape's dims
     doc: str = ""
     accepts_labels: bool = False
-    prefix: str = ""  # attribute prefix in generated code for ops with a module
-    extra: dict = field(default_factory=dict)
 
 
 def positional(op: Op) -> list[Arg]:
@@ -406,11 +404,11 @@ _ACTIVATION = "Activation; shape unchanged."
 
 OPS: dict[str, Op] = {op.name: op for op in [
     Op("linear", (_a("out", **INT_POS), _a("bias", True, kind="bool")), _linear, _linear_params,
-       doc="Fully connected layer on a vector: (n,) -> (out,).", prefix="fc"),
+       doc="Fully connected layer on a vector: (n,) -> (out,)."),
     Op("conv2d", (_a("out", **INT_POS), _a("kernel", aliases=("k",), **INT_PAIR),
                   _a("stride", 1, aliases=("s",), **INT_PAIR), _a("padding", 0, aliases=("p",), **INT_PAIR_NONNEG),
                   _a("dilation", 1, **INT_PAIR), _a("groups", 1, **INT_POS), _a("bias", True, kind="bool")),
-       _conv2d, _conv2d_params, doc="2-D convolution: (c, h, w) -> (out, h', w').", prefix="conv"),
+       _conv2d, _conv2d_params, doc="2-D convolution: (c, h, w) -> (out, h', w')."),
     # nn.ConvTranspose2d's order: ..., output_padding, groups, bias, dilation
     Op("conv_transpose2d", (_a("out", **INT_POS), _a("kernel", aliases=("k",), **INT_PAIR),
                             _a("stride", 1, aliases=("s",), **INT_PAIR),
@@ -418,11 +416,11 @@ OPS: dict[str, Op] = {op.name: op for op in [
                             _a("output_padding", 0, **INT_PAIR_NONNEG), _a("groups", 1, **INT_POS),
                             _a("bias", True, kind="bool"), _a("dilation", 1, **INT_PAIR)),
        _conv_transpose2d, _conv_transpose2d_params,
-       doc="Transposed ('fractionally strided') convolution.", prefix="deconv"),
+       doc="Transposed ('fractionally strided') convolution."),
     Op("subpixel", (_a("out", **INT_POS), _a("scale", 2, **INT_POS), _a("kernel", 3, aliases=("k",), **INT_POS),
                     _a("bias", True, kind="bool")),
        _subpixel, _subpixel_params,
-       doc="Sub-pixel convolution: conv2d to out*scale^2 channels, then PixelShuffle(scale).", prefix="subpixel"),
+       doc="Sub-pixel convolution: conv2d to out*scale^2 channels, then PixelShuffle(scale)."),
     Op("pixel_shuffle", (_a("scale", **INT_POS),), _pixel_shuffle, doc="PixelShuffle: (c*r*r, h, w) -> (c, h*r, w*r)."),
     # nn.Upsample's first positional is the output size: here the factor leads, and `mode` is keyword-only
     Op("upsample", (_a("scale", 2, **INT_POS),
@@ -439,22 +437,20 @@ OPS: dict[str, Op] = {op.name: op for op in [
        (_a("eps", 1e-5, kind="float", low=F32_TINY, high=1),
         _a("momentum", 0.1, kind="float", low=0, high=1),
         _a("affine", True, kind="bool"), _a("track_running_stats", True, kind="bool")),
-       _batchnorm, _bn_params, doc="BatchNorm1d on vectors, BatchNorm2d on images.", prefix="bn"),
+       _batchnorm, _bn_params, doc="BatchNorm1d on vectors, BatchNorm2d on images."),
     Op("instancenorm",
        (_a("eps", 1e-5, kind="float", low=F32_TINY, high=1),
         _a("momentum", 0.1, kind="float", low=0, high=1),
         _a("affine", False, kind="bool"), _a("track_running_stats", False, kind="bool")),
-       _instancenorm, _bn_params, doc="InstanceNorm2d: each image's channels normalised on their own.",
-       prefix="inorm"),
+       _instancenorm, _bn_params, doc="InstanceNorm2d: each image's channels normalised on their own."),
     # nn.GroupNorm(groups, channels, eps, affine): channels come from the input, so eps and affine
     # are keyword-only (a second positional would be torch's channel count)
     Op("groupnorm",
        (_a("groups", **INT_POS), _a("eps", 1e-5, kind="float", low=F32_TINY, high=1, keyword_only=True),
         _a("affine", True, kind="bool", keyword_only=True)),
-       _groupnorm, _bn_params, doc="GroupNorm: channels in `groups` groups, each normalised over its values.",
-       prefix="gn"),
+       _groupnorm, _bn_params, doc="GroupNorm: channels in `groups` groups, each normalised over its values."),
     Op("layernorm", (_a("eps", 1e-5, kind="float", low=F32_TINY, high=1), _a("affine", True, kind="bool")),
-       _layernorm, _ln_params, doc="LayerNorm over all of a sample's dimensions.", prefix="ln"),
+       _layernorm, _ln_params, doc="LayerNorm over all of a sample's dimensions."),
     Op("dropout", (_a("p", 0.5, kind="float", low=0, high=1, high_open=True),), _same("dropout"),
        doc="Dropout with probability p (training only)."),
     Op("dropout2d", (_a("p", 0.5, kind="float", low=0, high=1, high_open=True),), _same("dropout2d", (3,)),
@@ -464,7 +460,7 @@ OPS: dict[str, Op] = {op.name: op for op in [
                _a("mode", "zero", kind="choice", choices=("zero", "reflect", "replicate"), keyword_only=True)),
        _pad, doc="Padding: one size for all sides, or (left, right, top, bottom)."),
     Op("self_attention", (_a("reduction", 8, **INT_POS),), _self_attention, _self_attention_params,
-       doc="SAGAN self-attention block: x + gamma * attention(x), gamma learned from 0.", prefix="attn"),
+       doc="SAGAN self-attention block: x + gamma * attention(x), gamma learned from 0."),
     Op("relu", (), _same("relu"), doc=_ACTIVATION),
     # in place (as generated), torch refuses a negative slope or alpha; the upper bounds keep outputs finite
     Op("leaky_relu", (_a("slope", 0.01, kind="float", low=0, high=1),), _same("leaky_relu"), doc=_ACTIVATION),
@@ -476,7 +472,7 @@ OPS: dict[str, Op] = {op.name: op for op in [
     Op("sigmoid", (), _same("sigmoid"), doc=_ACTIVATION),
     # beta 0 divides by zero; softplus(x) >= log(2)/beta, so a tiny beta overflows
     Op("softplus", (_a("beta", 1.0, kind="float", low=0.01, high=100),), _same("softplus"), doc=_ACTIVATION),
-    Op("prelu", (), _same("prelu"), _prelu_params, doc="PReLU with one learned slope.", prefix="prelu"),
+    Op("prelu", (), _same("prelu"), _prelu_params, doc="PReLU with one learned slope."),
     Op("identity", (), _same("identity", (0, 1, 2, 3)), doc="Passes its input through."),
     Op("flatten", (), _flatten, doc="(c, h, w) -> (c*h*w,)."),
     Op("reshape", (_a("dims", (), kind="ints"),), _reshape, rest="dims", doc="Reshape to the given dimensions."),
@@ -486,7 +482,7 @@ OPS: dict[str, Op] = {op.name: op for op in [
     # nn.Embedding(num, dim): `num` comes from the labels, so only by keyword
     Op("embedding", (_a("dim", **INT_POS), _a("num", None, keyword_only=True, **INT_POS)),
        _embedding, _embedding_params,
-       accepts_labels=True, doc="Embedding of class labels: label[N] -> (dim,).", prefix="embed"),
+       accepts_labels=True, doc="Embedding of class labels: label[N] -> (dim,)."),
     Op("onehot", (), _onehot, accepts_labels=True, doc="One-hot encoding of class labels: label[N] -> (N,)."),
     Op("concat", (), _concat, inputs="many", doc="Concatenate along the first (channel/feature) dimension."),
     Op("add", (), _add, inputs="many", doc="Element-wise sum of tensors of the same shape (residual connections)."),
