@@ -9,9 +9,14 @@ lowering writes as a function call; the catalogue and the Hypothesis specs compi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gendsl.check import flow, layers as check_layers, loss as check_loss, training as check_training
 from gendsl.lower import losses, model as lower_model, train as lower_train
-from gendsl.lower.names import ATTR_PREFIX
+from gendsl.driver import compile_path
+from gendsl.lower.names import ATTR_PREFIX, layer_attributes
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_loss_terms():
@@ -48,6 +53,16 @@ def test_corruptions():
 
 
 def test_layers_with_a_module_are_named_by_lowering():
-    with_params = {name for name, op in check_layers.OPS.items() if op.prefix}
-    assert with_params <= set(ATTR_PREFIX)
+    """Every layer with parameters, in every catalogue spec and golden case, gets a module attribute."""
     assert set(ATTR_PREFIX) <= set(check_layers.OPS)
+    specs = sorted((ROOT / "specs").glob("*.gen")) + sorted((ROOT / "tests" / "cases").glob("*/spec.gen"))
+    seen = set()
+    for path in specs:
+        result = compile_path(str(path))
+        assert result.ok, path
+        for net in result.model.networks:
+            for layer, attr in zip(net.layers, layer_attributes(net)):
+                if layer.params:
+                    seen.add(layer.op)
+                    assert attr is not None, (path.name, net.name, layer.op)
+    assert seen <= set(ATTR_PREFIX) and len(seen) >= 5
