@@ -36,7 +36,7 @@ from gendsl.lower.names import model_class_name, network_class_names  # noqa: E4
 from gendsl.source import SourceFile  # noqa: E402
 
 torch = pytest.importorskip("torch")
-from test_shape_properties import run_and_compare  # noqa: E402
+from shape_trace import run_and_compare  # noqa: E402
 from model_support import networks_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
