@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from train_support import SPECS, SpecCache, compile_to, imported, one_thread, train_rows  # noqa: F401
+from train_support import (SPECS, SpecCache, compile_to, imported, one_thread,  # noqa: F401
+                           run_python, train_rows)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -361,3 +362,19 @@ def test_unreadable_data_file(spec_folder, tmp_path, capsys):
     path.write_bytes(b"this is not a zip file")
     err = _bad_data(spec_folder("vae"), path, capsys)
     assert "broken.npz" in err
+
+
+def test_sample_every_spaces_the_sample_grids(tmp_path):
+    """`sample_every = 2` in the train block: grids after epochs 2 and 4 and after the last one (5),
+    none after the others; `--sample-every` overrides it."""
+    text = (SPECS / "ae_mlp.gen").read_text().replace("train {", "train {\n    sample_every = 2", 1)
+    folder = compile_to(tmp_path / "code", text=text)
+    assert "sample_every=2," in (folder / "train.py").read_text()
+    common = ["--dry-run", "--quiet", "--steps", "20", "--batch-size", "4"]  # 5 epochs of 4 steps
+    done = run_python(str(folder / "train.py"), *common, "--out", str(tmp_path / "a"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "a" / "samples").iterdir()) == [
+        "epoch_001.png", "epoch_003.png", "epoch_004.png"]
+    done = run_python(str(folder / "train.py"), *common, "--sample-every", "1", "--out", str(tmp_path / "b"))
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "b" / "samples").iterdir())) == 5

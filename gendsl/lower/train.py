@@ -138,6 +138,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     ]
     if model.train.extra.get("checkpoint_every", 500) != 500:
         recipe.append(("checkpoint_every", repr(model.train.extra["checkpoint_every"])))
+    if model.train.extra.get("sample_every", 1) != 1:
+        recipe.append(("sample_every", repr(model.train.extra["sample_every"])))
     if schedulers:
         recipe.append(("schedulers", "make_schedulers"))
     if model.schedules:

@@ -54,6 +54,7 @@ class Recipe:
     batch_size: int
     seed: int
     checkpoint_every: int = 500
+    sample_every: int = 1  # epochs between sample grids (the last epoch always has one)
     # (optimizers, total_steps) -> [scheduler], stepped every iteration
     schedulers: Callable | None = None
     loss_weights: Callable | None = None  # (step, steps_per_epoch) -> {schedule: weight}
@@ -132,6 +133,8 @@ def parse_args(recipe: Recipe, argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.add_argument("--checkpoint-every", type=at_least(1), default=recipe.checkpoint_every,
                    help="iterations between checkpoints")
+    p.add_argument("--sample-every", type=int, default=recipe.sample_every,
+                   help="epochs between sample grids in OUT/samples/ (the last epoch has one)")
     p.add_argument("--dry-run", action="store_true",
                    help="a few steps on fake data, writing only what is asked")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -593,9 +596,8 @@ def main(recipe: Recipe, argv=None) -> int:
                     log.write(step=step, epoch=epoch, split="train", **row)
                 if progress is not None:
                     progress.update(1)
-                    progress.set_postfix({"epoch": epoch,
-                                          **{k: f"{v:.4g}" for k,
-                                             v in row.items()}}, refresh=False)
+                    shown = {k: f"{v:.4g}" for k, v in row.items()}
+                    progress.set_postfix({"epoch": epoch, **shown}, refresh=False)
                 if write_files and step % args.checkpoint_every == 0:
                     save(epoch, batch + 1)
                 if stop["signal"] or (args.steps is not None and step >= args.steps):
@@ -606,14 +608,16 @@ def main(recipe: Recipe, argv=None) -> int:
             skip = 0
             if write_files:
                 # evaluation and samples draw random numbers on a fork of the generator, so
-                # training
-                # continues on the stream it would have had without them (and a resume matches)
+                # training continues on the stream it would have had without them (and a resume
+                # matches)
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                     log.write(step=step, epoch=epoch, split="val",
                               **evaluate(recipe, model, test_set, args, device))
-                    save_samples(recipe, model, test_set,
-                                 out / "samples" / f"epoch_{epoch:03d}.png", args, device,
-                                 noise)
+                    last = done or (not args.steps and epoch + 1 == args.epochs)
+                    if (epoch + 1) % args.sample_every == 0 or last:
+                        save_samples(recipe, model, test_set,
+                                     out / "samples" / f"epoch_{epoch:03d}.png", args, device,
+                                     noise)
                 if not done:
                     save(epoch + 1, 0)
     except (DiskFull, OSError) as exc:  # losses.csv or a sample grid may fill the disk too
