@@ -13,7 +13,7 @@ from gendsl.check.declarations import DeclarationChecks
 from gendsl.check.explain import ParameterNotes
 from gendsl.check.flow import FlowChecker
 from gendsl.check.loss import LossChecker
-from gendsl.check.names import assign_class_names, printable
+from gendsl.check.names import assign_class_names
 from gendsl.check.network import NetworkChecker
 from gendsl.check.result import CheckedModel
 from gendsl.check.training import TrainChecker, check_schedule
@@ -181,7 +181,7 @@ class _ModelChecker(DeclarationChecks, ContractChecks, ParameterNotes):
         """The frozen result; the driver replaces `sha256` with the hash over every source file."""
         loss_checker = self.loss_checker
         return CheckedModel(
-            name=name, path=printable(self.source.path),
+            name=name, path=self.source.path,  # as it is: emit quotes it (lower/quoting.py)
             sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
             params=dict(self.env.params), data=self.data, latents=self.latents,
             networks=[self.networks[n.name] for n in self.spec.of(ir.Network) if self.networks.get(n.name)],

@@ -9,6 +9,7 @@ from gendsl.check.result import CallStep, CheckedModel
 from gendsl.lower import analysis, losses
 from gendsl.lower.layers import lit
 from gendsl.lower.names import layer_attributes, model_class_name
+from gendsl.lower.quoting import spec_text
 from gendsl.lower.plan import GanPlan, OptimizerPlan, SchedulerPlan, TermPlan, TrainPlan, WeightPlan
 
 OPTIMIZERS = {  # kind -> (class, the options torch defaults to: those are not written out)
@@ -49,9 +50,9 @@ def schedule_code(s) -> str:
 
 
 def literal(value) -> str:
-    """A Python literal with double-quoted strings (names, and a data source check made printable)."""
+    """A Python literal with double-quoted strings (names, and a data source as the spec wrote it)."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return spec_text(value, "string")
     if isinstance(value, tuple):
         return "(" + ", ".join(map(literal, value)) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
