@@ -5,7 +5,7 @@ from __future__ import annotations
 from gendsl import ir
 from gendsl.check.flow import FlowChecker
 from gendsl.check.names import one_line
-from gendsl.check.ranges import POSITIVE_INT, POSITIVE_SCALE, WEIGHT, Range, out_of_range
+from gendsl.check.ranges import F32_TINY, POSITIVE_INT, POSITIVE_SCALE, WEIGHT, Range, out_of_range
 from gendsl.check.result import CallStep, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
 from gendsl.source import Span
@@ -16,10 +16,11 @@ RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
 GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
 TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "contractive", "perceptual", "gan")
 # numeric options of loss terms -> (kind, default, valid range), checked like every other range (check/ranges.py):
-# a target activation is a probability strictly inside (0, 1) (its log and log(1 - rho) are taken); a penalty
+# a target activation is a probability inside (0, 1) (its log and log(1 - rho) are taken), and at least the
+# smallest normal float32 (a smaller one is 0 in float32, and 0 * log 0 is nan); a penalty
 # weight and a clipping bound are positive and at most SCALE, so the weighted penalty stays finite in float32
 TERM_OPTIONS = {
-    "kl_sparsity": {"rho": ("float", 0.05, Range(0, 1, low_open=True, high_open=True))},
+    "kl_sparsity": {"rho": ("float", 0.05, Range(F32_TINY, 1, high_open=True))},
     "perceptual": {"layers": ("int", None, POSITIVE_INT)},  # at most the network's layers: checked with it
     "gan": {"clip": ("float", 0.01, POSITIVE_SCALE), "gp": ("float", 10.0, POSITIVE_SCALE)},
 }
