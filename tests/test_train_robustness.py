@@ -111,6 +111,63 @@ def test_a_stop_requested_before_an_epoch_ends_the_loop_at_the_epoch_start(
     assert (state["epoch"], state["step"]) == (1, 2)  # one epoch of 10 // 4 = 2 steps, no more
 
 
+def test_a_stop_requested_while_the_data_loads_ends_the_run_before_step_1(
+        ae, tmp_path, monkeypatch, capsys):
+    """The flag is set from the start of main(): a signal during the work before step 1 (data, the
+    digit classifier) stops the run there, with one line and exit 130, not a KeyboardInterrupt."""
+    import signal
+    with imported(ae) as module:
+        runtime = __import__("gendsl_runtime.loop", fromlist=["load_sets"])
+        real = runtime.load_sets
+
+        def load_then_sigint(*a, **k):
+            os.kill(os.getpid(), signal.SIGINT)
+            return real(*a, **k)
+
+        monkeypatch.setattr(runtime, "load_sets", load_then_sigint)
+        rc = module.main(["--quiet", "--data", str(ae.parent / "tiny.npz"), "--batch-size", "4",
+                          "--out", str(tmp_path / "run")])
+    assert rc == 130
+    assert "stopped by SIGINT before the first step" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
+def test_a_second_signal_stops_at_once_and_leaves_the_last_checkpoint_whole(
+        ae, tmp_path, monkeypatch, capsys):
+    import signal
+    with imported(ae) as module:
+        runtime = __import__("gendsl_runtime.loop", fromlist=["evaluate"])
+        real = runtime.evaluate
+
+        def evaluate_then_two_signals(*a, **k):
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)  # the second: raised at once, inside evaluation
+            return real(*a, **k)
+
+        monkeypatch.setattr(runtime, "evaluate", evaluate_then_two_signals)
+        rc = module.main(["--quiet", "--data", str(ae.parent / "tiny.npz"), "--batch-size", "4",
+                          "--epochs", "5", "--checkpoint-every", "1", "--out", str(tmp_path / "run")])
+    assert rc == 130
+    assert "stopped at once by a second signal" in capsys.readouterr().err
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 2  # written after step 2, before the epoch's evaluation
+
+
+def test_the_digit_classifier_training_reads_the_stop_flag_every_epoch():
+    from gendsl.runtime.digit_quality import ClassifierSettings, Stopped, train_classifier
+    x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 2
+    asked = []
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(Stopped):
+        train_classifier(x, y, 8, 2, ClassifierSettings(epochs=50, batch_size=8, width=4, features=4),
+                         should_stop)
+    assert len(asked) == 3  # once per epoch: two epochs ran, the third did not
+
+
 # ---------------------------------------------------------------------------
 # Corrupt checkpoints
 # ---------------------------------------------------------------------------

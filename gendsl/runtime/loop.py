@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 from .data import DataError, fake_data, load_data, pretrained_features, toy_modes
-from .digit_quality import ClassifierSettings, digit_quality
+from .digit_quality import ClassifierSettings, Stopped, digit_quality
 from .metrics import accuracy_per_class, mode_metrics
 from .outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses, save_image_grid,
                       save_latent_scatter, save_scatter_2d)
@@ -353,16 +353,19 @@ def image_generator(recipe: Recipe) -> bool:
     return recipe.generative and len(recipe.data_shape) == 3
 
 
-def quality_measure(recipe: Recipe, args: argparse.Namespace):
+def quality_measure(recipe: Recipe, args: argparse.Namespace, should_stop=None):
     """The data set's digit classifier (trained once, cached under --root), or None: a dry run,
-    --no-quality, a model that makes no images, or data the classifier cannot be built for (said
-    once; the run goes on)."""
+    --no-quality, a model that makes no images, data the classifier cannot be built for (said
+    once; the run goes on), or a stop requested while the classifier trains."""
     if args.dry_run or not image_generator(recipe) or args.no_quality:
         return None
     try:
         # on a fork of the random stream: building the classifier draws its initial weights
         with torch.random.fork_rng(devices=[]):
-            return digit_quality(args.data, args.root, settings=QUALITY_CLASSIFIER, log=print)
+            return digit_quality(args.data, args.root, settings=QUALITY_CLASSIFIER, log=print,
+                                 should_stop=should_stop)
+    except Stopped:
+        return None
     except (DataError, ValueError) as exc:
         print(f"note: no digit quality figures: {exc}")
         return None
@@ -639,6 +642,37 @@ def diverged(what: str, checkpoint: Path, saved: dict) -> str:
 
 def main(recipe: Recipe, argv=None) -> int:
     args = parse_args(recipe, argv)
+    # SIGINT and SIGTERM only set a flag, from the start: the loops read it after every step and at
+    # the start of every epoch, and the work before step 1 (data, the digit classifier) between parts
+    # (a second signal stops at once: checkpoints are written atomically, so the last one is whole)
+    stop = {"signal": None}
+
+    def request_stop(signum, frame):
+        if stop["signal"]:
+            raise KeyboardInterrupt
+        stop["signal"] = signal.Signals(signum).name
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return run_training(recipe, args, stop, argv)
+    except KeyboardInterrupt:
+        print(f"stopped at once by a second signal; {Path(args.out) / 'checkpoints' / 'last.pt'} is "
+              "the last checkpoint written, if any", file=sys.stderr)
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stopped_before_training(stop: dict) -> bool:
+    if stop["signal"]:
+        print(f"stopped by {stop['signal']} before the first step; no checkpoint was written",
+              file=sys.stderr)
+    return bool(stop["signal"])
+
+
+def run_training(recipe: Recipe, args: argparse.Namespace, stop: dict, argv=None) -> int:
+    """The run main() starts, with its stop flag."""
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
     if args.cudnn_benchmark:
@@ -652,6 +686,8 @@ def main(recipe: Recipe, argv=None) -> int:
     if isinstance(sets, str):
         print(sets, file=sys.stderr)
         return 1
+    if stopped_before_training(stop):
+        return 130
     train_set, test_set = sets
     if args.pin_memory and device.type == "cuda":
         train_set.tensors = tuple(t.pin_memory() for t in train_set.tensors)
@@ -679,7 +715,9 @@ def main(recipe: Recipe, argv=None) -> int:
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none
     scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else NO_SCALING
     noise = fixed_noise(model, 64, args.seed, device) if recipe.generative else None
-    quality = quality_measure(recipe, args)
+    quality = quality_measure(recipe, args, lambda: bool(stop["signal"]))
+    if stopped_before_training(stop):
+        return 130
     quality_rows: list[dict] = []  # the digit-quality figures of each measured epoch
     watch = Watch(recipe, train_set, noise)
 
@@ -704,12 +742,6 @@ def main(recipe: Recipe, argv=None) -> int:
         write_checkpoint(recipe, checkpoint, model, optimizers, schedulers, step, epoch, batch)
         saved["step"] = step
 
-    stop = {"signal": None}
-
-    def request_stop(signum, frame):
-        stop["signal"] = signal.Signals(signum).name
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = None
     if not args.quiet:
         try:
@@ -800,8 +832,6 @@ def main(recipe: Recipe, argv=None) -> int:
         print(exc.message(checkpoint, saved), file=sys.stderr)
         return 1
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         if progress is not None:
             progress.close()
         if log is not None:
