@@ -363,3 +363,44 @@ def test_disk_full_before_any_checkpoint_names_none(ae, tmp_path):
     assert "No space left on device" in r.stderr and "no checkpoint has been written yet" in \
         r.stderr, r.stderr
     assert errno.ENOSPC and not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
+# ---------------------------------------------------------------------------
+# apps.py's command line
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["pca", "--n", "0"], "argument --n: must be at least 1, got 0"),
+    (["pca", "--n-test", "-1"], "argument --n-test: must be at least 1"),
+    (["pca", "--batch-size", "0"], "argument --batch-size: must be at least 1"),
+    (["pca", "--lr", "nan"], "argument --lr: must be a finite number >= 0"),
+    (["pca", "--sizes", "2,x"], "argument --sizes: expected whole numbers"),
+    (["pca", "--sizes", "0,8"], "argument --sizes: expected numbers >= 1"),
+    (["classify-per-class", "--classes", "abc"], "argument --classes: expected class labels"),
+    (["anomaly", "--holdout", "-1"], "argument --holdout: must be at least 0"),
+    (["interpolate", "--points", "1"], "argument --points: must be at least 2"),
+    (["interpolate", "--between", "0", "x"], "argument --between: expected an integer"),
+])
+def test_apps_options_out_of_range_are_usage_errors(argv, message, capsys):
+    from gendsl.runtime import apps, loop
+    recipe = loop.Recipe(name="m", spec="m.gen", sha256="0" * 64, model=None, optimizers=None,
+                         train_step=None, validate=None, columns=(), data_shape=(1, 8, 8),
+                         data_range=(0.0, 1.0), num_classes=10, default_data="digits", epochs=1,
+                         batch_size=4, seed=0)
+    with pytest.raises(SystemExit) as stop:
+        apps.parse_args(recipe, argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_apps_device_not_in_this_torch_build_is_a_usage_error(capsys, monkeypatch):
+    from gendsl.runtime import apps, loop
+    monkeypatch.setattr(loop, "device_available", lambda name: name in ("auto", "cpu"))
+    recipe = loop.Recipe(name="m", spec="m.gen", sha256="0" * 64, model=None, optimizers=None,
+                         train_step=None, validate=None, columns=(), data_shape=(1, 8, 8),
+                         data_range=(0.0, 1.0), num_classes=10, default_data="digits", epochs=1,
+                         batch_size=4, seed=0)
+    with pytest.raises(SystemExit) as stop:
+        apps.parse_args(recipe, ["pca", "--device", "cuda"])
+    assert stop.value.code == 2
+    assert "cuda is not available in this torch build" in capsys.readouterr().err
