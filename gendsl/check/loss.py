@@ -9,8 +9,8 @@ from gendsl.check.ranges import F32_TINY, POSITIVE_INT, POSITIVE_SCALE, WEIGHT, 
 from gendsl.check.result import CallStep, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
 from gendsl.source import Span
-from gendsl.check.values import Env, Symbol, describe, evaluate, evaluate_choice
-from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error, plural
+from gendsl.check.values import Env, Symbol, as_int, describe, evaluate, evaluate_choice
+from gendsl.diagnostics import Cascade, CompileError, Reporter, choices_text, did_you_mean, error, plural
 
 RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
 GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
@@ -248,7 +248,7 @@ class LossChecker:
                 value = evaluate_choice(kw.value, self.env, spec)
                 name = value.name if isinstance(value, Symbol) else value
                 if name not in spec:
-                    raise error("E0221", f"`{kw.name}` must be {_choices(spec)}", kw.value.span,
+                    raise error("E0221", f"`{kw.name}` must be {choices_text(spec)}", kw.value.span,
                                 f"found {describe(value)}", (), did_you_mean(str(name), spec))
                 options[kw.name] = name
         return options
@@ -484,11 +484,10 @@ def _number_option(kw: ir.Kwarg, spec: tuple, env: Env):
     """The value of a numeric option `kw` checked against its (kind, default, range), or E0209/E0220 at it."""
     kind, _, valid = spec
     value = evaluate(kw.value, env)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if kind == "int":
+        value = as_int(value, kw.value, f"`{kw.name}`")  # E0209, or E0219 for a fraction
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise error("E0209", f"`{kw.name}` must be a number, found {describe(value)}", kw.value.span, "not a number")
-    if kind == "int" and not isinstance(value, int):
-        raise error("E0209", f"`{kw.name}` must be a whole number, found {_shown(value)}", kw.value.span,
-                    "not a whole number")
     if value not in valid:
         raise error("E0220", out_of_range(f"`{kw.name}`", value, valid), kw.value.span, "out of range")
     return value if kind == "int" else float(value)
@@ -496,13 +495,6 @@ def _number_option(kw: ir.Kwarg, spec: tuple, env: Env):
 
 def _kw_span(call: ir.Call, name: str) -> Span:
     return next((kw.span for kw in call.kwargs if kw.name == name), call.span)
-
-
-def _choices(choices) -> str:
-    shown = [f"`{c}`" for c in choices]
-    if len(shown) == 1:
-        return shown[0]
-    return ("one of " if len(shown) > 2 else "") + ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
 def _shown(value) -> str:
