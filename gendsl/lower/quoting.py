@@ -6,12 +6,13 @@ path and data source in train.py's RECIPE), a docstring (the loss as written, in
 loss term beside its code). `spec_text` gives the text to write in each, such that the value Python
 reads back (the literal's value, the docstring's `__doc__`, the comment read as the inside of a
 string literal) is exactly the text, whatever it holds: quotes, backslashes, `\"\"\"`, newlines,
-U+2028 (which `str.splitlines` breaks on), NUL, lone surrogates. tests/test_spec_text.py proves it
-with Hypothesis over arbitrary Unicode, compiling each context with `compile()`.
+U+2028 (which `str.splitlines` breaks on), NUL, the lone surrogates of an undecodable file name.
+tests/test_spec_text.py proves it with Hypothesis over arbitrary Unicode, compiling each context
+with `compile()`.
 
-Everything is written in Python's escape language: a backslash and a double quote are escaped,
-every character that is not printable (Unicode's "Other" and "Separator" categories, except the
-ASCII space; this includes every line break) becomes `\\n`, `\\t`, `\\r`, `\\xNN`, `\\uNNNN` or `\\UNNNNNNNN`, and a
+Everything is written in Python's escape language: a backslash and a double quote are escaped;
+every character that is not printable (Unicode's "Other" and "Separator" categories but the ASCII
+space, so every line break) becomes `\\n`, `\\t`, `\\r`, `\\xNN`, `\\uNNNN` or `\\UNNNNNNNN`; and a
 space that ends the text becomes `\\x20`, because generated files have trailing spaces removed.
 Ordinary text (printable, no quote or backslash) is written unchanged, so generated code reads
 as the spec does. The generated runtime puts the spec's path into argparse's description itself
