@@ -60,6 +60,7 @@ def tiny(folder: Path, out: Path, *args: str) -> tuple[int, str, str]:
     (["--classes", "abc"], "--classes: expected class labels separated by commas"),
     (["--classes", "-1"], "--classes: class labels are >= 0"),
     (["--batch-size", "x"], "--batch-size: expected an integer, got 'x'"),
+    (["--sample-every", "0"], "--sample-every: must be at least 1, got 0"),
 ])
 def test_bad_option_values_are_usage_errors(ae, tmp_path, args, says):
     rc, _, err = tiny(ae, tmp_path / "run", *args)
@@ -404,3 +405,21 @@ def test_apps_device_not_in_this_torch_build_is_a_usage_error(capsys, monkeypatc
         apps.parse_args(recipe, ["pca", "--device", "cuda"])
     assert stop.value.code == 2
     assert "cuda is not available in this torch build" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--quality-every", "-1"], "argument --quality-every: must be at least 0, got -1"),
+    (["--quality-samples", "0"], "argument --quality-samples: must be at least 1, got 0"),
+])
+def test_digit_quality_options_out_of_range_are_usage_errors(argv, message, capsys):
+    """The options a model that generates images gets (issue 16), with ranges like the others."""
+    from gendsl.runtime import loop
+    recipe = loop.Recipe(name="m", spec="m.gen", sha256="0" * 64, model=None, optimizers=None,
+                         train_step=None, validate=None, columns=(), data_shape=(1, 8, 8),
+                         data_range=(0.0, 1.0), num_classes=None, default_data="digits", epochs=1,
+                         batch_size=4, seed=0, generative=True)
+    assert loop.parse_args(recipe, ["--quality-every", "0"]).quality_every == 0
+    with pytest.raises(SystemExit) as stop:
+        loop.parse_args(recipe, argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
