@@ -7,7 +7,7 @@ loss term beside its code). `spec_text` gives the text to write in each, such th
 reads back (the literal's value, the docstring's `__doc__`, the comment read as the inside of a
 string literal) is exactly the text, whatever it holds: quotes, backslashes, `\"\"\"`, newlines,
 U+2028 (which `str.splitlines` breaks on), NUL, the lone surrogates of an undecodable file name.
-tests/test_spec_text.py proves it with Hypothesis over arbitrary Unicode, compiling each context
+tests/emit/test_spec_text.py proves it with Hypothesis over arbitrary Unicode, compiling each context
 with `compile()`.
 
 Everything is written in Python's escape language: a backslash and a double quote are escaped;

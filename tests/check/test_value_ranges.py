@@ -116,6 +116,8 @@ def specs(draw) -> str:
         settings="\n".join(f"    {k} = {v}" for k, v in chosen.items()))
 
 
+@pytest.mark.torch
+@pytest.mark.slow  # compiles and trains: a handful of examples
 @settings(max_examples=12, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(specs())
@@ -170,6 +172,8 @@ def gan_specs(draw) -> str:
                       w=_text(draw(_number(WEIGHT, "float"))), d_steps=draw(_number(SETTINGS["d_steps"], "int")))
 
 
+@pytest.mark.torch
+@pytest.mark.slow  # compiles and trains: a handful of examples
 @settings(max_examples=10, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(gan_specs())
@@ -183,6 +187,8 @@ def test_every_accepted_gan_option_and_prior_trains_one_step(tmp_path, text):
     assert status == 0
 
 
+@pytest.mark.torch
+@pytest.mark.slow  # compiles and trains: a handful of examples
 @settings(max_examples=8, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large, HealthCheck.filter_too_much])

@@ -111,6 +111,7 @@ def test_a_code_line_with_a_comment_keeps_the_code_and_the_text(text, indent):
     assert [_said(c) for c in _comments(source)] == [text]
 
 
+@pytest.mark.torch  # the runtime imports torch
 @PROPERTY
 @given(TEXT)
 def test_argparse_shows_exactly_the_description_of_any_spec_path(text):
