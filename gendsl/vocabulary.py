@@ -34,10 +34,11 @@ def functions() -> tuple[str, ...]:
     optimizers, learning-rate schedules and initialisations."""
     from gendsl.check.flow import CORRUPTIONS
     from gendsl.check.loss import GAN_KINDS, TERMS
-    from gendsl.check.training import INITS, LR_SCHEDULES, OPTIMIZERS
+    from gendsl.check.layers import WRAPPERS
+    from gendsl.check.training import EMA, INITS, LR_SCHEDULES, OPTIMIZERS, WARMUP
 
     names = set(TERMS) | set(GAN_KINDS) | set(CORRUPTIONS) | set(PRIORS) | {"linear", "cyclical", "constant"}
-    names |= set(OPTIMIZERS) | set(LR_SCHEDULES) | set(INITS)
+    names |= set(OPTIMIZERS) | set(LR_SCHEDULES) | set(INITS) | set(EMA) | set(WARMUP) | set(WRAPPERS)
     return tuple(sorted(names - set(layers())))
 
 

@@ -118,25 +118,43 @@ def int_expr(draw, value: int, params: dict[str, int]) -> str:
     return str(value)
 
 
+def _text(draw, value, params) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int_expr(draw, value, params)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_text(draw, v, params) for v in value) + ")"
+    return str(value)
+
+
 def call(draw, op: str, positional: list[tuple[str, str, object]], optional: list[tuple[str, object, object]],
          params) -> str:
-    """`op(args)`: required (name, text-or-int) positionally or by keyword; optional ones when not default."""
+    """`op(args)`: required (name, text-or-int) positionally or by keyword; optional ones when not default,
+    by keyword, or by position where every argument before them is given by position too (PyTorch's
+    order, as the layer table declares it)."""
+    from gendsl.check.layers import positional as positional_args
+
+    order = [a.name for a in positional_args(OPS[op])]
+    canonical = {alias: a.name for a in OPS[op].args for alias in (a.name, *a.aliases)}
     parts = []
     by_keyword = False
     for name, value in positional:
-        text = int_expr(draw, value, params) if isinstance(value, int) and not isinstance(value, bool) else value
+        text = _text(draw, value, params) if not isinstance(value, str) else value
         by_keyword = by_keyword or draw(st.integers(0, 4)) == 0
         parts.append(f"{name}={text}" if by_keyword else text)
     for name, value, default in optional:
         if value == default and (value is None or draw(st.booleans())):
+            if not by_keyword and len(parts) < len(order) and order[len(parts)] == canonical[name]:
+                by_keyword = True  # skipped: later ones cannot be positional
             continue
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int):
-            text = int_expr(draw, value, params)
+        text = _text(draw, value, params)
+        can_be_positional = (not by_keyword and len(parts) < len(order) and order[len(parts)] == canonical[name])
+        if can_be_positional and draw(st.booleans()):
+            parts.append(text)
         else:
-            text = str(value)
-        parts.append(f"{name}={text}")
+            by_keyword = True
+            parts.append(f"{name}={text}")
     if not parts:
         return op if draw(st.integers(0, 3)) else f"{op}()"
     return f"{op}({', '.join(parts)})"
@@ -171,7 +189,7 @@ ACTIVATIONS = ["relu", "selu", "gelu", "silu", "tanh", "sigmoid", "prelu", "iden
 
 def vector_layers(s) -> list[str]:
     n = s[0]
-    ops = ["linear", "linear", "act", "act", "batchnorm", "layernorm", "dropout", "topk", "flatten"]
+    ops = ["linear", "linear", "act", "act", "batchnorm", "layernorm", "dropout", "topk", "flatten", "groupnorm"]
     if factorizations(n):
         ops += ["reshape3", "reshape3"]
     return ops
@@ -181,12 +199,21 @@ def image_layers(s) -> list[str]:
     c, h, w = s
     ops = ["conv2d", "conv2d", "conv2d", "conv_transpose2d", "conv_transpose2d", "act", "batchnorm", "layernorm",
            "dropout", "maxpool", "avgpool", "adaptive_avgpool", "topk", "subpixel", "pixel_shuffle", "upsample",
-           "reshape2"]
+           "reshape2", "groupnorm", "pad", "dropout2d", "self_attention"]
+    if h * w > 1:
+        ops.append("instancenorm")
     if factorizations(numel(s)):
         ops.append("reshape3")
     if numel(s) <= MAX_NUMEL:
         ops += ["flatten", "flatten", "reshape1"]
     return ops
+
+
+def _maybe_spectral(draw, text: str, op: str) -> str:
+    """Sometimes `spectral_norm(layer)`: same shapes, same parameter count."""
+    if draw(st.integers(0, 4)) == 0:
+        return f"spectral_norm({text if '(' in text else text + '()'})"
+    return text
 
 
 def draw_layer(draw, s, params) -> tuple[str, object]:
@@ -225,10 +252,47 @@ def draw_layer(draw, s, params) -> tuple[str, object]:
         return call(draw, "topk", [("k", k)], [], params), s
     if op == "batchnorm":
         momentum = draw(st.sampled_from([0.1, 0.1, 0.01, 0.5]))
-        eps = draw(st.sampled_from([1e-5, 1e-5, 1e-3]))
+        eps = draw(st.sampled_from([1e-5, 1e-5, 1e-3, 0.8]))
         affine = draw(st.booleans())
-        return call(draw, "batchnorm", [], [("momentum", momentum, 0.1), ("eps", eps, 1e-5),
-                                            ("affine", affine, True)], params), s
+        track = draw(st.booleans())
+        return call(draw, "batchnorm", [], [("eps", eps, 1e-5), ("momentum", momentum, 0.1),
+                                            ("affine", affine, True), ("track_running_stats", track, True)],
+                    params), s
+    if op == "groupnorm":
+        c = s[0]
+        groups = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
+        eps = draw(st.sampled_from([1e-5, 1e-5, 1e-3]))
+        return call(draw, "groupnorm", [("groups", groups)],
+                    [("eps", eps, 1e-5), ("affine", draw(st.booleans()), True)], params), s
+    if op == "instancenorm":
+        eps = draw(st.sampled_from([1e-5, 1e-5, 1e-3]))
+        momentum = draw(st.sampled_from([0.1, 0.1, 0.5]))
+        return call(draw, "instancenorm", [], [("eps", eps, 1e-5), ("momentum", momentum, 0.1),
+                                               ("affine", draw(st.booleans()), False),
+                                               ("track_running_stats", draw(st.booleans()), False)], params), s
+    if op == "dropout2d":
+        p = draw(st.sampled_from([None, 0.0, 0.3, 0.5]))
+        return ("dropout2d" if p is None else draw(st.sampled_from([f"dropout2d({p})", f"dropout2d(p={p})"]))), s
+    if op == "pad":
+        c, h, w = s
+        mode = draw(st.sampled_from(["zero", "reflect", "replicate"]))
+        most = MAX_SIDE - max(h, w)
+        limit_h, limit_w = (h - 1, w - 1) if mode == "reflect" else (3, 3)
+        wide, high = max(0, min(limit_w, most // 2)), max(0, min(limit_h, most // 2))
+        sides_ = (draw(st.integers(0, wide)), draw(st.integers(0, wide)),
+                  draw(st.integers(0, high)), draw(st.integers(0, high)))
+        if len(set(sides_)) == 1 and draw(st.booleans()):
+            padding = sides_[0]
+        else:
+            padding = sides_
+        left, right, top, bottom = sides_
+        return call(draw, "pad", [("padding", padding)], [("mode", mode, "zero")], params), (
+            c, h + top + bottom, w + left + right)
+    if op == "self_attention":
+        c = s[0]
+        reduction = draw(st.sampled_from([r for r in (1, 2, 4, 8) if c // r >= 1]))
+        text = call(draw, "self_attention", [], [("reduction", reduction, 8)], params)
+        return _maybe_spectral(draw, text, "self_attention"), s
     if op == "layernorm":
         eps = draw(st.sampled_from([1e-5, 1e-5, 1e-6]))
         affine = draw(st.booleans())
@@ -236,35 +300,63 @@ def draw_layer(draw, s, params) -> tuple[str, object]:
     if op == "linear":
         out = draw(st.integers(1, MAX_UNITS))
         bias = draw(st.booleans())
-        return call(draw, "linear", [("out", out)], [("bias", bias, True)], params), (out,)
+        return _maybe_spectral(draw, call(draw, "linear", [("out", out)], [("bias", bias, True)], params), op), (out,)
 
     c, h, w = s
     if op == "conv2d":
         out = draw(st.integers(1, MAX_CHANNELS))
-        combos = [(k, st_, p, d) for k in range(1, 6) for st_ in range(1, 4) for p in range(3) for d in range(1, 3)
-                  if d * (k - 1) + 1 <= min(h, w) + 2 * p and conv_out(max(h, w), k, st_, p, d) <= MAX_SIDE]
-        k, stride, p, d = draw(st.sampled_from(combos))
+
+        def fits(size):
+            return [(k, st_, p, d) for k in range(1, 6) for st_ in range(1, 4) for p in range(3) for d in range(1, 3)
+                    if d * (k - 1) + 1 <= size + 2 * p and conv_out(size, k, st_, p, d) <= MAX_SIDE]
+        if draw(st.integers(0, 3)) == 0:  # per dimension: (height, width)
+            (kh, sh, ph, dh), (kw, sw, pw, dw) = draw(st.sampled_from(fits(h))), draw(st.sampled_from(fits(w)))
+            k, stride, p, d = (kh, kw), (sh, sw), (ph, pw), (dh, dw)
+        else:
+            k, stride, p, d = draw(st.sampled_from([c_ for c_ in fits(min(h, w))
+                                                    if conv_out(max(h, w), *c_) <= MAX_SIDE]))
+            kh = kw = k
+            sh = sw = stride
+            ph = pw = p
+            dh = dw = d
         groups = draw(st.sampled_from([g for g in range(1, min(c, out) + 1) if c % g == 0 and out % g == 0]))
         bias = draw(st.booleans())
         name_k, name_s, name_p = draw(st.sampled_from([("kernel", "stride", "padding"), ("k", "s", "p")]))
         text = call(draw, "conv2d", [("out", out), (name_k, k)],
                     [(name_s, stride, 1), (name_p, p, 0), ("dilation", d, 1), ("groups", groups, 1),
                      ("bias", bias, True)], params)
-        return text, (out, conv_out(h, k, stride, p, d), conv_out(w, k, stride, p, d))
+        return _maybe_spectral(draw, text, op), (out, conv_out(h, kh, sh, ph, dh), conv_out(w, kw, sw, pw, dw))
     if op == "conv_transpose2d":
         out = draw(st.integers(1, MAX_CHANNELS))
-        combos = [(k, st_, p, o, d) for k in range(1, 5) for st_ in range(1, 4) for p in range(3) for o in range(3)
-                  for d in range(1, 3)
-                  if o < max(st_, d) and 1 <= deconv_out(min(h, w), k, st_, p, o, d)
-                  and deconv_out(max(h, w), k, st_, p, o, d) <= MAX_SIDE]
-        if not combos:
-            return "identity", s
-        k, stride, p, o, d = draw(st.sampled_from(combos))
+
+        def fits(size, other=None):
+            return [(k, st_, p, o, d) for k in range(1, 5) for st_ in range(1, 4) for p in range(3) for o in range(3)
+                    for d in range(1, 3)
+                    if o < max(st_, d) and 1 <= deconv_out(size, k, st_, p, o, d)
+                    and deconv_out(other or size, k, st_, p, o, d) <= MAX_SIDE]
+        if draw(st.integers(0, 3)) == 0:
+            ch, cw = fits(h), fits(w)
+            if not ch or not cw:
+                return "identity", s
+            (kh, sh, ph, oh, dh), (kw, sw, pw, ow, dw) = draw(st.sampled_from(ch)), draw(st.sampled_from(cw))
+            k, stride, p, o, d = (kh, kw), (sh, sw), (ph, pw), (oh, ow), (dh, dw)
+        else:
+            combos = fits(min(h, w), max(h, w))
+            if not combos:
+                return "identity", s
+            k, stride, p, o, d = draw(st.sampled_from(combos))
+            kh = kw = k
+            sh = sw = stride
+            ph = pw = p
+            oh = ow = o
+            dh = dw = d
+        groups = draw(st.sampled_from([g for g in range(1, min(c, out) + 1) if c % g == 0 and out % g == 0]))
         bias = draw(st.booleans())
         text = call(draw, "conv_transpose2d", [("out", out), ("kernel", k)],
-                    [("stride", stride, 1), ("padding", p, 0), ("output_padding", o, 0), ("dilation", d, 1),
-                     ("bias", bias, True)], params)
-        return text, (out, deconv_out(h, k, stride, p, o, d), deconv_out(w, k, stride, p, o, d))
+                    [("stride", stride, 1), ("padding", p, 0), ("output_padding", o, 0), ("groups", groups, 1),
+                     ("bias", bias, True), ("dilation", d, 1)], params)
+        return _maybe_spectral(draw, text, op), (out, deconv_out(h, kh, sh, ph, oh, dh),
+                                                 deconv_out(w, kw, sw, pw, ow, dw))
     if op == "subpixel":
         scales = [r for r in (1, 2, 3) if max(h, w) * r <= MAX_SIDE]
         if not scales:
@@ -313,7 +405,7 @@ def combinable(body: Body, s, how: str) -> list[str]:
     for name, t in list(body.pool.items()) + body.inputs:
         if isinstance(t, Label) or isinstance(s, Label) or rank(t) != rank(s) or rank(s) not in (1, 3):
             continue
-        if how == "add" and t == s:
+        if how in ("add", "mul") and t == s:
             out.append(name)
         if how == "concat" and t[1:] == s[1:]:
             out.append(name)
@@ -321,7 +413,7 @@ def combinable(body: Body, s, how: str) -> list[str]:
 
 
 def joined(how: str, shapes) -> tuple:
-    if how == "add":
+    if how in ("add", "mul"):
         return shapes[0]
     return (sum(t[0] for t in shapes),) + tuple(shapes[0][1:])
 
@@ -342,7 +434,7 @@ def statement(draw, body: Body) -> None:
         more, s = chain(draw, body, s, draw(st.integers(0, 2)))
         elements += more
     elif kind == "join":
-        how = draw(st.sampled_from(["concat", "add"]))
+        how = draw(st.sampled_from(["concat", "add", "mul"]))
         form = draw(st.sampled_from(["first", "after_source", "after_chain"]))
         if form == "after_chain":  # `... -> relu -> concat(b)`: the chain's value comes first
             pre, s0 = chain(draw, body, s, draw(st.integers(1, 2)))
@@ -535,11 +627,16 @@ def fault(draw, b: Body) -> tuple[str, str]:
     s = b.current
     names = list(b.pool) + [n for n, _ in b.inputs]
     kinds = ["unknown_layer", "unknown_name", "bad_reshape", "bad_dim", "out_of_range", "bad_kwarg", "too_many",
-             "wrong_rank"]
+             "wrong_rank", "bad_wrap", "keyword_only"]
     if isinstance(s, Label):
         kinds = ["unknown_layer", "unknown_name", "label_to_layer", "bad_kwarg"]
     elif rank(s) == 3:
-        kinds += ["kernel_too_large", "kernel_too_large", "pool_too_large", "pixel_shuffle", "output_padding"]
+        kinds += ["kernel_too_large", "kernel_too_large", "pool_too_large", "pixel_shuffle", "output_padding",
+                  "reflect_pad", "kernel_pair_too_large"]
+        if s[1] * s[2] == 1:
+            kinds.append("instancenorm_1x1")
+    if not isinstance(s, Label) and rank(s) in (1, 3) and any(s[0] % g for g in range(2, 9)):
+        kinds.append("groupnorm_divide")
     if any(not isinstance(t, Label) and rank(t) in (1, 3) for t in list(b.pool.values()) + [t for _, t in b.inputs]):
         kinds += ["bad_concat", "bad_add", "concat_expr"]
     kind = draw(st.sampled_from(kinds))
@@ -594,6 +691,19 @@ def fault(draw, b: Body) -> tuple[str, str]:
     if kind == "output_padding":
         stride = draw(st.integers(1, 3))
         return f"conv_transpose2d(2, 3, stride={stride}, output_padding={stride})", kind
+    if kind == "bad_wrap":
+        return draw(st.sampled_from(["spectral_norm(relu)", "spectral_norm(batchnorm())", "spectral_norm(linear(2), 3)",
+                                     "spectral_norm(flatten)", "spectral_norm()"])), kind
+    if kind == "keyword_only":  # a position torch would read as something else
+        return draw(st.sampled_from(["upsample(2, bilinear)", "groupnorm(1, 1e-3)", "pad(1, reflect)"])), kind
+    if kind == "reflect_pad":
+        return f"pad({max(h, w) + draw(st.integers(0, 2))}, mode=reflect)", kind
+    if kind == "kernel_pair_too_large":
+        return f"conv2d(2, ({h + 1}, 1))" if draw(st.booleans()) else f"conv2d(2, (1, {w + 1}))", kind
+    if kind == "instancenorm_1x1":
+        return "instancenorm", kind
+    if kind == "groupnorm_divide":
+        return f"groupnorm({next(g for g in range(2, 9) if s[0] % g)})", kind
     vectors_or_images = [(n, t) for n, t in list(b.pool.items()) + b.inputs
                          if not isinstance(t, Label) and rank(t) in (1, 3)]
     first, t = draw(st.sampled_from(vectors_or_images))

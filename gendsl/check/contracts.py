@@ -61,13 +61,25 @@ class ContractChecks:
                                         f"its first input must be the data: `{net.name}({x.name})`",
                                         ((_data_type_span(self.spec, x.name), f"`{x.name}` declared here"),))
                     broken = True
-            if net.role in ("discriminator", "critic") and checked.outputs and checked.outputs[0][1].numel != 1:
-                self.reporter.error("E0422", f"{net.role} `{net.name}` returns {checked.outputs[0][1]} per sample, "
-                                    "but it must return one score", net.outputs[0].type.span, "not a single score", (),
-                                    "end it with `flatten -> linear(1)`, or a conv2d down to a 1x1 map")
+            if net.role in ("discriminator", "critic") and checked.outputs and not is_score(checked.outputs[0][1]):
+                t = checked.outputs[0][1]
+                self.reporter.error("E0422", f"{net.role} `{net.name}` returns {t} per sample, but it must return one "
+                                    "score, (1,), or a map of scores, (1, h, w)", net.outputs[0].type.span,
+                                    "not a score" + (" map: more than one channel" if t.rank == 3 else ""),
+                                    ("a map scores each patch of the input on its own (PatchGAN); the objective "
+                                     "averages over positions",),
+                                    "end it with `flatten -> linear(1)`, or a conv2d to 1 channel: "
+                                    "`conv2d(1, 4, padding=1)`" if t.rank == 3 else
+                                    "end it with `linear(1)`")
                 broken = True
             if broken:
                 networks[net.name] = None
+
+
+def is_score(t: TensorType) -> bool:
+    """What a discriminator returns per sample: one score, or a map of scores with one channel
+    (one per position, PatchGAN)."""
+    return not t.is_label and (t.numel == 1 or (t.rank == 3 and t.shape[0] == 1))
 
 
 def _data_type_span(spec: ir.Spec, name: str) -> Span:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from gendsl import ir
+from gendsl.check.contracts import is_score
 from gendsl.check.flow import FlowChecker
 from gendsl.check.names import one_line
-from gendsl.check.ranges import F32_TINY, POSITIVE_INT, POSITIVE_SCALE, WEIGHT, Range, out_of_range
+from gendsl.check.ranges import F32_TINY, POSITIVE_INT, POSITIVE_SCALE, SCALE, WEIGHT, Range, out_of_range
 from gendsl.check.result import CallStep, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
 from gendsl.source import Span
@@ -13,7 +14,7 @@ from gendsl.check.values import Env, Symbol, as_int, describe, evaluate, evaluat
 from gendsl.diagnostics import Cascade, CompileError, Reporter, choices_text, did_you_mean, error, plural
 
 RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
-GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
+GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp", "hinge")
 TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "contractive", "perceptual", "gan")
 # numeric options of loss terms -> (kind, default, valid range), checked like every other range (check/ranges.py):
 # a target activation is a probability inside (0, 1) (its log and log(1 - rho) are taken), and at least the
@@ -22,7 +23,9 @@ TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "
 TERM_OPTIONS = {
     "kl_sparsity": {"rho": ("float", 0.05, Range(F32_TINY, 1, high_open=True))},
     "perceptual": {"layers": ("int", None, POSITIVE_INT)},  # at most the network's layers: checked with it
-    "gan": {"clip": ("float", 0.01, POSITIVE_SCALE), "gp": ("float", 10.0, POSITIVE_SCALE)},
+    "gan": {"clip": ("float", 0.01, POSITIVE_SCALE), "gp": ("float", 10.0, POSITIVE_SCALE),
+            "r1": ("float", None, POSITIVE_SCALE), "r2": ("float", None, POSITIVE_SCALE),
+            "every": ("int", None, Range(1, SCALE))},  # R1/R2 every N discriminator steps
 }
 
 # torchvision's pretrained feature networks for `perceptual(vgg16, a, b)`: the layers of `<arch>.features`
@@ -392,12 +395,16 @@ class LossChecker:
                             (f"objectives: {', '.join(GAN_KINDS)}",),
                             did_you_mean(k.id, GAN_KINDS) if isinstance(k, ir.Name) else None)
             kind = k.id
-        options = {"clip": None, "gp": None}
+        options = {"clip": None, "gp": None, "r1": None, "r2": None, "every": None}
         for kw in call.kwargs:
             if kw.name not in options:
                 raise error("E0212", f"`gan` has no option `{kw.name}`", kw.name_span, "unknown option",
-                            ("options: clip (wasserstein), gp (wasserstein_gp)",), did_you_mean(kw.name, options))
+                            ("options: clip (wasserstein), gp (wasserstein_gp), r1, r2 and every (any objective)",),
+                            did_you_mean(kw.name, options))
             options[kw.name] = _number_option(kw, TERM_OPTIONS["gan"][kw.name], self.env)
+        if options["every"] is not None and options["r1"] is None and options["r2"] is None:
+            raise error("E0510", "`every` spaces out the R1/R2 penalties, and there is none", _kw_span(call, "every"),
+                        "lazy regularisation of nothing", (), "add `r1=10` (or `r2=`), or remove `every=`")
         if kind == "wasserstein" and options["clip"] is None:
             options["clip"] = TERM_OPTIONS["gan"]["clip"][1]
         if kind == "wasserstein_gp" and options["gp"] is None:
@@ -425,10 +432,11 @@ class LossChecker:
         shaping = ("flatten", "reshape", "unflatten", "identity")
         last = next((layer.op for layer in reversed(d_real.layers) if layer.op not in shaping), "")
         probabilities = last == "sigmoid"
-        if kind.startswith("wasserstein") and probabilities:
-            self.reporter.warning("W0501", f"critic `{d_real.name}` ends in `sigmoid`", d_real.layers[-1].span,
-                                  "bounded output", ("a Wasserstein critic outputs unbounded scores",),
-                                  "remove the final `sigmoid`")
+        if (kind.startswith("wasserstein") or kind == "hinge") and probabilities:
+            why = "a Wasserstein critic outputs unbounded scores" if kind != "hinge" else \
+                "the hinge loss compares raw scores with -1 and 1; a sigmoid keeps them in (0, 1)"
+            self.reporter.warning("W0501", f"{d_real.role} `{d_real.name}` ends in `sigmoid`", d_real.layers[-1].span,
+                                  "bounded output", (why,), "remove the final `sigmoid`")
         norm = next((layer for layer in d_real.layers if layer.op == "batchnorm"), None)
         if kind == "wasserstein_gp" and norm is not None:
             self.reporter.warning("W0502", f"critic `{d_real.name}` uses `batchnorm` with a gradient penalty",
@@ -437,12 +445,13 @@ class LossChecker:
                                    "that sample; batchnorm makes each score depend on the whole batch "
                                    "(Gulrajani et al., 2017)",),
                                   "use `layernorm` instead, or no normalisation in the critic")
-        if d_real.outputs[0][1].numel != 1:
+        if not is_score(d_real.outputs[0][1]):
             raise Cascade()  # reported by the discriminator contract (E0422)
         if weight.constant != 1.0 or weight.schedules:
             raise error("E0514", "the `gan` objective cannot be weighted", call.func_span, "weighted",
                         (), "weight the other terms instead")
-        self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities)
+        self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities,
+                                options["r1"], options["r2"], options["every"] or 1)
         self._add_term("gan", real_args + fake_args, [d_real.name])
 
     def _add_term(self, label: str, reads: list[str], networks: list[str]) -> None:

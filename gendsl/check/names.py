@@ -26,6 +26,8 @@ salt_and_pepper gan_losses discriminator_loss discriminator_loss_real discrimina
 generator_loss gradient_penalty loss_weights model_forward loss_terms
 train_step make_optimizers make_schedulers batches generate generate_many first chunk save_samples final_metrics
 load_checkpoint
+spectral_norm SelfAttention update_ema gradient_norm_penalty updates_generator D_STEPS WARMUP_D_STEPS
+WARMUP_G_STEPS
 save_checkpoint parse_args pick_device device n row sums count codes labels shown pairs modes samples metrics
 SPEC_SHA256 DATA_SHAPE DATA_RANGE NUM_CLASSES DEFAULT_DATA D_STEPS TRAINED FROZEN
 floats model Recipe RECIPE validate run prior sample encode decode code_size

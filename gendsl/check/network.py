@@ -15,7 +15,7 @@ import networkx as nx
 
 from gendsl import ir
 from gendsl.check.cycles import cycles, induced
-from gendsl.check.layers import OPS, REQUIRED, Op, ShapeError
+from gendsl.check.layers import OPS, REQUIRED, WRAPPERS, Arg, Op, ShapeError, positional, signature
 from gendsl.check.names import check_identifier
 from gendsl.check.result import CheckedNetwork, Layer
 from gendsl.check.types import TensorType
@@ -38,6 +38,7 @@ class NetworkChecker:
         self.input_types = input_types
         self.graph = nx.DiGraph()
         self.names: dict[str, Span] = {}  # tensor names: inputs and named statements
+        self.refused: set[str] = set()  # names refused with a diagnostic (E0205): outputs stay quiet
         self.types: dict[str, TensorType | None] = {}  # statement key -> output type
         self.history: dict[str, list[TensorType]] = {}
         self.layers: dict[int, list[Layer]] = {}
@@ -52,6 +53,7 @@ class NetworkChecker:
                             (), f"rename it, e.g. `{name}_out`")
         except CompileError as exc:
             self.reporter.add(exc.diagnostic)
+            self.refused.add(name)
             return False
         if name in self.names:
             self.reporter.error("E0202", f"`{name}` is defined twice in network `{self.net.name}`", span,
@@ -192,7 +194,7 @@ class NetworkChecker:
         current: str | None
         broken = False
         if not first.has_parens and first.op not in OPS:
-            current = self._lookup(first.op, first.op_span)
+            current = self._lookup(first.op, first.op_span, alone=len(elements) == 1)
             elements = elements[1:]
             broken = current is None
         elif OPS.get(first.op) is not None and OPS[first.op].inputs == "many":
@@ -210,6 +212,12 @@ class NetworkChecker:
         var_in = current
         layers = []
         for j, el in enumerate(elements):
+            wrapped = el.op in WRAPPERS
+            if wrapped:
+                el = self._unwrap(el)
+                if el is None:
+                    broken = True
+                    continue
             op = OPS.get(el.op)
             if op is None:
                 self._unknown_op(el)
@@ -253,7 +261,7 @@ class NetworkChecker:
                 broken = True
                 continue
             layers.append(Layer(el.op, args, list(ins_vars), in_types, out, params, var=key,
-                                statement=stmt.name, span=el.span))
+                                statement=stmt.name, span=el.span, spectral_norm=wrapped))
             if out is not None and (not history or history[-1] != out):  # what shape_chain shows, bounded:
                 history.append(out)  # copying an unbounded history per statement made checking O(n^2)
                 del history[:-HISTORY]
@@ -269,14 +277,41 @@ class NetworkChecker:
         self.types[key] = t
         self.history[key] = history
 
-    def _lookup(self, name: str, span: Span) -> str | None:
+    def _lookup(self, name: str, span: Span, alone: bool = False) -> str | None:
+        """The tensor a chain starts from. An unknown word is an unknown layer (E0203, as mid-chain)
+        when it is closest to a layer's name, or when it stands alone with nothing that suggests a
+        tensor (`instancenorm` on its own line); otherwise an unknown name (E0201)."""
         if name in self.names:
             return name
-        candidates = list(self.names) + list(OPS)
+        tensor = did_you_mean(name, self.names)
+        layer = did_you_mean(name, OPS)
+        both = did_you_mean(name, list(self.names) + list(OPS))
+        if (both is not None and both == layer and both != tensor) or (alone and both is None):
+            self.reporter.error("E0203", f"unknown layer `{name}`", span, "not a layer", (),
+                                layer or "see docs/language.md for the list of layers")
+            return None
         self.reporter.error("E0201", f"unknown name `{name}` in network `{self.net.name}`", span,
                             "not a layer or a tensor of this network", (),
-                            did_you_mean(name, candidates) or "name a statement with `name = ...` to use it here")
+                            both or "name a statement with `name = ...` to use it here")
         return None
+
+    def _unwrap(self, el: ir.Element) -> ir.Element | None:
+        """`spectral_norm(conv2d(64, 4))`: the wrapped layer, as an element of its own."""
+        takes = WRAPPERS[el.op]
+        example = f"`{el.op}({takes[0]}(...))`"
+        inner = el.args[0] if len(el.args) == 1 and not el.kwargs else None
+        if isinstance(inner, ir.Name) and inner.id in takes:
+            inner = ir.Call(inner.id, (), (), inner.span, inner.span)
+        if not isinstance(inner, ir.Call) or inner.func not in takes:
+            span = inner.span if inner is not None else (el.args[1].span if len(el.args) > 1 else
+                                                         el.kwargs[0].span if el.kwargs else el.span)
+            found = f"`{inner.func}`" if isinstance(inner, ir.Call) else \
+                f"`{inner.id}`" if isinstance(inner, ir.Name) else "something else"
+            self.reporter.error("E0222", f"`{el.op}` wraps one layer: {', '.join(f'`{t}`' for t in takes)}",
+                                span, f"found {found}" if inner is not None else "not one layer", (),
+                                f"write e.g. {example}")
+            return None
+        return ir.Element(inner.func, inner.args, inner.kwargs, True, inner.span, inner.func_span)
 
     def _unknown_op(self, el: ir.Element) -> None:
         if el.op in self.names:
@@ -294,11 +329,11 @@ class NetworkChecker:
         independent); the last one is raised, so that the caller stops at this layer."""
         problems: list[CompileError] = []
         values: dict = {}
-        params = [a for a in op.args if a.name != op.rest]
-        positional = list(el.args) if op.inputs == "one" else []
+        params = positional(op)
+        given = list(el.args) if op.inputs == "one" else []
         if op.rest is not None:
             dims = []
-            for e in positional:
+            for e in given:
                 try:
                     d = as_int(evaluate(e, self.env), e, "a dimension", dimension=True)
                     if d <= 0:
@@ -307,13 +342,15 @@ class NetworkChecker:
                 except CompileError as exc:
                     problems.append(exc)
             values[op.rest] = tuple(dims)
-            positional = []
-        if len(positional) > len(params):
-            extra = positional[len(params)]
-            problems.append(error("E0214", f"`{op.name}` takes {_at_most(len(params))}, but {len(positional)} were "
-                                  "given", extra.span, "unexpected argument",
-                                  (f"`{op.name}({', '.join(a.name for a in params)})`",)))
-        for arg, expr in zip(params, positional):
+            given = []
+        if len(given) > len(params):
+            extra = given[len(params)]
+            keywords = [a.name for a in op.args if a.keyword_only]
+            problems.append(error("E0214", f"`{op.name}` takes {_at_most(len(params))}, but {len(given)} were "
+                                  "given", extra.span, "unexpected argument", (f"`{signature(op)}`",),
+                                  "give {} by keyword (PyTorch's positional order differs here), e.g. `{}=...`"
+                                  .format(", ".join(f"`{k}`" for k in keywords), keywords[0]) if keywords else None))
+        for arg, expr in zip(params, given):
             values[arg.name] = (expr, arg)
         by_name = {a.name: a for a in op.args}
         for a in op.args:
@@ -340,7 +377,7 @@ class NetworkChecker:
                 if arg.default is REQUIRED:
                     problems.append(error(
                         "E0213", f"`{op.name}` needs its `{arg.name}` argument", el.span, f"`{arg.name}` missing",
-                        (f"`{op.name}({', '.join(a.name for a in params)})`",),
+                        (f"`{signature(op)}`",),
                         "write e.g. `{}({})`".format(
                             op.name, ", ".join(a.name + "=..." for a in params if a.default is REQUIRED))))
                 out[arg.name] = arg.default
@@ -368,7 +405,7 @@ class NetworkChecker:
             for kw in el.kwargs:
                 if arg is not None and (kw.name == arg.name or kw.name in arg.aliases):
                     span = kw.value.span
-            names = [a.name for a in op.args]
+            names = [a.name for a in positional(op)]
             if exc.arg in names and span == el.span:
                 idx = names.index(exc.arg)
                 if idx < len(el.args):
@@ -389,7 +426,13 @@ class NetworkChecker:
             if head.name is None:
                 key = keys[-1]
             else:
+                if head.name in OPS and head.name not in self.refused:
+                    self.reporter.error("E0205", f"`{head.name}` is a layer name and cannot name an output",
+                                        head.span, "a layer name", (), f"rename it, e.g. `{head.name}_out`")
+                    return None
                 if head.name not in self.names:
+                    if head.name in self.refused:
+                        return None  # the statement's name was refused (E0205): one mistake, one diagnostic
                     self.reporter.error("E0313", f"output `{head.name}` of `{net.name}` is never computed",
                                         head.span, "no statement has this name", (),
                                         f"name the statement that computes it: `{head.name} = ...`")
@@ -440,6 +483,16 @@ def convert(value, arg, expr: ir.Expr, op: str):
             raise error("E0209", f"`{arg.name}` of `{op}` must be `true` or `false`, found {describe(value)}",
                         expr.span, "not a boolean")
         return value
+    elif kind in ("ints2", "ints4"):
+        count = 2 if kind == "ints2" else 4
+        what = "(height, width)" if count == 2 else "(left, right, top, bottom)"
+        if isinstance(value, tuple):
+            if len(value) != count:
+                raise error("E0209", f"`{arg.name}` of `{op}` takes one number or {count}: {what}, found {len(value)}",
+                            expr.span, f"{len(value)} values", (), f"write e.g. `{arg.name}={(1,) * count}`")
+            items = expr.items if isinstance(expr, (ir.Tuple, ir.List)) else [expr] * count
+            return tuple(convert(v, Arg(arg.name, "int", low=arg.low), e, op) for v, e in zip(value, items))
+        return convert(value, Arg(arg.name, "int", low=arg.low), expr, op)
     elif kind == "choice":
         name = value.name if isinstance(value, Symbol) else value
         if name not in arg.choices:

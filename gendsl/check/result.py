@@ -23,6 +23,7 @@ class Layer:
     var: str  # variable the output is written to
     statement: str | None  # the statement's name, if it has one
     span: Span
+    spectral_norm: bool = False  # wrapped in `spectral_norm(...)`
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ class GanObjective:
     clip: float | None
     gp: float | None
     probabilities: bool  # discriminator ends in sigmoid
+    r1: float | None = None  # gamma of the R1 penalty, gamma/2 E[|grad D(x)|^2] on real data
+    r2: float | None = None  # the same on generated samples
+    every: int = 1  # lazy regularisation: the penalties every N steps, N times as heavy
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,9 @@ class TrainDecl:
     d_steps: int = 1
     seed: int = 0
     init: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # network -> (scheme, std)
+    spectral_norm: frozenset[str] = frozenset()  # networks whose every conv/linear layer is spectrally normalised
+    ema: dict[str, tuple[float, int]] = field(default_factory=dict)  # network -> (decay, start step)
+    d_warmup: tuple[int, int] | None = None  # (D steps per G step, for this many G steps) before d_steps
     extra: dict[str, Any] = field(default_factory=dict)
 
 

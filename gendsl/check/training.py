@@ -35,10 +35,16 @@ LR_SCHEDULES = {
     "exponential": {"gamma": ("float", 0.99, FRACTION)},
 }
 INITS = {"default": {}, "dcgan": {}, "normal": {"std": ("float", 0.02, Range(0, 1))}, "xavier": {}, "kaiming": {}}
+# `ema G = ema(decay=0.999, start=1000)`: an average of G's weights for samples and metrics
+EMA = {"ema": {"decay": ("float", 0.999, Range(0, 1, high_open=True)), "start": ("int", 0, Range(0, 2**31 - 1))}}
+# `d_steps = warmup(100, generator_steps=25, then=5)`: WGAN's schedule of critic steps
+WARMUP = {"warmup": {"steps": ("int", None, Range(1, 1000)), "generator_steps": ("int", None, Range(1, 2**31 - 1)),
+                     "then": ("int", 1, Range(1, 1000))}}
 # whole-model settings -> valid range: seeds go to torch.manual_seed (at most 2^64 - 1, after
 # train.py's `seed * 100003 + epoch`) and to data splits (numpy: below 2^32)
 INT32 = 2**31 - 1
-SETTINGS = {"optimizer": None, "lr_schedule": None, "init": None, "batch_size": Range(1, 65536),
+SETTINGS = {"optimizer": None, "lr_schedule": None, "init": None, "spectral_norm": None, "ema": None,
+            "batch_size": Range(1, 65536),
             "epochs": Range(1, INT32),
             "d_steps": Range(1, 1000), "n_critic": Range(1, 1000), "seed": Range(0, 2**32 - 1),
             "checkpoint_every": Range(1, INT32), "sample_every": Range(1, INT32)}
@@ -100,7 +106,8 @@ class TrainChecker:
 
     def run(self) -> TrainDecl:
         # the settings as they are read; the frozen TrainDecl is built from them at the end
-        out = SimpleNamespace(optimizers=[], lr_schedules=[], init={}, extra={}, scalars={})
+        out = SimpleNamespace(optimizers=[], lr_schedules=[], init={}, extra={}, scalars={}, spectral_norm=set(),
+                              ema={})
         seen: dict[tuple, ir.Setting] = {}
         for train in self.trains:
             for s in train.settings:
@@ -119,7 +126,8 @@ class TrainChecker:
                     self.reporter.error("E0530", f"network `{name}` is trained but has no optimizer", span,
                                         f"no optimizer for `{name}`", (),
                                         f"add `optimizer {name} = adam(lr=1e-3)`, or one `optimizer = ...` for all")
-        return TrainDecl(out.optimizers, out.lr_schedules, init=out.init, extra=out.extra, **out.scalars)
+        return TrainDecl(out.optimizers, out.lr_schedules, init=out.init, extra=out.extra,
+                         spectral_norm=frozenset(out.spectral_norm), ema=out.ema, **out.scalars)
 
     def _setting(self, s: ir.Setting, out: SimpleNamespace, seen: dict) -> None:
         if s.key not in SETTINGS:
@@ -137,6 +145,39 @@ class TrainChecker:
             targets = [s.target] if s.target else list(self.networks)
             for net in targets:
                 out.init[net] = (kind, options.get("std"))
+            return
+        if key == "spectral_norm":  # `spectral_norm netD = true`: every conv/linear layer of netD
+            self._target(s)
+            value = evaluate(s.value, self.env)
+            if not isinstance(value, bool):
+                raise error("E0209", f"`spectral_norm` must be `true` or `false`, found {describe(value)}",
+                            s.value.span, "not a boolean", (), f"write `spectral_norm {s.target or 'netD'} = true`")
+            targets = {s.target} if s.target else set(self.networks)
+            out.spectral_norm = (out.spectral_norm | targets) if value else (out.spectral_norm - targets)
+            return
+        if key == "ema":
+            self._target(s)
+            net = self.networks.get(s.target) if s.target is not None else None
+            if net is None or net.role not in ("generator", "decoder"):
+                generator = next((n for n, c in self.networks.items() if c is not None and c.role == "generator"), "G")
+                raise error("E0534", "`ema` averages the weights of a generator or decoder" +
+                            (f", and `{s.target}` is a {net.role}" if net is not None else ""),
+                            s.key_span if s.target is None else s.target_span,
+                            "no network named" if s.target is None else f"a {net.role if net else 'network'}",
+                            (), f"write `ema {generator} = ema(decay=0.999)`")
+            value = s.value
+            if isinstance(value, (ir.Num, ir.Name)) and not (isinstance(value, ir.Name) and value.id == "ema"):
+                value = ir.Call("ema", (value,), (), value.span, value.span)  # `ema G = 0.999`
+            _, options = self._call(value, EMA, "ema")
+            out.ema[s.target] = (options["decay"], options["start"])
+            return
+        if key == "d_steps" and isinstance(s.value, ir.Call):  # `d_steps = warmup(100, ...)`
+            if s.target is not None:
+                raise error("E0532", f"`{s.key}` applies to the whole model, not to `{s.target}`", s.target_span,
+                            "unexpected name", (), f"write `{s.key} = ...`")
+            _, options = self._call(s.value, WARMUP, "d_steps")
+            out.scalars["d_steps"] = options["then"]
+            out.scalars["d_warmup"] = (options["steps"], options["generator_steps"])
             return
         if key in ("optimizer", "lr_schedule"):
             self._target(s)
@@ -172,7 +213,8 @@ class TrainChecker:
             return expr.id, _defaults(table[expr.id])
         if not isinstance(expr, ir.Call) or expr.func not in table:
             name = expr.func if isinstance(expr, ir.Call) else getattr(expr, "id", "")
-            words = {"optimizer": "an optimizer", "lr_schedule": "a learning-rate schedule", "init": "an init"}[what]
+            words = {"optimizer": "an optimizer", "lr_schedule": "a learning-rate schedule", "init": "an init",
+                     "ema": "an average", "d_steps": "a number of steps"}[what]
             span = expr.func_span if isinstance(expr, ir.Call) else expr.span
             raise error("E0533", f"unknown {words.split(' ', 1)[1]} `{name}`" if name else f"expected {words}",
                         span, f"not {words}", (f"choices: {', '.join(table)}",), did_you_mean(name, table))

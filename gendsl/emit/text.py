@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 
 from gendsl.lower.plan import Line
 from gendsl.lower.quoting import spec_text
@@ -44,8 +45,8 @@ def pystr(text: str) -> str:
     return spec_text(text, "string")
 
 
-def comment(text: str) -> str:
-    """`text` as the rest of a `#` comment line: one line, read back exactly (gendsl/lower/quoting.py)."""
+def spec_comment(text: str) -> str:
+    """Spec text as the rest of a `#` comment line: one line, read back exactly (gendsl/lower/quoting.py)."""
     return spec_text(text, "comment")
 
 
@@ -193,6 +194,12 @@ def docstring(text: str, indent: int) -> str:
 
 
 _BREAK = re.compile(r"(?<=\S) (?=\S)")
+
+
+def comment(text: str, indent: int) -> str:
+    """`# text`, wrapped at spaces into comment lines under WIDTH."""
+    lines = textwrap.wrap(text, WIDTH - indent - 2, break_long_words=False, break_on_hyphens=False)
+    return ("\n" + " " * indent).join("# " + line for line in lines)
 
 
 def commented(code: str, comment: str, indent: int) -> str:

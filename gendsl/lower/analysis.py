@@ -174,3 +174,32 @@ def _path_to(net: CheckedNetwork, var: str) -> list[Layer] | None:
             return list(reversed(path))
         current = layer.inputs[0]
     return None
+
+
+def receptive_field(net: CheckedNetwork) -> tuple[int, int] | None:
+    """The (height, width) of the input patch one score of a score map sees (PatchGAN's "70x70"),
+    through convolutions, pooling and padding along the path to the first output; None when a layer
+    mixes all positions (self-attention, a linear layer) or the path is not a plain chain."""
+    from gendsl.check.layers import pair
+
+    path = _path_to(net, net.outputs[0][2])
+    if path is None:
+        return None
+    size, jump = [1, 1], [1, 1]
+    for layer in path:
+        a = layer.args
+        if layer.op == "conv2d":
+            kernel, stride, dilation = pair(a["kernel"]), pair(a["stride"]), pair(a["dilation"])
+        elif layer.op in ("maxpool", "avgpool"):
+            kernel = pair(a["kernel"])
+            stride, dilation = pair(a["stride"] if a["stride"] is not None else a["kernel"]), (1, 1)
+        elif layer.op in ("linear", "self_attention", "conv_transpose2d", "upsample", "subpixel", "pixel_shuffle",
+                          "adaptive_avgpool", "flatten", "reshape", "unflatten", "concat", "add", "mul", "topk",
+                          "layernorm", "embedding", "onehot"):
+            return None
+        else:
+            continue  # element-wise, per-channel or padding layers: the same positions
+        for d in range(2):
+            size[d] += (kernel[d] - 1) * dilation[d] * jump[d]
+            jump[d] *= stride[d]
+    return size[0], size[1]

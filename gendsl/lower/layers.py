@@ -6,6 +6,7 @@ attribute names are decided in gendsl/lower/names.py and passed in.
 
 from __future__ import annotations
 
+from gendsl.check.layers import sides
 from gendsl.check.result import Layer
 from gendsl.check.types import TensorType
 
@@ -25,25 +26,49 @@ def _kw(args: dict, defaults: dict) -> list[str]:
     return [f"{k}={lit(args[k])}" for k in defaults if args[k] != defaults[k]]
 
 
-def constructor(layer: Layer) -> str | None:
+def constructor(layer: Layer, spectral_norm: bool = False) -> str | None:
+    """The module's constructor call; a conv/linear layer inside `spectral_norm(...)`, or in a
+    network under `spectral_norm` in `train`, is wrapped in torch's spectral normalisation."""
+    code = _module(layer)
+    if not (layer.spectral_norm or spectral_norm):
+        return code
+    if layer.op == "self_attention":
+        return code[:-1] + ", spectral=True)"  # its three 1x1 convolutions
+    if layer.op in SPECTRAL:
+        return f"spectral_norm({code})"
+    return code
+
+
+# Layers whose weights spectral normalisation divides by their largest singular value.
+SPECTRAL = ("linear", "conv2d", "conv_transpose2d", "subpixel", "self_attention")
+
+
+def _module(layer: Layer) -> str | None:
     a, t = layer.args, layer.in_types[0] if layer.in_types else None
     op = layer.op
     if op == "linear":
         return f"nn.Linear({t.shape[0]}, {a['out']}" + ("" if a["bias"] else ", bias=False") + ")"
     if op == "conv2d":
         extra = _kw(a, {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True})
-        return f"nn.Conv2d({t.shape[0]}, {a['out']}, {a['kernel']}" + "".join(", " + e for e in extra) + ")"
+        return f"nn.Conv2d({t.shape[0]}, {a['out']}, {lit(a['kernel'])}" + "".join(", " + e for e in extra) + ")"
     if op == "conv_transpose2d":
-        extra = _kw(a, {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1, "bias": True})
-        return f"nn.ConvTranspose2d({t.shape[0]}, {a['out']}, {a['kernel']}" + "".join(", " + e for e in extra) + ")"
+        extra = _kw(a, {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1, "groups": 1, "bias": True})
+        return (f"nn.ConvTranspose2d({t.shape[0]}, {a['out']}, {lit(a['kernel'])}"
+                + "".join(", " + e for e in extra) + ")")
     if op == "subpixel":
         channels = a["out"] * a["scale"] ** 2
         bias = "" if a["bias"] else ", bias=False"
         return f"nn.Conv2d({t.shape[0]}, {channels}, {a['kernel']}, padding={a['kernel'] // 2}{bias})"
     if op == "batchnorm":
         cls = "nn.BatchNorm1d" if t.rank == 1 else "nn.BatchNorm2d"
-        extra = _kw(a, {"eps": 1e-5, "momentum": 0.1, "affine": True})
+        extra = _kw(a, {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True})
         return f"{cls}({t.shape[0]}" + "".join(", " + e for e in extra) + ")"
+    if op == "instancenorm":
+        extra = _kw(a, {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False})
+        return f"nn.InstanceNorm2d({t.shape[0]}" + "".join(", " + e for e in extra) + ")"
+    if op == "groupnorm":
+        extra = _kw(a, {"eps": 1e-5, "affine": True})
+        return f"nn.GroupNorm({a['groups']}, {t.shape[0]}" + "".join(", " + e for e in extra) + ")"
     if op == "layernorm":
         shape = t.shape[0] if t.rank == 1 else list(t.shape)
         extra = _kw(a, {"eps": 1e-5, "affine": True})
@@ -54,11 +79,13 @@ def constructor(layer: Layer) -> str | None:
         return f"nn.Embedding({num}, {a['dim']})"
     if op == "prelu":
         return "nn.PReLU()"
+    if op == "self_attention":
+        return f"SelfAttention({t.shape[0]}" + (f", {a['reduction']})" if a["reduction"] != 8 else ")")
     return None
 
 
 # Layers whose backward pass does not read their own output, so the next activation may overwrite it.
-_OVERWRITABLE = frozenset({"linear", "conv2d", "conv_transpose2d", "batchnorm"})
+_OVERWRITABLE = frozenset({"linear", "conv2d", "conv_transpose2d", "batchnorm", "instancenorm", "groupnorm"})
 
 
 def inplace_activations(layers: list[Layer], kept: set[str]) -> set[int]:
@@ -111,6 +138,11 @@ def forward_expr(layer: Layer, attr: str | None, inplace: bool = False) -> str:
         return f"F.softplus({src}, beta={lit(a['beta'])})"
     if op == "dropout":
         return f"F.dropout({src}, p={lit(a['p'])}, training=self.training)"
+    if op == "dropout2d":
+        return f"F.dropout2d({src}, p={lit(a['p'])}, training=self.training)"
+    if op == "pad":
+        mode = {"zero": "", "reflect": ", mode=\"reflect\"", "replicate": ", mode=\"replicate\""}[a["mode"]]
+        return f"F.pad({src}, {lit(sides(a['padding']))}{mode})"
     if op == "identity":
         return src
     if op == "flatten":
@@ -140,4 +172,6 @@ def forward_expr(layer: Layer, attr: str | None, inplace: bool = False) -> str:
         return f"torch.cat([{', '.join(layer.inputs)}], dim=1)"
     if op == "add":
         return " + ".join(layer.inputs)
+    if op == "mul":
+        return " * ".join(layer.inputs)
     raise ValueError(f"no code for layer {op}")

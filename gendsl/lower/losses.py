@@ -59,6 +59,24 @@ HELPERS = {
         scores = critic(mixed, *rest)
         (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
         return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()''',
+    "gradient_norm_penalty": '''def gradient_norm_penalty(discriminator, samples: torch.Tensor,
+                          *rest: torch.Tensor) -> torch.Tensor:
+    """E[||grad D(x)||_2^2] at the given samples: R1 on real data, R2 on generated samples
+    (Mescheder et al., 2018); of each sample's mean score where D returns a map of scores."""
+    # in float32 under --amp: a gradient norm
+    with torch.autocast(samples.device.type, enabled=False):
+        samples = samples.detach().float().requires_grad_(True)
+        scores = discriminator(samples, *rest).flatten(1).mean(1)
+        (grad,) = torch.autograd.grad(scores.sum(), samples, create_graph=True)
+        return grad.flatten(1).pow(2).sum(1).mean()''',
+    "update_ema": '''@torch.no_grad()
+def update_ema(average: torch.nn.Module, network: torch.nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * network, parameter by parameter; buffers
+    (batchnorm statistics, spectral-norm vectors) are copied."""
+    for a, p in zip(average.parameters(), network.parameters()):
+        a.lerp_(p, 1.0 - decay)
+    for a, b in zip(average.buffers(), network.buffers()):
+        a.copy_(b)''',
 }
 
 
@@ -162,15 +180,23 @@ GAN_OBJECTIVES = {
                                           f"-{_BCE}(d_fake, torch.zeros_like(d_fake))")},
     "non_saturating": {**STANDARD, "generator": ("Non-saturating generator loss: -E[log D(G(z))].",
                                                  f"{_BCE}(d_fake, torch.ones_like(d_fake))")},
+    "hinge": {
+        "both": ("Hinge discriminator loss: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))].",
+                 "F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()"),
+        "real": ("The real half of the hinge loss: E[max(0, 1 - D(x))].", "F.relu(1 - d_real).mean()"),
+        "fake": ("The generated half of the hinge loss: E[max(0, 1 + D(G(z)))].", "F.relu(1 + d_fake).mean()"),
+        "generator": ("Hinge generator loss: -E[D(G(z))].", "-d_fake.mean()"),
+    },
     "max_likelihood": {**STANDARD, "generator": ("Maximum-likelihood generator loss: -1/2 E[exp(logit(D(G(z))))].",
                                                  "{ml}")},
 }
 
 
 # the discriminator's loss (both halves) under which it has won: a whole epoch under it is reported
-# as dominance. BCE objectives sum to 2 ln 2 = 1.39 at equilibrium, least squares to 0.25;
+# as dominance. BCE objectives sum to 2 ln 2 = 1.39 at equilibrium, least squares to 0.25, hinge to 2;
 # Wasserstein critic losses are unbounded (no floor).
-DOMINATED_BELOW = {"minimax": 0.1, "non_saturating": 0.1, "max_likelihood": 0.1, "least_squares": 0.01}
+DOMINATED_BELOW = {"minimax": 0.1, "non_saturating": 0.1, "max_likelihood": 0.1, "least_squares": 0.01,
+                   "hinge": 0.1}  # hinge: 2 at equilibrium (scores 0), 0 once every score is past its margin
 
 
 def objective_functions(kind: str, probabilities: bool, gp: bool) -> tuple[str, ...]:

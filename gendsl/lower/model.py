@@ -6,9 +6,9 @@ from __future__ import annotations
 from gendsl.check.result import CallStep, CheckedModel, CheckedNetwork, CorruptStep, SampleStep, Step
 from gendsl.check.types import TensorType
 from gendsl.lower import analysis
-from gendsl.lower.layers import constructor, forward_expr, inplace_activations, lit, shape_comment
-from gendsl.lower.names import layer_attributes, model_class_name, network_class_names
-from gendsl.lower.plan import InitPlan, LayerRow, Line, Method, ModelPlan, NetworkPlan
+from gendsl.lower.layers import SPECTRAL, constructor, forward_expr, inplace_activations, lit, shape_comment
+from gendsl.lower.names import average_attributes, layer_attributes, model_class_name, network_class_names
+from gendsl.lower.plan import AveragePlan, InitPlan, LayerRow, Line, Method, ModelPlan, NetworkPlan
 
 # Weight initialisations: name -> (function name, docstring, body).
 INITS = {
@@ -48,9 +48,10 @@ def comment(t: TensorType) -> str:
     return "(B,) labels" if t.is_label else "(B, " + ", ".join(map(str, t.shape)) + ")"
 
 
-def lower_network(net: CheckedNetwork, class_name: str, init_fn: str | None, frozen: bool) -> NetworkPlan:
+def lower_network(net: CheckedNetwork, class_name: str, init_fn: str | None, frozen: bool,
+                  spectral: bool = False) -> NetworkPlan:
     attrs = layer_attributes(net)
-    init = [f"self.{attr} = {constructor(layer)}" for layer, attr in zip(net.layers, attrs)
+    init = [f"self.{attr} = {constructor(layer, spectral)}" for layer, attr in zip(net.layers, attrs)
             if attr is not None and constructor(layer) is not None]
     if not init:
         init.append("pass  # no learned parameters")
@@ -90,10 +91,12 @@ def draw(model: CheckedModel, latent: str, n: str, device: str) -> str:
     return f"{lit(a)} + ({lit(b)} - {lit(a)}) * torch.rand({n}, {shape}, device={device})"
 
 
-def call_line(model: CheckedModel, step: CallStep) -> Line:
+def call_line(model: CheckedModel, step: CallStep, attrs: dict[str, str] | None = None) -> Line:
+    """`fake = self.G(z)`; `attrs` renames networks (`generate` calls the `ema` copies)."""
     targets = step.targets + step.taps
     t = model.variables[targets[0]]
-    return Line(f"{', '.join(targets)} = self.{step.network}({', '.join(step.args)})",
+    network = (attrs or {}).get(step.network, step.network)
+    return Line(f"{', '.join(targets)} = self.{network}({', '.join(step.args)})",
                 comment(t) if len(targets) == 1 else "")
 
 
@@ -143,9 +146,12 @@ def generative_methods(model: CheckedModel, gen: analysis.Generation) -> list[Me
                    (Line("device = next(self.parameters()).device"), *draws,
                     Line(f"return {names}," if len(gen.latents) == 1 else f"return {names}")))
     params = ", ".join(f"{v}: torch.Tensor" for v in [*gen.latents, *([label] if label else [])])
-    body = [call_line(model, s) for s in gen.steps]
+    averages = average_attributes(model)
+    body = [call_line(model, s, averages) for s in gen.steps]
+    used = [f"`{averages[s.network]}`" for s in gen.steps if s.network in averages]
     generate = Method("generate", params, "torch.Tensor",
-                      "New samples from latents drawn by `prior`" + (f" and class labels `{label}`." if label else "."),
+                      "New samples from latents drawn by `prior`" + (f" and class labels `{label}`" if label else "")
+                      + (f", by {', '.join(used)}, the moving average of the trained weights." if used else "."),
                       (*body, Line(f"return {gen.out}")))
     sample_params = "n: int" + (f", {label}: torch.Tensor" if label else "")
     sample = Method("sample", sample_params, "torch.Tensor",
@@ -184,7 +190,8 @@ def lower_model(model: CheckedModel) -> ModelPlan:
             name, doc, lines = _normal_init(scheme[1]) if scheme[0] == "normal" else INITS[scheme[0]]
             inits[name] = InitPlan(name, doc, lines)
             fn = name
-        networks.append(lower_network(net, class_names[net.name], fn, net.name in frozen))
+        networks.append(lower_network(net, class_names[net.name], fn, net.name in frozen,
+                                      net.name in model.train.spectral_norm))
     methods = [forward_method(model)]
     gen = analysis.generation(model)
     if gen is not None:
@@ -195,6 +202,11 @@ def lower_model(model: CheckedModel) -> ModelPlan:
     helpers = set()
     if any(layer.op == "topk" for n in model.networks for layer in n.layers):
         helpers.add("topk")
+    if any(layer.op == "self_attention" for n in model.networks for layer in n.layers):
+        helpers.add("self_attention")
+    if any(layer.op in SPECTRAL and (layer.spectral_norm or n.name in model.train.spectral_norm)
+           for n in model.networks for layer in n.layers):
+        helpers.add("spectral_norm")
     if any(isinstance(s, SampleStep) and s.dist == "normal" for s in model.forward):
         helpers.add("reparameterize")
     helpers |= {CORRUPTIONS[s.kind] for s in model.forward if isinstance(s, CorruptStep)}
@@ -202,4 +214,12 @@ def lower_model(model: CheckedModel) -> ModelPlan:
     lines = [line.code for n in networks for line in n.forward] + [line.code for m in methods for line in m.body]
     functional = any("F." in code for code in lines)
     return ModelPlan(model.name, model.path, model.sha256, model_class_name(model), tuple(networks),
-                     tuple(inits.values()), frozenset(helpers), tuple(methods), code_size, functional)
+                     tuple(inits.values()), frozenset(helpers), tuple(methods), code_size, functional,
+                     averages(model))
+
+
+def averages(model: CheckedModel) -> tuple[AveragePlan, ...]:
+    attrs = average_attributes(model)
+    class_names = network_class_names(model)
+    return tuple(AveragePlan(attrs[net], net, class_names[net], decay, start)
+                 for net, (decay, start) in sorted(model.train.ema.items()))

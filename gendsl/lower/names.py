@@ -13,7 +13,8 @@ from gendsl.check.result import CheckedModel, CheckedNetwork
 
 # The module attribute prefix of each layer that owns parameters (or a module).
 ATTR_PREFIX = {"linear": "fc", "conv2d": "conv", "conv_transpose2d": "deconv", "subpixel": "subpixel",
-               "batchnorm": "bn", "layernorm": "ln", "embedding": "embed", "prelu": "prelu"}
+               "batchnorm": "bn", "layernorm": "ln", "embedding": "embed", "prelu": "prelu",
+               "instancenorm": "inorm", "groupnorm": "gn", "self_attention": "attn"}
 
 
 def layer_attributes(net: CheckedNetwork) -> list[str | None]:
@@ -45,6 +46,19 @@ def layer_attributes(net: CheckedNetwork) -> list[str | None]:
                     break
         taken.add(name)
         out.append(name)
+    return out
+
+
+def average_attributes(model: CheckedModel) -> dict[str, str]:
+    """network -> the model attribute of its `ema` copy: `G_ema`, or `G_ema_` where taken."""
+    taken = {n.name for n in model.networks}
+    out = {}
+    for net in sorted(model.train.ema):
+        name = f"{net}_ema"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        out[net] = name
     return out
 
 

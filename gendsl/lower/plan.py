@@ -45,6 +45,17 @@ class NetworkPlan:
 
 
 @dataclass(frozen=True)
+class AveragePlan:
+    """`ema G = ema(decay, start)`: a second copy of a network, its weights an exponential moving
+    average of the trained one's; samples and metrics (`generate`) use it."""
+    attr: str  # the model attribute of the copy, `G_ema`
+    network: str  # the trained network's attribute
+    class_name: str
+    decay: float
+    start: int  # iterations before which the copy follows the network exactly
+
+
+@dataclass(frozen=True)
 class InitPlan:
     name: str
     doc: str
@@ -74,6 +85,7 @@ class ModelPlan:
     methods: tuple[Method, ...]  # forward, prior, generate, sample, encode, decode: those the spec has
     code_size: int | None  # values in one code, for autoencoders
     functional: bool  # model.py reads torch.nn.functional
+    averages: tuple[AveragePlan, ...] = ()  # `ema` copies of networks, which `generate` uses
 
     @property
     def frozen(self) -> tuple[NetworkPlan, ...]:
@@ -101,6 +113,16 @@ class GanPlan:
     gp: float | None
     clip: float | None
     objective: tuple[str, ...]  # the objective's functions, as lines (from the GAN table)
+    penalties: tuple[PenaltyPlan, ...] = ()  # R1 / R2
+    every: int = 1  # lazy regularisation: the penalties every N iterations
+    score_map: str | None = None  # what a discriminator's map of scores is, as a comment
+
+
+@dataclass(frozen=True)
+class PenaltyPlan:
+    column: str  # r1_penalty | r2_penalty
+    args: str  # gradient_norm_penalty's arguments after the discriminator
+    weight: str  # gamma / 2, times `every` under lazy regularisation
 
 
 @dataclass(frozen=True)
@@ -140,6 +162,8 @@ class TrainPlan:
     total: str
     gan: GanPlan | None
     d_steps: int
+    d_warmup: tuple[int, int] | None  # (D steps per G step, G steps) before d_steps applies
+    averages: tuple[AveragePlan, ...]
     optimizers: tuple[OptimizerPlan, ...]
     schedulers: tuple[SchedulerPlan, ...]
     weights: tuple[WeightPlan, ...]

@@ -9,8 +9,9 @@ from gendsl.check.result import CallStep, CheckedModel
 from gendsl.lower import analysis, losses
 from gendsl.lower.layers import lit
 from gendsl.lower.names import layer_attributes, model_class_name
+from gendsl.lower.model import averages
+from gendsl.lower.plan import GanPlan, OptimizerPlan, PenaltyPlan, SchedulerPlan, TermPlan, TrainPlan, WeightPlan
 from gendsl.lower.quoting import spec_text
-from gendsl.lower.plan import GanPlan, OptimizerPlan, SchedulerPlan, TermPlan, TrainPlan, WeightPlan
 
 OPTIMIZERS = {  # kind -> (class, the options torch defaults to: those are not written out)
     "adam": ("torch.optim.Adam", {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
@@ -58,6 +59,19 @@ def literal(value) -> str:
     return repr(value)
 
 
+def score_map(model: CheckedModel, discriminator: str) -> str | None:
+    """`D` returns a (1, 7, 7) map of scores, each from a 34x34 patch of its input: a comment for
+    train_step, or None for a discriminator that returns one score."""
+    net = model.network(discriminator)
+    t = net.outputs[0][1]
+    if t.rank != 3 or t.numel == 1:
+        return None
+    field = analysis.receptive_field(net)
+    patch = f", each from a {field[0]}x{field[1]} patch of its input" if field else ""
+    return (f"`{discriminator}` returns a {t} map of scores per sample{patch} (PatchGAN); "
+            "the objective averages over positions and samples")
+
+
 def _unique(items) -> tuple:
     return tuple(dict.fromkeys(items))
 
@@ -97,6 +111,11 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     if gan is not None:
         data = {d.name for d in model.data}
         fake0, fake_rest = gan.fake_args[0], gan.fake_args[1:]
+        penalties = tuple(PenaltyPlan(column, args, lit(gamma / 2 * gan.every)) for column, gamma, args in (
+            ("r1_penalty", gan.r1, ", ".join(gan.real_args)),
+            ("r2_penalty", gan.r2, ", ".join([f"{fake0}.detach()", *fake_rest]))) if gamma)
+        if penalties:
+            helpers.append("gradient_norm_penalty")
         gan_plan = GanPlan(
             discriminator=gan.discriminator, real=", ".join(gan.real_args), fake=", ".join(gan.fake_args),
             fake_detached=", ".join([f"{fake0}.detach()", *fake_rest]),
@@ -104,7 +123,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
             values=_unique(v for v in gan.real_args + gan.fake_args if v not in data),
             generators=_unique(p.key for nets, p in optimizers if nets[0] != gan.discriminator),
             kind=gan.kind, probabilities=gan.probabilities, gp=gan.gp, clip=gan.clip,
-            objective=losses.objective_functions(gan.kind, gan.probabilities, bool(gan.gp)))
+            objective=losses.objective_functions(gan.kind, gan.probabilities, bool(gan.gp)),
+            penalties=penalties, every=gan.every, score_map=score_map(model, gan.discriminator))
         if gan.gp:
             helpers.append("gradient_penalty")
 
@@ -120,7 +140,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
                                   f' + terms["{kl.label}"]).item()'))
     term_cols = [t.label for t in terms]
     if gan is not None:
-        gan_cols = ["loss_d", "d_real", "d_fake"] + (["gradient_penalty"] if gan.gp else []) + ["loss_g"]
+        gan_cols = (["loss_d", "d_real", "d_fake"] + (["gradient_penalty"] if gan.gp else [])
+                    + [p.column for p in gan_plan.penalties] + ["loss_g"])
         columns = _unique(gan_cols + term_cols + [c for c, _ in extra])
     else:
         columns = _unique(["loss"] + term_cols + [c for c, _ in extra])
@@ -166,13 +187,18 @@ def lower_train(model: CheckedModel) -> TrainPlan:
                                      (t.options.get("pretrained") for t in model.terms) if p))
     if pretrained:
         recipe.append(("pretrained", literal(pretrained)))
+    plans = averages(model)
+    if plans:
+        helpers.append("update_ema")
     text = ("".join(t.code for t in terms) + "".join(e for _, e in extra)
             + "".join(gan_plan.objective if gan_plan else ()))
     return TrainPlan(
         name=model.name, path=model.path, sha256=model.sha256, model_class=model_class_name(model), x=x.name,
         labels=model.labels.name if model.labels else None, loss_text=loss_text(model),
         helpers=tuple(losses.helper_text(h) for h in _unique(helpers)), values=values, terms=tuple(terms),
-        total=total, gan=gan_plan, d_steps=model.train.d_steps, optimizers=tuple(p for _, p in optimizers),
+        total=total, gan=gan_plan, d_steps=model.train.d_steps,
+        d_warmup=model.train.d_warmup if gan is not None else None, averages=plans,
+        optimizers=tuple(p for _, p in optimizers),
         schedulers=schedulers,
         weights=tuple(WeightPlan(s.name, schedule_code(s)) for s in model.schedules),
         validate_extra=tuple(extra), columns=columns, recipe=tuple(recipe), uses_functional="F." in text)

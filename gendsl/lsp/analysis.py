@@ -313,10 +313,14 @@ def _op_doc(name: str) -> str:
     from gendsl.check.layers import OPS, REQUIRED
 
     op = OPS[name]
-    args = ", ".join(a.name if a.default is REQUIRED else f"{a.name}={a.default}" for a in op.args)
+    shown = [a.name if a.default is REQUIRED else f"{a.name}={a.default}" for a in op.args if not a.keyword_only
+             and a.name != op.rest]
     if op.rest:
-        args = (args + ", " if args else "") + f"*{op.rest}"
-    return f"`{name}({args})`: {op.doc}".strip()
+        shown.append(f"*{op.rest}")
+    keywords = [f"{a.name}={a.default}" for a in op.args if a.keyword_only]
+    if keywords:
+        shown += ([] if op.rest else ["*"]) + keywords  # keyword-only: PyTorch's order differs there
+    return f"`{name}({', '.join(shown)})`: {op.doc}".strip()
 
 
 def _arg_detail(arg, required) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import io
 import sys
 import tempfile
@@ -38,7 +39,16 @@ PROPERTY = settings(max_examples=80, deadline=None, derandomize=True,
 
 
 class _Trace(ast.NodeTransformer):
-    """After each `name = ...` in a `forward`, append (name, shape) to the module's `_TRACE`."""
+    """After each `name = ...` in a network's `forward`, append (name, shape) to the module's `_TRACE`
+    (helper modules such as `SelfAttention` keep their own variables to themselves)."""
+
+    def __init__(self, classes: set[str] | None = None):
+        self.classes = classes
+
+    def visit_ClassDef(self, node):
+        if self.classes is None or node.name in self.classes:
+            self.generic_visit(node)
+        return node
 
     def visit_FunctionDef(self, node):
         if node.name != "forward":
@@ -53,8 +63,8 @@ class _Trace(ast.NodeTransformer):
         return node
 
 
-def load_traced(code: str, name: str = "prop_model"):
-    tree = ast.fix_missing_locations(_Trace().visit(ast.parse(code)))
+def load_traced(code: str, name: str = "prop_model", classes: set[str] | None = None):
+    tree = ast.fix_missing_locations(_Trace(classes).visit(ast.parse(code)))
     module = types.ModuleType(name)
     module._TRACE = []
     sys.modules[name] = module  # dataclasses look their module up while the class body runs
@@ -90,7 +100,7 @@ def compile_ok(text: str):
 
 
 def run_and_compare(result, batch: int) -> None:
-    module = load_traced(result.files["model.py"])
+    module = load_traced(result.files["model.py"], classes=set(network_class_names(result.model).values()))
     nets = networks_of(module)
     gen = torch.Generator().manual_seed(0)
     assert list(nets) == [n.name for n in result.model.networks]
@@ -186,6 +196,6 @@ def test_trace_instrumentation_can_fail():
                         "forward { y = net(x) }\nloss = l1_activity(y)\n")
     checked = result.model.networks[0]
     assert expected_trace(checked, 2)
-    checked.layers[-1].out = type(checked.layers[-1].out)((999,))
+    checked.layers[-1] = dataclasses.replace(checked.layers[-1], out=type(checked.layers[-1].out)((999,)))
     with pytest.raises(AssertionError):
         run_and_compare(result, 2)

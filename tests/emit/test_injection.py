@@ -60,17 +60,19 @@ RUNTIME_PACKAGE = "gendsl_runtime"  # the shared runtime beside the model's fold
 ALLOWED_IMPORTS: dict[str, set[str]] = {"model.py": MODEL_IMPORTS}
 DEFAULT_IMPORTS = STDLIB | THIRD_PARTY | GENERATED_SIBLINGS | {RUNTIME_PACKAGE}
 
-NN_MODULES = {"Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "PReLU"}
+NN_MODULES = {"Linear", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "PReLU",
+              "InstanceNorm2d", "GroupNorm", "Parameter"}
+IMPORTED_CALLS = {"spectral_norm"}  # from torch.nn.utils.parametrizations
 NN_INIT = {"normal_", "zeros_", "ones_", "constant_", "uniform_", "xavier_uniform_", "xavier_normal_",
            "kaiming_uniform_", "kaiming_normal_", "orthogonal_"}
 TORCH_FUNCS = {"cat", "flatten", "sigmoid", "tanh", "zeros_like", "zeros_like().scatter",
                "zeros_like().scatter().view_as", "exp", "randn", "rand", "randn_like", "rand_like",
-               "where", "full_like"}
+               "where", "full_like", "zeros", "softmax", "bmm"}
 F_FUNCS = {"relu", "selu", "gelu", "silu", "leaky_relu", "elu", "softplus", "dropout", "pixel_shuffle", "interpolate",
-           "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "one_hot", "one_hot().float"}
+           "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "one_hot", "one_hot().float", "pad", "dropout2d"}
 MODEL_BUILTINS = {"super", "isinstance", "next"}
 MODULE_METHODS = {"parameters", "train", "eval", "requires_grad_", "requires_grad_().eval", "apply"}  # nn.Module's
-LOCAL_METHODS = {"reshape", "topk", "apply", "find", "view", "float", "size"}
+LOCAL_METHODS = {"reshape", "topk", "apply", "find", "view", "float", "size", "transpose"}
 SAFE_DUNDERS = {"__init__", "__class__", "__name__", "__future__"}
 # never called by any generated file, whatever it is
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "breakpoint", "input", "globals", "locals", "vars",
@@ -144,8 +146,9 @@ def _audit_model(tree: ast.Module, problems: list[str]) -> None:
         for node in ast.walk(cls):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Attribute) \
                     and callee(node.targets[0].value) == "self" and isinstance(node.value, ast.Call) \
-                    and (callee(node.value.func).startswith("nn.") or callee(node.value.func) in classes):
-                modules.add(node.targets[0].attr)  # an nn layer, or a network of this file
+                    and (callee(node.value.func).startswith("nn.") or callee(node.value.func) in classes
+                         or callee(node.value.func) in IMPORTED_CALLS):
+                modules.add(node.targets[0].attr)  # an nn layer (spectrally normalised or not), or a network here
         methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
         for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
             _audit_function(fn, top_level, modules | methods | MODULE_METHODS, problems)
@@ -164,12 +167,16 @@ def _audit_function(fn: ast.FunctionDef, top_level: set[str], modules: set[str],
         name = callee(node.func)
         head, _, rest = name.partition(".")
         ok = (
-            name in MODEL_BUILTINS | {"super().__init__"}
+            name in MODEL_BUILTINS | {"super().__init__"} | IMPORTED_CALLS
             or (name in top_level and head not in local)
             or (head == "nn" and (rest in NN_MODULES or rest.startswith("init.") and rest[5:] in NN_INIT))
             or (head == "torch" and rest in TORCH_FUNCS)
             or (head == "F" and rest in F_FUNCS)
             or (head == "self" and rest in modules)
+            # a module's or torch function's result, then tensor methods: `self.query(x).view(...).transpose(...)`
+            or (head in ("self", "torch") and "()" in rest and (rest.split("()")[0] in modules if head == "self" else
+                                                                rest.split("()")[0] in TORCH_FUNCS)
+                and all(part.lstrip(".") in LOCAL_METHODS for part in rest.split("()")[1:] if part))
             or (head == "self" and rest.partition(".")[0] in modules and rest.partition(".")[2] in MODULE_METHODS)
             or (head in local and head not in top_level | {"torch", "F", "nn", "self"} and rest in LOCAL_METHODS)
         )

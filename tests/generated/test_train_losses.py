@@ -498,12 +498,14 @@ def _discriminator_expected(kind, p_real, p_fake, real, fake):
         return -p_real.log().mean() - (1 - p_fake).log().mean()  # -E[log D(x)] - E[log(1 - D(G(z)))]
     if kind == "least_squares":
         return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake ** 2).mean()
+    if kind == "hinge":  # E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye; Miyato et al.)
+        return (1 - real).clamp(min=0).mean() + (1 + fake).clamp(min=0).mean()
     return fake.mean() - real.mean()  # critic: E[C(G(z))] - E[C(x)]
 
 
 GAN_CASES = [("minimax", "sigmoid"), ("minimax", ""), ("non_saturating", "sigmoid"), ("non_saturating", ""),
              ("max_likelihood", "sigmoid"), ("max_likelihood", ""), ("least_squares", ""),
-             ("wasserstein", ""), ("wasserstein_gp", "")]
+             ("wasserstein", ""), ("wasserstein_gp", ""), ("hinge", "")]
 
 
 def discriminator_loss(train, d_real, d_fake):

@@ -287,6 +287,19 @@ def test_a_closed_output_pipe_exits_quietly_with_the_real_status(tmp_path, spec)
     assert "Traceback" not in err and "internal error" not in err and "BrokenPipe" not in err
 
 
+def test_summary_piped_into_head_exits_quietly():
+    """`gendsl summary specs/*.gen | head -1`: the reader stops after one line; gendsl exits 0, quietly."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    specs = sorted(str(p) for p in (ROOT / "specs").glob("*.gen"))
+    proc = subprocess.Popen([sys.executable, "-m", "gendsl", "summary", *specs], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline()  # the first line, as `head -1` reads it
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0, err
+    assert err == ""
+
+
 # ---- permissions and stale files ---------------------------------------------------------------
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
