@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from gendsl.driver import compile_source
 from gendsl.emit import tidy
-from gendsl.emit.text import comment, commented, docstring, pystr
+from gendsl.emit.text import commented, docstring, pystr, spec_comment
 from gendsl.lower.quoting import CONTEXTS, spec_text
 from gendsl.source import SourceFile
 
@@ -94,7 +94,7 @@ def test_a_docstring_holds_exactly_the_text_at_any_width(text, indent):
 @PROPERTY
 @given(TEXT)
 def test_a_comment_reads_back_as_exactly_the_text(text):
-    source, namespace = _module(f"x = 1  # {comment(text)}\ny = 2\n")
+    source, namespace = _module(f"x = 1  # {spec_comment(text)}\ny = 2\n")
     assert (namespace["x"], namespace["y"]) == (1, 2)
     [shown] = _comments(source)
     assert _said(shown) == text
