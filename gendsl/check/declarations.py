@@ -11,6 +11,7 @@ import networkx as nx
 from gendsl import ir
 from gendsl.check.cycles import cycles, induced
 from gendsl.check.names import check_identifier, check_text
+from gendsl.check.ranges import POSITIVE_SCALE, SIGNED_SCALE, out_of_range
 from gendsl.check.result import DataDecl, LatentDecl
 from gendsl.check.types import TensorType
 from gendsl.check.values import as_int, describe, evaluate, number
@@ -18,6 +19,10 @@ from gendsl.diagnostics import Cascade, CompileError, did_you_mean, error
 from gendsl.source import Span
 
 KINDS = ("image", "vector", "label", "tensor")
+# priors -> the range of each argument: a mean or bound beyond SCALE, or a standard deviation of 0 or beyond
+# it, gives latents that overflow float32 once squared (the KL term, a decoder's first layer)
+PRIOR_ARGS = {"normal": ("mean", "standard deviation"), "uniform": ("low bound", "high bound")}
+PRIOR_RANGES = {"normal": (SIGNED_SCALE, POSITIVE_SCALE), "uniform": (SIGNED_SCALE, SIGNED_SCALE)}
 
 
 class DeclarationChecks:
@@ -205,9 +210,10 @@ class DeclarationChecks:
             raise error("E0214", f"`{prior.func}` takes 2 arguments, but {len(prior.args)} were given",
                         prior.span, "expects two numbers", (), f"write {form}")
         args = tuple(float(number(evaluate(a, self.env), a)) for a in prior.args) or defaults
-        if prior.func == "normal" and args[1] <= 0:
-            raise error("E0220", f"the standard deviation of `normal` must be positive, found {args[1]:g}",
-                        prior.args[1].span, "not positive")
+        for value, arg, valid, what in zip(args, prior.args, PRIOR_RANGES[prior.func], PRIOR_ARGS[prior.func]):
+            if value not in valid:
+                raise error("E0220", out_of_range(f"the {what} of `{prior.func}`", value, valid), arg.span,
+                            "out of range", ("latents are drawn in float32",))
         if prior.func == "uniform" and args[0] >= args[1]:
             raise error("E0220", f"`uniform(low, high)` needs `low < high`, found {args[0]:g} and {args[1]:g}",
                         prior.args[0].span.join(prior.args[1].span), "empty interval", (),

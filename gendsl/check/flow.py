@@ -18,11 +18,14 @@ import networkx as nx
 
 from gendsl import ir
 from gendsl.check.names import check_identifier
+from gendsl.check.ranges import NONNEGATIVE_SCALE, Range, out_of_range
 from gendsl.check.result import CallStep, CheckedNetwork, CorruptStep, LatentDecl, SampleStep
 from gendsl.check.types import TensorType
 from gendsl.check.values import Env, describe, evaluate, expr_text
 from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error, plural
 
+# a probability of keeping or flipping a value, below 1 (1 would erase the data); a noise scale up to SCALE
+CORRUPTION_RANGES = {"p": Range(0, 1, high_open=True), "std": NONNEGATIVE_SCALE}
 CORRUPTIONS = {
     "gaussian_noise": ("gaussian", "std", 0.1),
     "masking_noise": ("masking", "p", 0.25),
@@ -231,10 +234,9 @@ class FlowChecker:
                 raise error("E0209", f"`{option}` must be a number, found {describe(v)}",
                             amount_expr.span, "not a number")
             amount = float(v)
-            high = None if option == "std" else 1.0
-            if amount < 0 or (high is not None and amount >= high):
-                raise error("E0220", f"`{option}` of `{value.func}` must be " +
-                            (f"in [0, {high:g}), found {amount:g}" if high else f"at least 0, found {amount:g}"),
+            valid = CORRUPTION_RANGES[option]
+            if amount not in valid:
+                raise error("E0220", out_of_range(f"`{option}` of `{value.func}`", amount, valid),
                             amount_expr.span, "out of range")
         if self.vars[source].is_label:
             raise error("E0409", "labels cannot be corrupted", value.args[0].span, "class labels", (),

@@ -6,6 +6,7 @@ from gendsl import ir
 from gendsl.check.contracts import is_score
 from gendsl.check.flow import FlowChecker
 from gendsl.check.names import one_line
+from gendsl.check.ranges import F32_TINY, POSITIVE_INT, POSITIVE_SCALE, SCALE, WEIGHT, Range, out_of_range
 from gendsl.check.result import CallStep, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
 from gendsl.source import Span
@@ -15,6 +16,17 @@ from gendsl.diagnostics import Cascade, CompileError, Reporter, choices_text, di
 RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
 GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp", "hinge")
 TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "contractive", "perceptual", "gan")
+# numeric options of loss terms -> (kind, default, valid range), checked like every other range (check/ranges.py):
+# a target activation is a probability inside (0, 1) (its log and log(1 - rho) are taken), and at least the
+# smallest normal float32 (a smaller one is 0 in float32, and 0 * log 0 is nan); a penalty
+# weight and a clipping bound are positive and at most SCALE, so the weighted penalty stays finite in float32
+TERM_OPTIONS = {
+    "kl_sparsity": {"rho": ("float", 0.05, Range(F32_TINY, 1, high_open=True))},
+    "perceptual": {"layers": ("int", None, POSITIVE_INT)},  # at most the network's layers: checked with it
+    "gan": {"clip": ("float", 0.01, POSITIVE_SCALE), "gp": ("float", 10.0, POSITIVE_SCALE),
+            "r1": ("float", None, POSITIVE_SCALE), "r2": ("float", None, POSITIVE_SCALE),
+            "every": ("int", None, Range(1, SCALE))},  # R1/R2 every N discriminator steps
+}
 
 # torchvision's pretrained feature networks for `perceptual(vgg16, a, b)`: the layers of `<arch>.features`
 # (conv 3x3 padding 1, each followed by a ReLU; "M" a 2x2 max-pool) and how many of its modules are kept by
@@ -99,7 +111,7 @@ class LossChecker:
                 if w.constant == 0:
                     self.reporter.error("E0210", "division by zero", expr.right.span, "this is zero")
                     return
-                w = Weight(1.0 / w.constant)
+                w = Weight(self._in_weight_range(1.0 / w.constant, expr.right.span))
             self._sum(expr.left, weight.times(w))
             return
         if isinstance(expr, ir.Call):
@@ -140,7 +152,15 @@ class LossChecker:
             self.reporter.error("E0209", f"a loss weight must be a number, found {describe(value)}", expr.span,
                                 "not a number")
             return Weight()
-        return Weight(float(value))
+        return Weight(self._in_weight_range(float(value), expr.span))
+
+    def _in_weight_range(self, value: float, span: Span) -> float:
+        """A loss weight, or E0220 (reported; the weight counts as 1): one beyond WEIGHT overflows float32."""
+        if value in WEIGHT:
+            return value
+        self.reporter.error("E0220", out_of_range("a loss weight", value, WEIGHT), span, "out of range",
+                            ("loss terms and their gradients are float32",))
+        return 1.0
 
     # -- terms -----------------------------------------------------------------------
     def _term(self, call: ir.Call, weight: Weight) -> None:
@@ -218,41 +238,26 @@ class LossChecker:
 
     def _options(self, call: ir.Call, kind: str) -> dict:
         allowed = {"reduction": ("mean", "sum")} if kind in RECONSTRUCTION + ("cross_entropy", "perceptual") else {}
-        if kind == "perceptual":
-            allowed["layers"] = int
-        if kind == "kl_sparsity":
-            allowed = {"rho": float}
-        if kind in ("l1_activity", "contractive", "kl"):
-            allowed = {}
+        allowed.update({name: spec for name, spec in TERM_OPTIONS.get(kind, {}).items()})
         options = {"reduction": "mean"} if "reduction" in allowed else {}
-        if kind == "kl_sparsity":
-            options["rho"] = 0.05
+        options.update({name: default for name, (_, default, _) in TERM_OPTIONS.get(kind, {}).items()
+                        if default is not None})
         for kw in call.kwargs:
             if kw.name not in allowed:
                 raise error("E0212", f"`{kind}` has no option `{kw.name}`", kw.name_span, "unknown option",
                             (f"options: {', '.join(allowed) or 'none'}",), did_you_mean(kw.name, allowed))
             spec = allowed[kw.name]
-            if spec is int:
-                value = evaluate(kw.value, self.env)
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise error("E0220", f"`{kw.name}` must be a whole number of at least 1, found {describe(value)}",
-                                kw.value.span, "out of range")
-                options[kw.name] = value
-                options["layers_span"] = kw.value.span
-            elif isinstance(spec, tuple):
+            if isinstance(spec, tuple) and isinstance(spec[0], str) and spec[0] in ("int", "float"):
+                options[kw.name] = _number_option(kw, spec, self.env)
+                if kw.name == "layers":
+                    options["layers_span"] = kw.value.span
+            else:
                 value = evaluate_choice(kw.value, self.env, spec)
                 name = value.name if isinstance(value, Symbol) else value
                 if name not in spec:
                     raise error("E0221", f"`{kw.name}` must be {choices_text(spec)}", kw.value.span,
                                 f"found {describe(value)}", (), did_you_mean(str(name), spec))
                 options[kw.name] = name
-            else:
-                value = evaluate(kw.value, self.env)
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-                    raise error("E0220", f"`{kw.name}` must be a number strictly between 0 and 1, found "
-                                f"{_shown(value)}",
-                                kw.value.span, "out of range")
-                options[kw.name] = float(value)
         return options
 
     def _args(self, call: ir.Call, kind: str) -> tuple[list[str], list[TensorType]]:
@@ -396,19 +401,14 @@ class LossChecker:
                 raise error("E0212", f"`gan` has no option `{kw.name}`", kw.name_span, "unknown option",
                             ("options: clip (wasserstein), gp (wasserstein_gp), r1, r2 and every (any objective)",),
                             did_you_mean(kw.name, options))
-            value = evaluate(kw.value, self.env)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value > 1e6:
-                raise error("E0220", f"`{kw.name}` must be a positive number (at most 1e6), found "
-                            f"{_shown(value)}",
-                            kw.value.span, "out of range")
-            options[kw.name] = float(value) if kw.name != "every" else as_int(value, kw.value, "`every`")
+            options[kw.name] = _number_option(kw, TERM_OPTIONS["gan"][kw.name], self.env)
         if options["every"] is not None and options["r1"] is None and options["r2"] is None:
             raise error("E0510", "`every` spaces out the R1/R2 penalties, and there is none", _kw_span(call, "every"),
                         "lazy regularisation of nothing", (), "add `r1=10` (or `r2=`), or remove `every=`")
         if kind == "wasserstein" and options["clip"] is None:
-            options["clip"] = 0.01
+            options["clip"] = TERM_OPTIONS["gan"]["clip"][1]
         if kind == "wasserstein_gp" and options["gp"] is None:
-            options["gp"] = 10.0
+            options["gp"] = TERM_OPTIONS["gan"]["gp"][1]
         if options["clip"] is not None and kind != "wasserstein":
             raise error("E0510", f"`clip` applies to the `wasserstein` objective only, not `{kind}`",
                         _kw_span(call, "clip"), "weight clipping", (), "remove `clip=`, or use `wasserstein`")
@@ -491,6 +491,19 @@ def _has_term(expr: ir.Expr) -> bool:
     if isinstance(expr, ir.Unary):
         return _has_term(expr.operand)
     return False
+
+
+def _number_option(kw: ir.Kwarg, spec: tuple, env: Env):
+    """The value of a numeric option `kw` checked against its (kind, default, range), or E0209/E0220 at it."""
+    kind, _, valid = spec
+    value = evaluate(kw.value, env)
+    if kind == "int":
+        value = as_int(value, kw.value, f"`{kw.name}`")  # E0209, or E0219 for a fraction
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error("E0209", f"`{kw.name}` must be a number, found {describe(value)}", kw.value.span, "not a number")
+    if value not in valid:
+        raise error("E0220", out_of_range(f"`{kw.name}`", value, valid), kw.value.span, "out of range")
+    return value if kind == "int" else float(value)
 
 
 def _kw_span(call: ir.Call, name: str) -> Span:

@@ -14,7 +14,6 @@ from gendsl.check.declarations import DeclarationChecks
 from gendsl.check.explain import ParameterNotes
 from gendsl.check.flow import FlowChecker
 from gendsl.check.loss import LossChecker
-from gendsl.check.names import printable
 from gendsl.check.network import NetworkChecker
 from gendsl.check.result import CallStep, CheckedModel
 from gendsl.check.training import TrainChecker, check_schedule
@@ -187,7 +186,7 @@ class _ModelChecker(DeclarationChecks, ContractChecks, ParameterNotes):
         steps = [replace(s, taps=list(tap_vars[s.network])) if isinstance(s, CallStep) and s.network in tap_vars
                  else s for s in self.steps]
         return CheckedModel(
-            name=name, path=printable(self.source.path),
+            name=name, path=self.source.path,  # as it is: emit quotes it (lower/quoting.py)
             sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
             params=dict(self.env.params), data=self.data, latents=self.latents,
             networks=networks, forward=steps, terms=loss_checker.terms if loss_checker else [],

@@ -70,25 +70,6 @@ def check_identifier(name: str, span: Span, what: str) -> None:
                     f"rename it, e.g. `{name}_` or `my_{name}`")
 
 
-def printable(text: str) -> str:
-    """`text` made safe inside a `#` comment, a "..." string and a docstring of generated code.
-
-    A spec's path goes into generated headers and help strings: a newline (or U+2028, which
-    `str.splitlines` also breaks on) must not start a line of code, and a `"` must not end
-    the string it is in (`a"+__import__("os").system("...")+"b.gen` is a valid file name).
-    Non-printable characters, backslashes and double quotes are escaped.
-    """
-    out = []
-    for ch in text:
-        if ch in '\\"':
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
-
-
 def check_text(value: str, span: Span, what: str) -> None:
     """Refuse a spec string that could break out of generated comments, strings and docstrings.
 

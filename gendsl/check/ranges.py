@@ -48,9 +48,23 @@ class Range:
 
 
 def _num(v: float) -> str:
-    return f"{v:,}" if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e15) \
+    return f"{int(v):,}" if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e15) \
         else f"{v:g}"
 
 
 FRACTION = Range(0, 1)
 POSITIVE_INT = Range(1)
+# Values the generated code multiplies into losses, noise and samples (loss weights, penalty weights,
+# clipping bounds, noise and prior scales): squared once (an MSE, a KL's mu^2, a gradient penalty's
+# norm) a value of 1e6 is 1e12, far inside float32; 1e20 squared is already infinite.
+SCALE = 1e6
+SIGNED_SCALE = Range(-SCALE, SCALE)
+WEIGHT = SIGNED_SCALE  # a loss weight, or a value of a loss-weight schedule
+POSITIVE_SCALE = Range(0, SCALE, low_open=True)
+NONNEGATIVE_SCALE = Range(0, SCALE)
+
+
+def out_of_range(name: str, value: float, valid: Range) -> str:
+    """The message of E0220 for a number: "`name` must be at most 1,000,000, found 1e+07"."""
+    shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+    return f"{name} must be {valid.broken(value)}, found {shown}"

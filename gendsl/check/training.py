@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from gendsl import ir
-from gendsl.check.ranges import F32_TINY, FRACTION, POSITIVE_INT, Range
+from gendsl.check.ranges import F32_TINY, FRACTION, POSITIVE_INT, WEIGHT, Range
 from gendsl.check.result import LrScheduleDecl, OptimizerDecl, ScheduleDecl, TrainDecl
 from gendsl.check.values import Env, as_int, describe, evaluate, expr_text, number
 from gendsl.source import Span
@@ -51,8 +51,6 @@ SETTINGS = {"optimizer": None, "lr_schedule": None, "init": None, "spectral_norm
 # cross-option rules torch enforces: (optimizer, option that needs another, test on the options, message)
 RULES = (("sgd", "nesterov", lambda o: not o["nesterov"] or o["momentum"] > 0,
           "`nesterov=true` needs a positive `momentum`", "write e.g. `sgd(lr=0.1, momentum=0.9, nesterov=true)`"),)
-# loss-weight schedules: a larger weight overflows float32 losses and gradients
-WEIGHT = Range(-1e6, 1e6)
 
 
 def check_schedule(decl: ir.Schedule, env: Env) -> ScheduleDecl:

@@ -9,8 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from gendsl.check.result import CheckedModel
-from gendsl.emit.text import (align, comment, commented, docstring, keywords, pystr, signature, tick, unpack,
-                              wrap)
+from gendsl.emit.text import (align, comment, commented, docstring, keywords, pystr, signature, spec_comment, tick,
+                              unpack, wrap)
 from gendsl.lower import lower
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -32,7 +32,8 @@ def _env():
                              bytecode_cache=bytecode, lstrip_blocks=True, keep_trailing_newline=True,
                              autoescape=False, undefined=jinja2.StrictUndefined)
     env.filters.update(align=align, unpack=unpack, pystr=pystr, keywords=keywords, tick=tick, wrap=wrap,
-                       commented=commented, docstring=docstring, signature=signature, comment=comment)
+                       commented=commented, docstring=docstring, signature=signature, comment=comment,
+                       spec_comment=spec_comment)
     return env
 
 
@@ -69,7 +70,7 @@ def emit(model: CheckedModel, provenance: tuple[str, ...] = ()) -> dict[str, str
 def _with_provenance(text: str, lines: tuple[str, ...]) -> str:
     head = text.split("\n", 2)
     at = 2 if head[1].startswith("# source sha256:") else 1
-    return "\n".join(head[:at] + [f"# {line}" for line in lines] + ["\n".join(head[at:])])
+    return "\n".join(head[:at] + [f"# {spec_comment(line)}" for line in lines] + ["\n".join(head[at:])])
 
 
 @lru_cache(maxsize=None)

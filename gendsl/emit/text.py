@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from gendsl.lower.plan import Line
+from gendsl.lower.quoting import spec_text
 
 WIDTH = 99  # generated lines stay under 100 characters where the layout allows
 
@@ -39,9 +41,13 @@ def unpack(names, source: str) -> list[str]:
 
 
 def pystr(text: str) -> str:
-    """A double-quoted Python literal of text that check has made printable (gendsl/check/names.py:
-    `printable` escapes backslashes, quotes and unprintable characters)."""
-    return f'"{text}"'
+    """A double-quoted Python literal whose value is `text` (gendsl/lower/quoting.py)."""
+    return spec_text(text, "string")
+
+
+def spec_comment(text: str) -> str:
+    """Spec text as the rest of a `#` comment line: one line, read back exactly (gendsl/lower/quoting.py)."""
+    return spec_text(text, "comment")
 
 
 def keywords(pairs) -> list[str]:
@@ -162,17 +168,32 @@ def _split_top(text: str) -> list[str]:
 
 
 def docstring(text: str, indent: int) -> str:
-    """A one-paragraph docstring, quotes included, wrapped at spaces into lines under WIDTH."""
-    one = f'"""{text}"""'
+    """A one-paragraph docstring whose value is `text`, quotes included, wrapped into lines under WIDTH.
+
+    Lines break only at a single space between two other characters, so the value is the text with
+    some of those spaces turned into a line break and the indent (no space is lost at a break, and no
+    line ends in a space that tidying would remove)."""
+    body = spec_text(text, "docstring")
+    one = f'"""{body}"""'
     if indent + len(one) <= WIDTH:
         return one
-    lines = textwrap.wrap(text, WIDTH - indent, initial_indent='"""', break_long_words=False,
-                          break_on_hyphens=False)
+    words = _BREAK.split(body)
+    lines, line = [], '"""' + words[0]
+    for word in words[1:]:
+        if indent + len(line) + 1 + len(word) <= WIDTH:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = word
+    lines.append(line)
     if indent + len(lines[-1]) + 3 <= WIDTH:
         lines[-1] += '"""'
     else:
         lines.append('"""')
     return ("\n" + " " * indent).join(lines)
+
+
+_BREAK = re.compile(r"(?<=\S) (?=\S)")
 
 
 def comment(text: str, indent: int) -> str:
@@ -184,6 +205,7 @@ def comment(text: str, indent: int) -> str:
 def commented(code: str, comment: str, indent: int) -> str:
     """`code  # comment` when it fits under WIDTH; else the comment on the line above, and the
     code wrapped."""
-    if indent + len(code) + 4 + len(comment) <= WIDTH:
-        return f"{code}  # {comment}"
-    return f"# {comment}\n{' ' * indent}{wrap(code, indent)}"
+    shown = spec_text(comment, "comment")
+    if indent + len(code) + 4 + len(shown) <= WIDTH:
+        return f"{code}  # {shown}"
+    return f"# {shown}\n{' ' * indent}{wrap(code, indent)}"

@@ -11,6 +11,7 @@ from gendsl.lower.layers import lit
 from gendsl.lower.names import layer_attributes, model_class_name
 from gendsl.lower.model import averages
 from gendsl.lower.plan import GanPlan, OptimizerPlan, PenaltyPlan, SchedulerPlan, TermPlan, TrainPlan, WeightPlan
+from gendsl.lower.quoting import spec_text
 
 OPTIMIZERS = {  # kind -> (class, the options torch defaults to: those are not written out)
     "adam": ("torch.optim.Adam", {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
@@ -50,9 +51,9 @@ def schedule_code(s) -> str:
 
 
 def literal(value) -> str:
-    """A Python literal with double-quoted strings (names, and a data source check made printable)."""
+    """A Python literal with double-quoted strings (names, and a data source as the spec wrote it)."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return spec_text(value, "string")
     if isinstance(value, tuple):
         return "(" + ", ".join(map(literal, value)) + ("," if len(value) == 1 else "") + ")"
     return repr(value)

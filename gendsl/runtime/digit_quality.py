@@ -233,15 +233,20 @@ def cache_path(data: str, root) -> Path:
     return Path(root) / f"{name}-classifier.pt"
 
 
+class Stopped(Exception):
+    """`should_stop()` said so while the classifier trained (nothing is cached)."""
+
+
 def digit_quality(data: str = "mnist5k", root="data", *,
                   settings: ClassifierSettings | None = None,
-                  log=None) -> DigitQuality:
+                  log=None, should_stop=None) -> DigitQuality:
     """The quality measure of data set ``data``: its classifier from ROOT's cache, trained first if
     the cache is absent, stale or unreadable (``log(message)`` is told, with accuracy and time).
 
     The classifier sees every class of the data set (a ``-<classes>`` suffix is dropped), so that
     a model trained on a few classes is still judged against all of them. Raises DataError when
-    the data cannot be loaded, and ValueError when it has fewer than two classes.
+    the data cannot be loaded, and ValueError when it has fewer than two classes. ``should_stop()``
+    is asked once per epoch of the classifier's training; Stopped is raised when it says so.
     """
     settings = settings or ClassifierSettings()
     base, _ = _split_class_suffix(str(data))
@@ -267,7 +272,7 @@ def digit_quality(data: str = "mnist5k", root="data", *,
             log(f"training the digit classifier of {base!r} once ({len(train_x)} images; "
                 f"cached in {path})")
         started = time.process_time()
-        net = train_classifier(train_x, train_y, side, num_classes, settings)
+        net = train_classifier(train_x, train_y, side, num_classes, settings, should_stop)
         seconds = time.process_time() - started
         info.update(train_seconds=seconds, trained=True)
         try:
@@ -282,8 +287,9 @@ def digit_quality(data: str = "mnist5k", root="data", *,
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: int,
-                     settings: ClassifierSettings) -> DigitClassifier:
-    """Adam on shuffled, randomly shifted batches; leaves the caller's random streams alone."""
+                     settings: ClassifierSettings, should_stop=None) -> DigitClassifier:
+    """Adam on shuffled, randomly shifted batches; leaves the caller's random streams alone.
+    Raises Stopped at the start of an epoch when ``should_stop()`` is true."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         gen = torch.Generator().manual_seed(settings.seed)
@@ -295,6 +301,8 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, side: int, num_classes: i
         net.train()
         step = 0
         while step < total:
+            if should_stop is not None and should_stop():
+                raise Stopped(f"stopped after {step} of {total} steps")
             order = torch.randperm(len(x), generator=gen)
             stop = len(x) - settings.batch_size + 1 if len(x) >= settings.batch_size else 1
             for start in range(0, stop, settings.batch_size):

@@ -61,7 +61,7 @@ def make_optimizers(model: AeKsparse, lr: float | None = None, fused: bool = Fal
     extra = {"fused": True} if fused else {}
     return {
         "optimizer": torch.optim.Adam(list(model.enc.parameters()) + list(model.dec.parameters()),
-                                      lr=lr or 0.001, **extra),
+                                      lr=0.001 if lr is None else lr, **extra),
     }
 
 

@@ -84,8 +84,10 @@ def make_optimizers(model: Cdcgan, lr: float | None = None, fused: bool = False)
     """The optimizers of the spec's `train` block, one per network."""
     extra = {"fused": True} if fused else {}
     return {
-        "G": torch.optim.Adam(model.G.parameters(), lr=lr or 0.0002, betas=(0.5, 0.999), **extra),
-        "D": torch.optim.Adam(model.D.parameters(), lr=lr or 0.0002, betas=(0.5, 0.999), **extra),
+        "G": torch.optim.Adam(model.G.parameters(), lr=0.0002 if lr is None else lr,
+                              betas=(0.5, 0.999), **extra),
+        "D": torch.optim.Adam(model.D.parameters(), lr=0.0002 if lr is None else lr,
+                              betas=(0.5, 0.999), **extra),
     }
 
 

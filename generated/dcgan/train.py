@@ -90,10 +90,10 @@ def make_optimizers(model: Dcgan, lr: float | None = None, fused: bool = False) 
     """The optimizers of the spec's `train` block, one per network."""
     extra = {"fused": True} if fused else {}
     return {
-        "netG": torch.optim.Adam(model.netG.parameters(), lr=lr or 0.0002, betas=(0.5, 0.999),
-                                 **extra),
-        "netD": torch.optim.Adam(model.netD.parameters(), lr=lr or 0.0002, betas=(0.5, 0.999),
-                                 **extra),
+        "netG": torch.optim.Adam(model.netG.parameters(), lr=0.0002 if lr is None else lr,
+                                 betas=(0.5, 0.999), **extra),
+        "netD": torch.optim.Adam(model.netD.parameters(), lr=0.0002 if lr is None else lr,
+                                 betas=(0.5, 0.999), **extra),
     }
 
 

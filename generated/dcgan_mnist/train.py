@@ -90,8 +90,8 @@ def make_optimizers(model: DcganMnist, lr: float | None = None, fused: bool = Fa
     """The optimizers of the spec's `train` block, one per network."""
     extra = {"fused": True} if fused else {}
     return {
-        "G": torch.optim.Adam(model.G.parameters(), lr=lr or 0.0001, **extra),
-        "D": torch.optim.Adam(model.D.parameters(), lr=lr or 0.0001, **extra),
+        "G": torch.optim.Adam(model.G.parameters(), lr=0.0001 if lr is None else lr, **extra),
+        "D": torch.optim.Adam(model.D.parameters(), lr=0.0001 if lr is None else lr, **extra),
     }
 
 

@@ -97,7 +97,7 @@ def toy_modes(name):
 
 
 def load_data(name_or_path, shape, value_range, *, classes=None, root="data", seed=0,
-              val_fraction=0.1, n=None):
+              val_fraction=0.1, n=None, report=None):
     """Load a dataset as ``(train, test)`` TensorDatasets of ``(x float32, y int64)``.
 
     ``shape`` is the per-sample shape of the spec, e.g. ``(1, 28, 28)`` or
@@ -114,7 +114,9 @@ def load_data(name_or_path, shape, value_range, *, classes=None, root="data", se
     test samples.
 
     Raises DataError, before any training, when the data cannot be read or
-    cannot be made to fit ``shape``.
+    cannot be made to fit ``shape``, or holds values it cannot take (see
+    :func:`_check_array`). ``report``, if given, is called with one line saying
+    how many samples there are and how their values are mapped.
     """
     shape = _check_shape(shape)
     value_range = _check_value_range(value_range)
@@ -127,9 +129,13 @@ def load_data(name_or_path, shape, value_range, *, classes=None, root="data", se
     gen = torch.Generator().manual_seed(seed)
 
     if name.lower() in TOY_SETS:
-        return _toy_data(name.lower(), shape, value_range, classes, gen, n)
+        train, test = _toy_data(name.lower(), shape, value_range, classes, gen, n)
+        if report is not None:
+            report(f"data {name}: {len(train):,} training + {len(test):,} test samples, "
+                   "generated coordinates (kept as they are)")
+        return train, test
 
-    source = _open_source(name, shape, root, gen, val_fraction, n)
+    source = _open_source(name, shape, root, gen, val_fraction, n, value_range is not None)
     train_x, train_y = _filter_classes(*source["train"], classes, source["desc"])
     test_x, test_y = _filter_classes(*source["test"], classes, source["desc"],
                                      allow_empty=True)
@@ -139,6 +145,12 @@ def load_data(name_or_path, shape, value_range, *, classes=None, root="data", se
 
     kw = dict(shape=shape, value_range=value_range, source_range=source["range"],
               is_image=source["is_image"], desc=source["desc"])
+    if report is not None:
+        lo, hi = source["range"]
+        mapped = ("kept as they are" if value_range is None
+                  else f"-> [{value_range[0]:g}, {value_range[1]:g}]")
+        report(f"data {source['desc']}: {len(train_x):,} training + {len(test_x):,} test "
+               f"samples, values {lo:g}..{hi:g} {mapped}")
     return _to_dataset(train_x, train_y, **kw), _to_dataset(test_x, test_y, **kw)
 
 
@@ -287,7 +299,7 @@ def _sample_toy(centres, sd, modes, n, shape, gen):
 # stored values span.
 # ---------------------------------------------------------------------------
 
-def _open_source(name, shape, root, gen, val_fraction, n):
+def _open_source(name, shape, root, gen, val_fraction, n, rescaled=True):
     key = name.lower()
     if key == "mnist5k":
         x, y = _mnist5k(root)
@@ -303,7 +315,7 @@ def _open_source(name, shape, root, gen, val_fraction, n):
         x, y = _image_folder(path, shape)
         return _split(x, y, gen, val_fraction, (0.0, 255.0), True, f"folder '{path}'")
     if path.is_file():
-        x, y, stored_range = _array_file(path)
+        x, y, stored_range = _array_file(path, rescaled)
         is_image = x.dim() == 4
         return _split(x, y, gen, val_fraction, stored_range, is_image, f"file '{path}'")
     known = ", ".join([*TOY_SETS, *BUILTIN_SETS, *TORCHVISION_SETS])
@@ -511,8 +523,12 @@ def _is_image_file(name):
     return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
 
 
-def _array_file(path):
-    """(x, y, stored range) from .npz / .npy / .pt; image arrays become [N, C, H, W]."""
+def _array_file(path, rescaled=True):
+    """(x, y, stored range) from .npz / .npy / .pt; image arrays become [N, C, H, W].
+
+    The range is inferred (and checked) only when the values are to be `rescaled`: data
+    without a declared range (2-D points, say) is kept as stored.
+    """
     suffix = path.suffix.lower()
     stored_range = None
     try:
@@ -536,26 +552,31 @@ def _array_file(path):
     except Exception as e:
         raise DataError(f"cannot read '{path}': {e}") from e
 
-    x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+    x = _check_array(path, "x", x)
     if x.dim() == 0 or len(x) == 0:
         raise DataError(f"file '{path}' holds no samples (x has shape {tuple(x.shape)})")
     if y is None:
         y = torch.zeros(len(x), dtype=torch.int64)
-    y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y).long().reshape(-1)
+    y = _check_labels(path, _check_array(path, "y", y).reshape(-1))
     if len(y) != len(x):
         raise DataError(f"file '{path}': x has {len(x)} samples but y has {len(y)} labels")
 
+    # checked in the file's own layout, so that an index names the element as stored
+    if stored_range is None and not rescaled:
+        stored_range = (x.min().item(), x.max().item())
+    elif stored_range is None:
+        stored_range = _infer_range(x, path)
+    else:
+        stored_range = _check_stored_range(path, stored_range)
+        lo, hi = stored_range
+        _first_outside(path, x, stored_range, f"its stored `range` {lo:g}..{hi:g}")
     if x.dim() == 1:  # scalars
         x = x[:, None]
     elif x.dim() == 3:  # [N, H, W] grey images
         x = x[:, None]
     elif x.dim() == 4 and x.shape[1] not in (1, 3, 4) and x.shape[3] in (1, 3, 4):
         x = x.permute(0, 3, 1, 2)  # channels-last images
-    if x.dtype == torch.bool:
-        x = x.to(torch.uint8)
-    if stored_range is None:
-        stored_range = _infer_range(x)
-    return x, y, (float(stored_range[0]), float(stored_range[1]))
+    return x, y, stored_range
 
 
 def _unpack_pt(obj, path):
@@ -572,15 +593,90 @@ def _unpack_pt(obj, path):
                     f"with 'x' and 'y', not {type(obj).__name__}")
 
 
-def _infer_range(x):
-    """Guess the range stored values were meant to span (uint8 -> 0..255, ...)."""
+def _index(flat, shape):
+    """A flat index as the tuple that names the element, e.g. (3, 0, 5, 7)."""
+    return tuple(int(i) for i in np.unravel_index(int(flat), tuple(shape)))
+
+
+def _check_array(path, key, a):
+    """Array `key` of a data file as a tensor; unsupported dtypes and non-finite values are
+    DataErrors naming the array and the first bad index."""
+    if not torch.is_tensor(a):
+        a = np.asarray(a)
+        if a.dtype.kind not in "biuf":
+            kind = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers",
+                    "M": "dates", "m": "time spans", "V": "records"}.get(a.dtype.kind, "")
+            raise DataError(f"file '{path}': array `{key}` has dtype {a.dtype} ({kind}); "
+                            "expected integers, floats or booleans")
+        a = torch.from_numpy(np.ascontiguousarray(a))
+    elif a.is_complex() or a.dtype in (torch.quint8, torch.qint8, torch.qint32):
+        raise DataError(f"file '{path}': array `{key}` has dtype {a.dtype}; "
+                        "expected integers, floats or booleans")
+    if a.is_floating_point():
+        bad = ~torch.isfinite(a)
+        if bad.any():
+            flat = int(bad.reshape(-1).to(torch.uint8).argmax())
+            value = a.reshape(-1)[flat].item()
+            raise DataError(f"file '{path}': array `{key}` holds {value} at index "
+                            f"{_index(flat, a.shape)}; every value must be finite")
+    return a
+
+
+def _check_labels(path, y):
+    """Labels as int64: whole numbers >= 0 (floats that are whole numbers are accepted)."""
+    bad = y < 0
+    if y.is_floating_point():
+        bad |= y != y.round()
+    if bad.any():
+        i = int(bad.to(torch.uint8).argmax())
+        raise DataError(f"file '{path}': array `y` holds {y[i].item()} at index ({i},); "
+                        "labels must be whole numbers >= 0")
+    return y.long()
+
+
+def _check_stored_range(path, stored_range):
+    values = [float(v) for v in np.asarray(stored_range, dtype=np.float64).reshape(-1)]
+    if len(values) != 2 or not all(map(math.isfinite, values)) or values[0] >= values[1]:
+        raise DataError(f"file '{path}': `range` must be two finite numbers low < high, "
+                        f"got {values}")
+    return values[0], values[1]
+
+
+def _first_outside(path, x, value_range, what):
+    """DataError naming the first value of x outside value_range, if there is one."""
+    lo, hi = value_range
+    bad = (x < lo) | (x > hi)
+    if bad.any():
+        flat = int(bad.reshape(-1).to(torch.uint8).argmax())
+        raise DataError(
+            f"file '{path}': array `x` holds {x.reshape(-1)[flat].item():g} at index "
+            f"{_index(flat, x.shape)}, outside {what} (values "
+            f"{x.min().item():g}..{x.max().item():g}); store the range the values span as "
+            "`range` in the file (np.savez(..., range=[low, high])), or rescale them")
+
+
+def _infer_range(x, path):
+    """The range the stored values were meant to span, when the file does not say.
+
+    uint8 and bool are 0..255 and 0..1; other values must lie in 0..1 or -1..1, or be whole
+    numbers in 0..255 (8-bit pixels stored as ints or floats). Anything else is refused naming
+    the first value outside the nearest of these ranges: guessing would silently squash the
+    data (floats in [0, 2] read as pixels, or a single outlier that maps everything to ~0).
+    """
     if x.dtype == torch.uint8:
         return 0.0, 255.0
-    low, high = float(x.min()), float(x.max())
-    for candidate in ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)):
+    if x.dtype == torch.bool:
+        return 0.0, 1.0
+    low, high = x.min().item(), x.max().item()
+    whole = not x.is_floating_point() or bool((x == x.round()).all())
+    candidates = [(0.0, 1.0), (-1.0, 1.0)] + ([(0.0, 255.0)] if whole else [])
+    for candidate in candidates:
         if candidate[0] <= low and high <= candidate[1]:
             return candidate
-    return low, high
+    nearest = (0.0, 255.0) if whole and low >= 0 else (0.0, 1.0) if low >= 0 else (-1.0, 1.0)
+    _first_outside(path, x, nearest, f"{nearest[0]:g}..{nearest[1]:g}, and no known range "
+                   "(0..1, -1..1, whole numbers in 0..255) holds every value")
+    return nearest  # not reached: _first_outside raised
 
 
 # ---------------------------------------------------------------------------

@@ -231,9 +231,11 @@ def save_image_grid(images, path, value_range=None, nrow=8, padding=2):
     x = torch.as_tensor(images).detach().to("cpu", torch.float32)
     if x.dim() == 3:
         x = x[:, None]
-    if x.dim() != 4 or x.shape[1] not in (1, 3, 4):
-        raise ValueError(f"expected images [B, C, H, W] with 1, 3 or 4 channels, "
-                         f"got {tuple(x.shape)}")
+    if x.dim() != 4:
+        raise ValueError(f"expected images [B, C, H, W], got {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3, 4):  # 2 or 5+ channels: each channel is shown as a grey image
+        nrow *= x.shape[1]
+        x = x.reshape(-1, 1, *x.shape[2:])
     low, high = value_range if value_range is not None else (float(x.min()), float(x.max()))
     if high <= low:  # a constant batch: make_grid would divide by zero
         high = low + 1e-12

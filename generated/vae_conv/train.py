@@ -72,7 +72,7 @@ def make_optimizers(model: VaeConv, lr: float | None = None, fused: bool = False
     extra = {"fused": True} if fused else {}
     return {
         "optimizer": torch.optim.Adam(list(model.enc.parameters()) + list(model.dec.parameters()),
-                                      lr=lr or 0.0001, **extra),
+                                      lr=0.0001 if lr is None else lr, **extra),
     }
 
 

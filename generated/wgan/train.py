@@ -100,8 +100,8 @@ def make_optimizers(model: Wgan, lr: float | None = None, fused: bool = False) -
     """The optimizers of the spec's `train` block, one per network."""
     extra = {"fused": True} if fused else {}
     return {
-        "G": torch.optim.RMSprop(model.G.parameters(), lr=lr or 5e-05, **extra),
-        "C": torch.optim.RMSprop(model.C.parameters(), lr=lr or 5e-05, **extra),
+        "G": torch.optim.RMSprop(model.G.parameters(), lr=5e-05 if lr is None else lr, **extra),
+        "C": torch.optim.RMSprop(model.C.parameters(), lr=5e-05 if lr is None else lr, **extra),
     }
 
 

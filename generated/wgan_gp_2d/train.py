@@ -100,8 +100,10 @@ def make_optimizers(model: WganGp2d, lr: float | None = None, fused: bool = Fals
     """The optimizers of the spec's `train` block, one per network."""
     extra = {"fused": True} if fused else {}
     return {
-        "G": torch.optim.Adam(model.G.parameters(), lr=lr or 0.0001, betas=(0.5, 0.9), **extra),
-        "C": torch.optim.Adam(model.C.parameters(), lr=lr or 0.0001, betas=(0.5, 0.9), **extra),
+        "G": torch.optim.Adam(model.G.parameters(), lr=0.0001 if lr is None else lr,
+                              betas=(0.5, 0.9), **extra),
+        "C": torch.optim.Adam(model.C.parameters(), lr=0.0001 if lr is None else lr,
+                              betas=(0.5, 0.9), **extra),
     }
 
 

@@ -1,10 +1,12 @@
 """Every numeric argument the checker accepts is one torch accepts (issue 15).
 
-The ranges are data (gendsl/check/ranges.py, the layer table, training.py's tables); the
-property test draws values anywhere in them, compiles a spec using every layer argument,
-optimizer, learning-rate schedule, init and setting, and trains it for one step on fake data:
-it must never raise. The edge cases that used to pass the checker and crash torch are refused
-with a located error.
+The ranges are data (gendsl/check/ranges.py, the layer table, training.py's tables, the loss
+terms' TERM_OPTIONS, the corruptions' and priors' ranges); the property tests draw values anywhere
+in them, compile a spec using every layer argument, optimizer, learning-rate schedule, init,
+setting, corruption, loss-term option, loss weight, GAN objective and prior, and train it for one
+step on fake data: it must never raise. The structural (shape-dependent) layer arguments come from
+tests/spec_strategies.py. The edge cases that used to pass the checker and crash torch or overflow
+float32 are refused with a located error.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gendsl.check.declarations import PRIOR_RANGES
+from gendsl.check.flow import CORRUPTION_RANGES, CORRUPTIONS
 from gendsl.check.layers import OPS
+from gendsl.check.loss import GAN_KINDS, TERM_OPTIONS
 from gendsl.check.ranges import Range
 from gendsl.check.training import INITS, LR_SCHEDULES, OPTIMIZERS, SETTINGS, WEIGHT
 from gendsl.driver import compile_source
 from gendsl.source import SourceFile
+import spec_strategies as S
 from train_support import compile_to, imported
 
 SPEC = """model ranges
@@ -29,16 +35,18 @@ encoder enc(x) -> [3] {{
     linear(8) -> batchnorm({bn}) -> leaky_relu({leaky})
     linear(8) -> layernorm({ln}) -> elu({elu}) -> dropout({dropout})
     linear(8) -> softplus({softplus})
+    h = linear(8) -> sigmoid
     linear(3)
 }}
 decoder dec(z: [3]) -> [6] {{
     linear(6) -> sigmoid
 }}
 forward {{
-    z = enc(x)
+    x_noisy = {corruption}
+    z = enc(x_noisy)
     x_hat = dec(z)
 }}
-loss = w * mse(x_hat, x)
+loss = w * mse(x_hat, x) + {c} * kl_sparsity(enc.h, rho={rho}) + l1_activity(z) / {d}
 train {{
     optimizer = {optimizer}
     lr_schedule = {lr_schedule}
@@ -96,12 +104,20 @@ def specs(draw) -> str:
     for key, valid in SETTINGS.items():
         if valid is not None and key != "n_critic":  # n_critic is d_steps' other name
             chosen[key] = draw(_number(valid, "int"))
+    corruption = draw(st.sampled_from(sorted(CORRUPTIONS)))
+    option = CORRUPTIONS[corruption][1]
+    divisor = draw(_number(WEIGHT, "float").filter(lambda v: abs(v) >= 1 / WEIGHT.high))  # 1 / d is a weight
     return SPEC.format(
         **layers, w0=_text(draw(_number(WEIGHT, "float"))), w1=_text(draw(_number(WEIGHT, "float"))),
+        corruption=f"{corruption}(x, {option}={_text(draw(_number(CORRUPTION_RANGES[option], 'float')))})",
+        c=_text(draw(_number(WEIGHT, "float"))), d=_text(divisor),
+        rho=_text(draw(_number(TERM_OPTIONS["kl_sparsity"]["rho"][2], "float"))),
         optimizer=draw(_call(OPTIMIZERS)), lr_schedule=draw(_call(LR_SCHEDULES)), init=draw(_call(INITS)),
         settings="\n".join(f"    {k} = {v}" for k, v in chosen.items()))
 
 
+@pytest.mark.torch
+@pytest.mark.slow  # compiles and trains: a handful of examples
 @settings(max_examples=12, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(specs())
@@ -115,6 +131,80 @@ def test_every_accepted_value_trains_one_step(tmp_path, text):
     assert status == 0
 
 
+GAN = """model ranges_gan
+data x: vector[2]
+latent z: [2] ~ {prior}
+generator G(z) -> [2] {{
+    linear(8) -> relu
+    linear(2)
+}}
+critic C(x) -> [1] {{
+    linear(8) -> relu
+    linear(1){last}
+}}
+forward {{
+    z ~ prior
+    fake = G(z)
+}}
+loss = gan(C(x), C(fake), {kind}{options}) + {w} * l1(fake, x)
+train {{
+    d_steps = {d_steps}
+}}
+"""
+
+
+@st.composite
+def gan_specs(draw) -> str:
+    """Every GAN objective with its options, every prior with its arguments, and a weighted term, drawn
+    anywhere in their ranges."""
+    kind = draw(st.sampled_from(GAN_KINDS))
+    options = "".join(f", {name}={_text(draw(_number(valid, 'float')))}"
+                      for name, (_, _, valid) in TERM_OPTIONS["gan"].items()
+                      if (name, kind) in (("clip", "wasserstein"), ("gp", "wasserstein_gp")))
+    prior = draw(st.sampled_from(sorted(PRIOR_RANGES)))
+    args = sorted(draw(_number(r, "float")) for r in PRIOR_RANGES[prior])
+    if prior == "uniform" and args[0] == args[1]:
+        args[1] = args[0] + 1
+    if prior == "normal":
+        args = [draw(_number(r, "float")) for r in PRIOR_RANGES[prior]]
+    return GAN.format(prior=f"{prior}({', '.join(map(_text, args))})", kind=kind, options=options,
+                      last=draw(st.sampled_from(["", " -> sigmoid"])) if not kind.startswith("wasserstein") else "",
+                      w=_text(draw(_number(WEIGHT, "float"))), d_steps=draw(_number(SETTINGS["d_steps"], "int")))
+
+
+@pytest.mark.torch
+@pytest.mark.slow  # compiles and trains: a handful of examples
+@settings(max_examples=10, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(gan_specs())
+def test_every_accepted_gan_option_and_prior_trains_one_step(tmp_path, text):
+    result = compile_source(SourceFile("gan.gen", text), emit_files=False)
+    assert result.ok, [d.message for d in result.diagnostics]
+    folder = compile_to(tmp_path / f"g{abs(hash(text))}", text=text)
+    with imported(folder) as train:
+        status = train.main(["--dry-run", "--steps", "1", "--quiet", "--no-plots", "--out", str(folder / "run"),
+                             "--batch-size", "4"])
+    assert status == 0
+
+
+@pytest.mark.torch
+@pytest.mark.slow  # compiles and trains: a handful of examples
+@settings(max_examples=8, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                 HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(S.spec(max_statements=5))
+def test_every_layer_with_drawn_structural_arguments_trains_one_step(tmp_path, spec):
+    """The integer arguments (units, kernel, stride, padding, output padding, dilation, groups, scale,
+    sizes, k of topk, embedding sizes) depend on the shapes they meet: tests/spec_strategies.py draws
+    them valid for the shape at hand, as in tests/test_shape_properties.py, which runs the forward pass
+    only; here the spec trains one step."""
+    folder = compile_to(tmp_path / f"s{abs(hash(spec.text))}", text=spec.text)
+    with imported(folder) as train:
+        status = train.main(["--dry-run", "--steps", "1", "--quiet", "--no-plots", "--out", str(folder / "run"),
+                             "--batch-size", "3"])
+    assert status == 0, spec.text
+
+
 def _refused(text: str, snippet: str) -> str:
     result = compile_source(SourceFile("r.gen", text))
     assert not result.ok
@@ -125,7 +215,8 @@ def _refused(text: str, snippet: str) -> str:
 
 
 BASE = SPEC.format(bn="", leaky="", ln="", elu="", dropout="", softplus="", w0=1, w1=1, optimizer="adam",
-                   lr_schedule="constant", init="default", settings="")
+                   lr_schedule="constant", init="default", settings="", corruption="gaussian_noise(x, std=0.1)",
+                   c=1, rho=0.05, d=1)
 
 
 @pytest.mark.parametrize("layer, arg, value", [
@@ -170,3 +261,34 @@ def test_every_range_is_finite_in_float32():
                for (kind, _, valid) in spec.values() if kind == "float"]
     for r in ranges:
         assert r.low is not None and r.high is not None and math.isfinite(r.high) and r.high <= 3.4e38, r
+
+
+@pytest.mark.parametrize("before, after, snippet", [
+    ("rho=0.05", "rho=1e-300", "1e-300"),  # 0 in float32: 0 * log 0 is nan (found by the property above)
+    ("rho=0.05", "rho=1", "1"),
+    ("+ 1 * kl_sparsity", "+ 2e6 * kl_sparsity", "2e6"),
+    ("l1_activity(z) / 1", "l1_activity(z) / 1e-7", "1e-7"),
+    ("std=0.1", "std=1e7", "1e7"),
+    ("gaussian_noise(x, std=0.1)", "masking_noise(x, p=1)", "1"),
+])
+def test_loss_and_corruption_values_beyond_float32_are_located_errors(before, after, snippet):
+    text = BASE.replace(before, after, 1)
+    assert text != BASE
+    _refused(text, snippet)
+
+
+GAN_BASE = GAN.format(prior="normal(0, 1)", kind="wasserstein_gp", options=", gp=10", last="", w=1, d_steps=1)
+
+
+@pytest.mark.parametrize("before, after, snippet", [
+    ("gp=10", "gp=1e7", "1e7"), ("gp=10", "gp=0", "0"),
+    ("wasserstein_gp, gp=10", "wasserstein, clip=1e300", "1e300"),
+    ("wasserstein_gp, gp=10", "wasserstein, clip=-1", "-1"),
+    ("normal(0, 1)", "normal(0, 1e7)", "1e7"), ("normal(0, 1)", "normal(-1e7, 1)", "-1e7"),
+    ("normal(0, 1)", "uniform(-1e9, 1)", "-1e9"),
+    ("+ 1 * l1", "+ 1e300 * l1", "1e300"),
+])
+def test_gan_options_priors_and_weights_beyond_float32_are_located_errors(before, after, snippet):
+    text = GAN_BASE.replace(before, after, 1)
+    assert text != GAN_BASE
+    _refused(text, snippet)

@@ -414,6 +414,11 @@ def test_npz_points_are_left_alone(tmp_path):
     train, test = load_data(str(tmp_path / "p.npz"), (2,), None)
     both = torch.cat([train.tensors[0], test.tensors[0]])
     assert sorted(both[:, 0].tolist()) == sorted(x[:, 0].tolist())
+    # points of no known range are refused for a rescaled spec (issue 15); with their range
+    # stored, the shape is what is wrong
+    with pytest.raises(DataError, match=r"p\.npz.*no known range"):
+        load_data(str(tmp_path / "p.npz"), (1, 28, 28), (0, 1))
+    np.savez(tmp_path / "p.npz", x=x, range=np.array([-100.0, 100.0]))
     with pytest.raises(DataError, match=r"p\.npz.*\(2,\).*\(1, 28, 28\)"):
         load_data(str(tmp_path / "p.npz"), (1, 28, 28), (0, 1))
 

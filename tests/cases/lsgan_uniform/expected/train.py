@@ -93,8 +93,10 @@ def make_optimizers(model: LsganUniform, lr: float | None = None, fused: bool = 
     """The optimizers of the spec's `train` block, one per network."""
     extra = {"fused": True} if fused else {}
     return {
-        "G": torch.optim.Adam(model.G.parameters(), lr=lr or 0.001, betas=(0.5, 0.99), **extra),
-        "D": torch.optim.SGD(model.D.parameters(), lr=lr or 0.01, momentum=0.9, **extra),
+        "G": torch.optim.Adam(model.G.parameters(), lr=0.001 if lr is None else lr,
+                              betas=(0.5, 0.99), **extra),
+        "D": torch.optim.SGD(model.D.parameters(), lr=0.01 if lr is None else lr, momentum=0.9,
+                             **extra),
     }
 
 

@@ -76,7 +76,7 @@ def make_optimizers(model: ResidualVae, lr: float | None = None, fused: bool = F
     extra = {"fused": True} if fused else {}
     return {
         "optimizer": torch.optim.AdamW(list(model.enc.parameters()) + list(model.dec.parameters()),
-                                       lr=lr or 0.001, **extra),
+                                       lr=0.001 if lr is None else lr, **extra),
     }
 
 
