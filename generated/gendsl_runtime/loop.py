@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import math
 import os
-import shlex
 import signal
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from . import distributed
 from .data import DataError, fake_data, load_data, pretrained_features, toy_modes
 from .digit_quality import ClassifierSettings, digit_quality
 from .metrics import accuracy_per_class, mode_metrics
@@ -84,7 +84,9 @@ def parse_args(recipe: Recipe, argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=recipe.epochs)
     p.add_argument("--steps", type=int, default=None,
                    help="stop after this many training iterations")
-    p.add_argument("--batch-size", type=int, default=recipe.batch_size)
+    p.add_argument("--batch-size", type=int, default=recipe.batch_size,
+                   help="samples per step, over all processes: under torchrun each of N "
+                   "processes takes batch-size/N")
     p.add_argument("--lr", type=float, default=None,
                    help="override the learning rate of every optimizer")
     p.add_argument("--seed", type=int, default=recipe.seed)
@@ -398,7 +400,7 @@ def load_checkpoint(recipe: Recipe, path: Path, model, optimizers: dict, schedul
 
 def save_checkpoint(recipe: Recipe, path: Path, model, optimizers: dict, schedulers: list,
                     step: int, epoch: int,
-                    batch: int) -> None:
+                    batch: int, extra: dict | None = None) -> None:
     atomic_save({
         "spec_sha256": recipe.sha256, "step": step, "epoch": epoch, "batch": batch,
         "model": model.state_dict(),
@@ -406,6 +408,7 @@ def save_checkpoint(recipe: Recipe, path: Path, model, optimizers: dict, schedul
         "schedulers": [s.state_dict() for s in schedulers],
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        **(extra or {}),  # under torchrun: every process's random state
     }, path)
 
 
@@ -477,8 +480,22 @@ def load_sets(recipe: Recipe, args: argparse.Namespace):
 
 def main(recipe: Recipe, argv=None) -> int:
     args = parse_args(recipe, argv)
+    procs = distributed.start(pick_device(args.device), args.batch_size)
+    if isinstance(procs, str):
+        print(procs, file=sys.stderr)
+        return 1
+    try:
+        status = train(recipe, args, procs, argv)
+    except BaseException:
+        procs.abort()
+        raise
+    procs.finish()
+    return status
+
+
+def train(recipe: Recipe, args: argparse.Namespace, procs: distributed.Processes, argv) -> int:
     torch.manual_seed(args.seed)
-    device = pick_device(args.device)
+    device = procs.device
     if args.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     if args.detect_anomaly:
@@ -486,7 +503,8 @@ def main(recipe: Recipe, argv=None) -> int:
     out = Path(args.out)
     if args.dry_run:
         args.steps = args.steps or 3
-    sets = load_sets(recipe, args)
+    with procs.main_first():
+        sets = load_sets(recipe, args)
     if isinstance(sets, str):
         print(sets, file=sys.stderr)
         return 1
@@ -507,8 +525,10 @@ def main(recipe: Recipe, argv=None) -> int:
     steps_per_epoch = max(1, len(train_set) // args.batch_size)
     total_steps = args.steps or args.epochs * steps_per_epoch
     schedulers = recipe.schedulers(optimizers, total_steps) if recipe.schedulers else []
-    # checkpoints keep the uncompiled names
-    stepped = torch.compile(model) if args.compile else model
+    # under torchrun each network in its own DistributedDataParallel; checkpoints keep `model`'s
+    # names
+    stepped = procs.wrap(model)
+    stepped = torch.compile(stepped) if args.compile else stepped
     if args.amp == "off":
         autocast = contextlib.nullcontext()
     else:
@@ -517,27 +537,34 @@ def main(recipe: Recipe, argv=None) -> int:
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none
     scaler = torch.amp.GradScaler(device.type) if args.amp == "fp16" else NO_SCALING
     noise = fixed_noise(model, 64, args.seed, device) if recipe.generative else None
-    quality = quality_measure(recipe, args)
+    quality = quality_measure(recipe, args) if procs.main else None
     quality_rows: list[dict] = []  # the digit-quality figures of each measured epoch
     watch = Watch(recipe, train_set, noise)
 
     step, start_epoch, skip = 0, 0, 0
     checkpoint = out / "checkpoints" / "last.pt"
+    state = None
     if args.resume:
         if not checkpoint.exists():
             print(f"error: --resume, but {checkpoint} does not exist", file=sys.stderr)
             return 1
         state = load_checkpoint(recipe, checkpoint, model, optimizers, schedulers)
         step, start_epoch, skip = state["step"], state["epoch"], state["batch"]
-        drop_rows_after(out / "losses.csv", step)
+        if procs.main:
+            drop_rows_after(out / "losses.csv", step)
+    procs.seed_rank(args.seed, state)  # under torchrun: a random stream per process
     write_files = not args.dry_run or args.out != f"runs/{recipe.name}"
     columns = ["step", "epoch", "split", *recipe.columns]
     if image_generator(recipe):
         columns += QUALITY_COLUMNS[:4] + (QUALITY_COLUMNS[4:] if recipe.num_classes else ())
-    log = CsvLog(out / "losses.csv", append=args.resume, fields=columns) if write_files else None
+    log = (CsvLog(out / "losses.csv", append=args.resume, fields=columns)
+           if write_files and procs.main else None)
 
     def save(epoch, batch):
-        save_checkpoint(recipe, checkpoint, model, optimizers, schedulers, step, epoch, batch)
+        extra = procs.rng_states()  # every process at the same step
+        if procs.main:
+            save_checkpoint(recipe, checkpoint, model, optimizers, schedulers, step, epoch, batch,
+                            extra)
 
     stop = {"signal": None}
 
@@ -546,7 +573,7 @@ def main(recipe: Recipe, argv=None) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = None
-    if not args.quiet:
+    if not args.quiet and procs.main:
         try:
             from tqdm import tqdm
             progress = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True)
@@ -556,11 +583,14 @@ def main(recipe: Recipe, argv=None) -> int:
     started = last_step_at = time.perf_counter()
     first_step = step
     done = bool(args.steps) and step >= args.steps  # a resumed run that already reached --steps
+    stopped_by = None  # the signal every process saw at the same step
+    shard = procs.shard(train_set, args.batch_size, args.seed)  # under torchrun
     try:
         for epoch in range(start_epoch, args.epochs if not args.steps else 10**9):
             if done:
                 break
-            shuffled = batches(train_set, args.batch_size, args.seed, epoch, drop_last=True)
+            shuffled = (shard.epoch(epoch) if shard is not None
+                        else batches(train_set, args.batch_size, args.seed, epoch, drop_last=True))
             for batch, (inputs, labels) in enumerate(shuffled):
                 if batch < skip:
                     continue
@@ -574,12 +604,14 @@ def main(recipe: Recipe, argv=None) -> int:
                                             scaler)
                 for sched in schedulers:
                     sched.step()
+                row, stopped_by = procs.agree(row, stop["signal"])
                 bad = sorted((k for k, v in row.items() if not math.isfinite(v)),
                              key=lambda k: k in TOTALS)
-                if bad:
-                    print(f"\nerror: loss term `{bad[0]}` is {row[bad[0]]} at step {step + 1}; "
-                          "stopping. "
-                          f"The last good checkpoint is {checkpoint}.", file=sys.stderr)
+                if bad:  # the same on every process: the figures are averaged over them
+                    if procs.main:
+                        print(f"\nerror: loss term `{bad[0]}` is {row[bad[0]]} at step "
+                              f"{step + 1}; stopping. The last good checkpoint is {checkpoint}.",
+                              file=sys.stderr)
                     return 1
                 step += 1
                 last_step_at = time.perf_counter()
@@ -592,13 +624,13 @@ def main(recipe: Recipe, argv=None) -> int:
                     progress.set_postfix({"epoch": epoch, **shown}, refresh=False)
                 if write_files and step % args.checkpoint_every == 0:
                     save(epoch, batch + 1)
-                if stop["signal"] or (args.steps and step >= args.steps):
+                if stopped_by or (args.steps and step >= args.steps):
                     if write_files:
                         save(epoch, batch + 1)
                     done = True
                     break
             skip = 0
-            if write_files:
+            if write_files and procs.main:
                 # evaluation and samples draw random numbers on a fork of the generator, so
                 # training continues on the stream it would have had without them (and a resume
                 # matches)
@@ -615,8 +647,8 @@ def main(recipe: Recipe, argv=None) -> int:
                                      out / "samples" / f"epoch_{epoch:03d}.png", args, device,
                                      noise)
                     watch.epoch_end(model, step, epoch, device)
-                if not done:
-                    save(epoch + 1, 0)
+            if write_files and not done:
+                save(epoch + 1, 0)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -626,11 +658,14 @@ def main(recipe: Recipe, argv=None) -> int:
             log.close()
     # training steps (and per-epoch evaluation), not the end-of-run work
     elapsed = last_step_at - started
-    if stop["signal"]:
+    if stopped_by:
         again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
-        print(f"stopped by {stop['signal']} at step {step}; checkpoint written. Resume with: "
-              f"python {shlex.join([sys.argv[0], *again, '--resume'])}", file=sys.stderr)
+        if procs.main:
+            print(f"stopped by {stopped_by} at step {step}; checkpoint written. Resume with: "
+                  f"{procs.resume_command(sys.argv[0], again)}", file=sys.stderr)
         return 130
+    if not procs.main:
+        return 0
     metrics = {"steps": step, "seconds": round(elapsed, 3),
                "steps_per_second": round((step - first_step) / elapsed,
                                          3) if elapsed > 0 else None}
