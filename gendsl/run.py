@@ -25,7 +25,8 @@ STOPPED = 130  # train.py's status after a signal: checkpoint written
 FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True, sets=()) -> int:
+def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True, sets=(),
+             nproc: int = 1) -> int:
     from gendsl.cli import _print_diagnostics, output_dir, write_files
     from gendsl.driver import compile_path
 
@@ -34,18 +35,19 @@ def run_spec(spec: str, train_args: list[str], output: str | None = None, write:
     if not result.ok:
         return 1
     resume = ["gendsl", "run", *(["--no-write"] if not write else []), *(["-o", output] if output else []),
+              *(["--nproc", str(nproc)] if nproc > 1 else []),
               *[x for value in sets for x in ("--set", value)], spec, *[a for a in train_args if a != "--resume"],
               "--resume"]
     if write:
         folder = output_dir(output, result.model.name)
         write_files(folder, result.files, quiet=True)
-        return _train(folder, train_args, resume)
+        return _train(folder, train_args, resume, nproc)
     tmp = tempfile.mkdtemp(prefix="gendsl-")
     status = None
     try:
         folder = Path(tmp) / result.model.name
         write_files(folder, result.files, quiet=True)
-        status = _train(folder, train_args, resume)
+        status = _train(folder, train_args, resume, nproc)
         return status
     finally:
         if status == STOPPED:  # train.py's own resume line names this folder: keep it working
@@ -70,12 +72,24 @@ def _child_setup() -> None:  # pragma: no cover - runs in the child between fork
             pass
 
 
-def _train(folder: Path, train_args: list[str], resume: list[str]) -> int:
-    command = [sys.executable, str(folder / "train.py"), *train_args]
+def train_command(folder: Path, train_args: list[str], nproc: int = 1) -> list[str]:
+    """python train.py ...; for nproc > 1, torchrun starting nproc processes on this machine
+    (`--standalone`: a free port of its own; `--`: torchrun would take train.py's --n for an
+    abbreviation of its own options)."""
+    if nproc > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+                "--", str(folder / "train.py"), *train_args]
+    return [sys.executable, str(folder / "train.py"), *train_args]
+
+
+def _train(folder: Path, train_args: list[str], resume: list[str], nproc: int = 1) -> int:
+    command = train_command(folder, train_args, nproc)
     child: subprocess.Popen | None = None
     pending: list[int] = []
+    forwarded: list[int] = []
 
     def forward(signum, frame):
+        forwarded.append(signum)
         if child is None:
             pending.append(signum)
         elif child.poll() is None:
@@ -93,6 +107,10 @@ def _train(folder: Path, train_args: list[str], resume: list[str]) -> int:
             child.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if nproc > 1 and forwarded and status == 1:
+        # torchrun passes the signal to every process, which stop at the same step (rank 0 writes
+        # the checkpoint) and exit 130; torchrun itself then exits 1 with a traceback
+        status = STOPPED
     if status == STOPPED:
         print(f"Resume with: {shlex.join(resume)}", file=sys.stderr)
     if status < 0:

@@ -191,13 +191,14 @@ class Processes:
         """The command that resumes this run."""
         if not self.distributed:
             return f"python {shlex.join([script, *args, '--resume'])}"
+        # `--`: torchrun would read train.py's --n as an abbreviation of its own options
+        program = shlex.join(["--", script, *args, "--resume"])
         nodes = self.world // self.local_world
-        launch = ["torchrun", "--nproc_per_node", str(self.local_world)]
         if nodes > 1:
-            return (f"(on each of the {nodes} machines) {shlex.join(launch)} --nnodes {nodes} "
-                    f"--rdzv-backend c10d --rdzv-endpoint HOST:PORT "
-                    f"{shlex.join([script, *args, '--resume'])}")
-        return shlex.join([*launch, script, *args, "--resume"])
+            return (f"(on each of the {nodes} machines) torchrun --nnodes {nodes} "
+                    f"--nproc_per_node {self.local_world} --rdzv-backend c10d "
+                    f"--rdzv-endpoint HOST:PORT {program}")
+        return f"torchrun --standalone --nproc_per_node {self.local_world} {program}"
 
     def finish(self) -> None:
         """Wait for every process (rank 0 writes the last checkpoint and figures while the others
