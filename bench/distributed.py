@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.common import PYTHON, ROOT, child_env, log, machine, run, table
 
 MODELS = {  # model -> (batch, short steps, long steps)
-    "vae": (128, 40, 240),
+    "vae": (128, 20, 120),
     "dcgan_mnist": (64, 4, 24),
 }
 CONFIGS = {
