@@ -46,7 +46,7 @@ def loop_seconds(model: str, config: str, steps: int, work: Path) -> tuple[float
     seconds = json.loads((out / "metrics.json").read_text())["seconds"]
     shutil.rmtree(out, ignore_errors=True)
     shown = " ".join(["torchrun --standalone --nproc_per_node 2 --" if launch else "python",
-                      *[a.replace(str(ROOT) + "/", "") for a in args[:-2]]])
+                      *[a.replace(str(ROOT) + "/", "") for a in args[:-4]]])  # no --root, --out
     prefix = " ".join(f"{k}={v}" for k, v in env.items() if not launch)
     return seconds, f"{prefix} {shown}".strip()
 
