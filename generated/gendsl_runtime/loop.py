@@ -3,7 +3,8 @@
 A train.py defines what its spec says (the model, the loss terms, the GAN objective,
 the optimizers and schedules, `train_step` and `validate`) and passes them to `main`
 in a `Recipe`. Everything else lives here once: options, data, the loop, checkpoints
-and resume, SIGINT/SIGTERM, losses.csv, evaluation, sample grids and metrics.json.
+and resume, SIGINT/SIGTERM, losses.csv, evaluation, sample grids and metrics.json. Under
+torchrun, the hooks of distributed.py (`procs`) spread each step over the processes.
 """
 
 import argparse
