@@ -12,16 +12,10 @@ import sys
 from pathlib import Path
 
 from gendsl import __version__
+from gendsl.files import output_dir, write_files
+from gendsl.formats import print_diagnostics as _print_diagnostics
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
-
-
-def _print_diagnostics(result, writer=None) -> None:
-    from gendsl.formats import DiagnosticWriter
-
-    (writer or DiagnosticWriter("text")).write(result.diagnostics, result.source)
-    if getattr(result, "stopped", None):
-        print(result.stopped, file=sys.stderr)
 
 
 def _writer(args):
@@ -106,10 +100,6 @@ def cmd_summary(args) -> int:
     return _each(args.files, one)
 
 
-def output_dir(out: str | None, model_name: str) -> Path:
-    return Path(out if out is not None else "generated") / model_name
-
-
 def cmd_compile(args) -> int:
     from gendsl.driver import compile_path
 
@@ -149,19 +139,6 @@ def _key(folder: Path) -> Path:
         return folder.resolve()
     except OSError:
         return folder.absolute()
-
-
-def write_files(folder: Path, files: dict[str, str], quiet: bool = False, out=None) -> None:
-    """Write a model's files (see files.py); say what was written and what stale files were removed."""
-    from gendsl.files import write_atomically
-
-    removed = write_atomically(folder, files)
-    if not quiet:
-        print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(n for n in files if '/' not in n))})",
-              file=out or sys.stdout)
-        if removed:
-            print(f"removed {', '.join(f'{folder.as_posix()}/{n}' for n in removed)}: no longer generated",
-                  file=out or sys.stdout)
 
 
 def _diff(folder: Path, files: dict[str, str], out=None) -> int:

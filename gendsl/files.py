@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -96,3 +97,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def output_dir(out: str | None, model_name: str) -> Path:
+    """Where a model's files go: OUT/<model>, generated/<model> by default."""
+    return Path(out if out is not None else "generated") / model_name
+
+
+def write_files(folder: Path, files: dict[str, str], quiet: bool = False, out=None) -> None:
+    """Write a model's files; say what was written and what stale files were removed."""
+    removed = write_atomically(folder, files)
+    if not quiet:
+        print(f"wrote {folder.as_posix()}/ ({', '.join(sorted(n for n in files if '/' not in n))})",
+              file=out or sys.stdout)
+        if removed:
+            print(f"removed {', '.join(f'{folder.as_posix()}/{n}' for n in removed)}: no longer generated",
+                  file=out or sys.stdout)

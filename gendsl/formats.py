@@ -197,3 +197,10 @@ class DiagnosticWriter:
             json.dump(sarif_log(self._sarif), self.out, indent=2, ensure_ascii=False)
             self.out.write("\n")
         self.out.flush()
+
+
+def print_diagnostics(result, writer: DiagnosticWriter | None = None) -> None:
+    """A compile result's diagnostics (text by default), and the line saying why checking stopped."""
+    (writer or DiagnosticWriter("text")).write(result.diagnostics, result.source)
+    if getattr(result, "stopped", None):
+        print(result.stopped, file=sys.stderr)

@@ -27,21 +27,46 @@ FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHU
 
 def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True, sets=(),
              nproc: int = 1) -> int:
-    from gendsl.cli import _print_diagnostics, output_dir, write_files
     from gendsl.driver import compile_path
+    from gendsl.files import output_dir, write_files
+    from gendsl.formats import print_diagnostics
 
     result = compile_path(spec, sets=sets)
-    _print_diagnostics(result)
+    print_diagnostics(result)
     if not result.ok:
         return 1
     resume = ["gendsl", "run", *(["--no-write"] if not write else []), *(["-o", output] if output else []),
               *(["--nproc", str(nproc)] if nproc > 1 else []),
               *[x for value in sets for x in ("--set", value)], spec, *[a for a in train_args if a != "--resume"],
               "--resume"]
-    if write:
-        folder = output_dir(output, result.model.name)
-        write_files(folder, result.files, quiet=True)
-        return _train(folder, train_args, resume, nproc)
+    with tempfile.TemporaryDirectory(prefix="gendsl-graph-") as pictures:
+        train_args = [*train_args, *_report_graph(result.model, train_args, Path(pictures))]
+        if write:
+            folder = output_dir(output, result.model.name)
+            write_files(folder, result.files, quiet=True)
+            return _train(folder, train_args, resume, nproc)
+        return _train_in_temporary_folder(result, train_args, resume, nproc)
+
+
+def _report_graph(model, train_args: list[str], folder: Path) -> list[str]:
+    """`--report-graph FILE` with the model's graph as SVG for train.py's report.html, when the
+    report is wanted and a renderer (Graphviz's dot, or matplotlib) is installed."""
+    if any(a in ("--no-report", "--dry-run", "-h", "--help") or a.startswith("--report-graph")
+           for a in train_args):
+        return []
+    from gendsl.graph_view import GraphError, graph_output
+    try:
+        svg = graph_output(model, "svg")
+    except (GraphError, OSError, subprocess.SubprocessError):  # no renderer: the report says how to add one
+        return []
+    path = folder / "graph.svg"
+    path.write_bytes(svg)
+    return ["--report-graph", str(path)]
+
+
+def _train_in_temporary_folder(result, train_args: list[str], resume: list[str], nproc: int = 1) -> int:
+    from gendsl.files import write_files
+
     tmp = tempfile.mkdtemp(prefix="gendsl-")
     status = None
     try:

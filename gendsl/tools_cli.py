@@ -53,7 +53,7 @@ def add_tool_commands(sub) -> None:
 # ---- fmt ---------------------------------------------------------------------------------
 
 def cmd_fmt(args) -> int:
-    from gendsl.cli import _print_diagnostics
+    from gendsl.formats import print_diagnostics as _print_diagnostics
     from gendsl.driver import Result, read_source
     from gendsl.fmt import FormatError, format_text
     from gendsl.source import SourceFile
@@ -106,7 +106,7 @@ def _replace(path: Path, text: str) -> None:
 # ---- graph -------------------------------------------------------------------------------
 
 def cmd_graph(args) -> int:
-    from gendsl.cli import _print_diagnostics
+    from gendsl.formats import print_diagnostics as _print_diagnostics
     from gendsl.driver import compile_path
     from gendsl.graph_view import FORMATS, GraphError, graph_output
 
@@ -155,7 +155,7 @@ def cmd_report(args) -> int:
         return EXIT_USER
     graph = spec_text = None
     if args.spec:
-        from gendsl.cli import _print_diagnostics
+        from gendsl.formats import print_diagnostics as _print_diagnostics
         from gendsl.driver import compile_path
         from gendsl.graph_view import GraphError, graph_output
 

@@ -72,7 +72,8 @@ def _missing(what: str) -> str:
 
 
 def _data_uri(path: Path) -> str:
-    kind = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+    kind = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
+            ".jpeg": "image/jpeg"}
     mime = kind.get(path.suffix.lower(), "application/octet-stream")
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
@@ -88,8 +89,12 @@ def _graph(out: Path, graph) -> str:
                 graph = candidate
                 break
     if graph is None:
-        return _missing("no graph: pass graph= (the SVG of `gendsl graph SPEC --format svg`)")
-    if isinstance(graph, (str, bytes)) and (isinstance(graph, bytes) or graph.lstrip().startswith("<")):
+        return _missing("no graph: `gendsl run` adds it, or `gendsl report RUN --spec SPEC` "
+                        "(or train.py --report-graph with the SVG of `gendsl graph SPEC "
+                        "--format svg`)")
+    svg_text = isinstance(graph, bytes) or (
+        isinstance(graph, str) and graph.lstrip().startswith("<"))
+    if svg_text:
         data = graph if isinstance(graph, bytes) else graph.encode("utf-8")
         uri = "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
     else:
@@ -119,7 +124,8 @@ def _losses(path: Path) -> str:
     rows = read_rows(path)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     x_key = next((k for k in ("step", "epoch") if k in columns), None)
-    terms = [k for k in columns if k not in INDEX_COLUMNS and all(isinstance(r.get(k, 0.0), float) for r in rows)]
+    terms = [k for k in columns
+             if k not in INDEX_COLUMNS and all(isinstance(r.get(k, 0.0), float) for r in rows)]
     if not rows or not terms:
         return _missing("losses.csv holds no rows yet")
     charts = []
@@ -152,25 +158,29 @@ def _chart(term: str, series: dict, x_label: str, width: int = 360, height: int 
     def sy(y):
         return height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
 
-    parts = [f'<svg class="chart" role="img" aria-label="{html.escape(term)}" viewBox="0 0 {width} {height}" '
+    name, base = html.escape(term), height - bottom
+    parts = [f'<svg class="chart" role="img" aria-label="{name}" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-             f'<text x="{width / 2}" y="15" text-anchor="middle" class="title">{html.escape(term)}</text>',
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" class="axis"/>',
+             f'<text x="{width / 2}" y="15" text-anchor="middle" class="title">{name}</text>',
+             f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" class="axis"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" class="axis"/>',
              f'<text x="{left - 4}" y="{sy(y1) + 4:.1f}" text-anchor="end">{_num(y1)}</text>',
              f'<text x="{left - 4}" y="{sy(y0) + 4:.1f}" text-anchor="end">{_num(y0)}</text>',
              f'<text x="{left}" y="{height - 12}" text-anchor="start">{_num(x0)}</text>',
              f'<text x="{width - right}" y="{height - 12}" text-anchor="end">{_num(x1)}</text>',
-             f'<text x="{(left + width) / 2}" y="{height - 2}" text-anchor="middle">{html.escape(x_label)}</text>']
+             f'<text x="{(left + width) / 2}" y="{height - 2}" text-anchor="middle">'
+             f'{html.escape(x_label)}</text>']
     for k, (split, pts) in enumerate(sorted(series.items(), key=lambda s: s[0] != "train")):
         color = _PALETTE[k % len(_PALETTE)]
         points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         dash = "" if split == "train" else ' stroke-dasharray="4 3"'
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} points="{points}"/>')
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} '
+                     f'points="{points}"/>')
         if split != "train" or len(pts) == 1:
-            parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>' for x, y in pts]
-        parts.append(f'<text x="{width - right}" y="{top + 12 * (k + 1)}" text-anchor="end" fill="{color}">'
-                     f'{html.escape(split)}</text>')
+            parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>'
+                      for x, y in pts]
+        parts.append(f'<text x="{width - right}" y="{top + 12 * (k + 1)}" text-anchor="end" '
+                     f'fill="{color}">{html.escape(split)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -185,15 +195,17 @@ def _epoch_of(path: Path) -> str:
 
 
 def _samples(folder: Path) -> str:
-    images = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg")) \
+    kinds = (".png", ".svg", ".jpg", ".jpeg")
+    images = sorted(p for p in folder.glob("*") if p.suffix.lower() in kinds) \
         if folder.is_dir() else []
     if not images:
         return _missing("no sample grids in samples/")
     last = images[-1]
-    figures = "\n".join(f'<figure>{_img(_data_uri(p), f"samples, {_epoch_of(p)}")}<figcaption>{_epoch_of(p)}'
-                        f'</figcaption></figure>' for p in images)
-    return (f'<figure class="latest">{_img(_data_uri(last), f"latest samples, {_epoch_of(last)}")}'
-            f'<figcaption>latest: {_epoch_of(last)}</figcaption></figure>\n<div class="grid">{figures}</div>')
+    figures = "\n".join(f'<figure>{_img(_data_uri(p), f"samples, {_epoch_of(p)}")}'
+                        f'<figcaption>{_epoch_of(p)}</figcaption></figure>' for p in images)
+    latest = _img(_data_uri(last), f"latest samples, {_epoch_of(last)}")
+    return (f'<figure class="latest">{latest}<figcaption>latest: {_epoch_of(last)}</figcaption>'
+            f'</figure>\n<div class="grid">{figures}</div>')
 
 
 def _figures(out: Path) -> str:
@@ -201,8 +213,8 @@ def _figures(out: Path) -> str:
     if not images:
         return _missing("none")
     return '<div class="grid">' + "\n".join(
-        f'<figure>{_img(_data_uri(p), p.stem)}<figcaption>{html.escape(p.name)}</figcaption></figure>'
-        for p in images) + "</div>"
+        f'<figure>{_img(_data_uri(p), p.stem)}<figcaption>{html.escape(p.name)}</figcaption>'
+        '</figure>' for p in images) + "</div>"
 
 
 def _metrics(path: Path) -> str:
@@ -214,8 +226,10 @@ def _metrics(path: Path) -> str:
         return _missing(f"metrics.json cannot be read: {exc}")
     rows = []
     for key, value in metrics.items():
-        shown = _num(value) if isinstance(value, float) else json.dumps(value) if isinstance(value, (list, dict)) \
-            else str(value)
+        if isinstance(value, float):
+            shown = _num(value)
+        else:
+            shown = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
         rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(shown)}</td></tr>")
     return '<table class="metrics">' + "".join(rows) + "</table>"
 
@@ -240,11 +254,13 @@ def _environment() -> str:
             rows.append((package, metadata.version(package)))
         except metadata.PackageNotFoundError:
             pass
-    torch = sys.modules.get("torch")  # only when the run imported it: reading the device costs nothing then
+    # only when the run imported torch: reading the device costs nothing then
+    torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         rows.append(("device", torch.cuda.get_device_name(0)))
     return '<table class="environment">' + "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows) + "</table>"
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows) \
+        + "</table>"
 
 
 _PAGE = """<!DOCTYPE html>
@@ -254,16 +270,22 @@ _PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1e293b; }}
-h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.2rem; border-bottom: 1px solid #cbd5e1; padding-bottom: .2rem; }}
-img {{ max-width: 100%; image-rendering: pixelated; }} img.graph {{ image-rendering: auto; max-height: 900px; }}
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem;
+        color: #1e293b; }}
+h1 {{ font-size: 1.6rem; }}
+h2 {{ font-size: 1.2rem; border-bottom: 1px solid #cbd5e1; padding-bottom: .2rem; }}
+img {{ max-width: 100%; image-rendering: pixelated; }}
+img.graph {{ image-rendering: auto; max-height: 900px; }}
 .grid {{ display: flex; flex-wrap: wrap; gap: .8rem; }} .grid figure {{ margin: 0; width: 180px; }}
 .latest img {{ width: 360px; }} figcaption {{ font-size: .85rem; color: #475569; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
-svg.chart text {{ font-size: 10px; fill: #334155; }} svg.chart text.title {{ font-size: 12px; font-weight: 600; }}
+svg.chart text {{ font-size: 10px; fill: #334155; }}
+svg.chart text.title {{ font-size: 12px; font-weight: 600; }}
 svg.chart .axis {{ stroke: #94a3b8; }}
-table {{ border-collapse: collapse; }} th, td {{ text-align: left; padding: .2rem .8rem .2rem 0; font-size: .9rem; }}
-th {{ color: #475569; font-weight: 500; }} pre {{ background: #f1f5f9; padding: .6rem; overflow-x: auto; }}
+table {{ border-collapse: collapse; }}
+th, td {{ text-align: left; padding: .2rem .8rem .2rem 0; font-size: .9rem; }}
+th {{ color: #475569; font-weight: 500; }}
+pre {{ background: #f1f5f9; padding: .6rem; overflow-x: auto; }}
 .missing {{ color: #64748b; font-style: italic; }}
 </style>
 </head>

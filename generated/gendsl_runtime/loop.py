@@ -26,6 +26,7 @@ from .digit_quality import ClassifierSettings, digit_quality
 from .metrics import accuracy_per_class, mode_metrics
 from .outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses, save_image_grid,
                       save_latent_scatter, save_scatter_2d)
+from .report import write_report
 
 # sums of terms: a bad value is reported by the term that caused it
 TOTALS = ("loss", "loss_d", "loss_g")
@@ -113,6 +114,10 @@ def parse_args(recipe: Recipe, argv=None) -> argparse.Namespace:
     p.add_argument("--no-plots", action="store_true",
                    help="no matplotlib figures (losses.png, scatter plots); image grids are still "
                    "written")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write OUT/report.html (one page: graph, losses, samples, metrics)")
+    p.add_argument("--report-graph", default=None, metavar="SVG",
+                   help="the model's graph shown in OUT/report.html (`gendsl run` passes it)")
     p.add_argument("--detect-anomaly", action="store_true",
                    help="torch.autograd anomaly detection (slow)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -437,6 +442,17 @@ def attach_pretrained(recipe: Recipe, model, weights: str) -> None:
         model.add_module(name, net)
 
 
+def report(recipe: Recipe, out: Path, args: argparse.Namespace, argv) -> None:
+    """OUT/report.html, from what the run has written so far (unless --no-report)."""
+    if args.no_report:
+        return
+    command = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
+    try:
+        write_report(out, command=command, graph=args.report_graph, title=recipe.name)
+    except OSError as exc:  # the results are written: a page about them is not worth failing for
+        print(f"warning: report.html not written: {exc}", file=sys.stderr)
+
+
 def drop_rows_after(path: Path, step: int) -> None:
     """Forget rows of steps after the checkpoint a run resumes from (written before a kill -9)."""
     if not path.exists():
@@ -662,6 +678,8 @@ def train(recipe: Recipe, args: argparse.Namespace, procs: distributed.Processes
     if stopped_by:
         again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]
         if procs.main:
+            if write_files:
+                report(recipe, out, args, argv)
             print(f"stopped by {stopped_by} at step {step}; checkpoint written. Resume with: "
                   f"{procs.resume_command(sys.argv[0], again)}", file=sys.stderr)
         return 130
@@ -678,6 +696,7 @@ def train(recipe: Recipe, args: argparse.Namespace, procs: distributed.Processes
         atomic_write_json(metrics, out / "metrics.json")
         if not args.no_plots:
             plot_losses(out / "losses.csv", out / "losses.png")
+        report(recipe, out, args, argv)
     if not args.quiet:
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k,
                        v in metrics.items()

@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from gendsl.cli import main
 from gendsl.runtime.report import write_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
 
@@ -162,3 +163,28 @@ def test_report_renders_in_chromium_with_images_and_no_console_errors(run, tmp_p
     assert len(state["images"]) == 6  # graph, latest grid, three grids, latent.png
     assert all(done and width > 0 for done, width, _ in state["images"]), state["images"]
     assert state["charts"] >= 3
+
+
+# ---- every run writes one ----------------------------------------------------------------------
+
+def test_every_run_writes_its_report_and_gendsl_run_adds_the_graph(tmp_path, monkeypatch, capsys):
+    """train.py writes OUT/report.html at the end of a run (not with --no-report); `gendsl run` hands it
+    the model's graph."""
+    monkeypatch.chdir(tmp_path)
+    spec = ROOT / "specs" / "gan_ring8.gen"
+    common = ["--steps", "2", "--batch-size", "8", "--quiet", "--no-plots"]
+    assert main(["run", "-o", "gen", str(spec), *common, "--out", "with_graph"]) == 0
+    page = (tmp_path / "with_graph" / "report.html").read_text()
+    graph = page.split('class="graph"')[0].rsplit('src="data:image/svg+xml;base64,', 1)[1].split('"')[0]
+    assert b"generator" in base64.b64decode(graph)
+    assert 'aria-label="loss_d"' in page and "<th>steps</th><td>2</td>" in page
+    train_py = str(tmp_path / "gen" / "gan_ring8" / "train.py")
+    done = subprocess.run([sys.executable, train_py, *common, "--out", "alone"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "alone" / "report.html").read_text()
+    assert "no graph: `gendsl run` adds it" in page and 'aria-label="loss_g"' in page
+    done = subprocess.run([sys.executable, train_py, *common, "--no-report", "--out", "none"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "none" / "metrics.json").exists() and not (tmp_path / "none" / "report.html").exists()

@@ -12,14 +12,11 @@ and review and commit the diff together with the compiler change.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("update_golden", Path(__file__).with_name("update_golden.py"))
-golden = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(golden)
+import update_golden as golden  # tests/ is on pytest's pythonpath
 
 HOW_TO_UPDATE = ("if this change is intended, run `python -m tests.update_golden` (or `gendsl compile specs/*.gen`) "
                  "and commit the result")
