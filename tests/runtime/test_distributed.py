@@ -2,7 +2,7 @@
 
 Two processes train a GAN with a gradient penalty and batch norm, a VAE and a deterministic
 autoencoder for a few steps on a few samples. Each process writes its parameters at the end
-(tests/distributed/rank_dump.py), so the tests compare them; the checkpoint rank 0 wrote resumes
+(tests/runtime/rank_dump.py), so the tests compare them; the checkpoint rank 0 wrote resumes
 in one plain process; the first losses equal those of one process at twice the per-device batch
 (`--batch-size` is the global batch) wherever nothing random or batch-wide enters them (see
 docs/training.md, "Several GPUs"); `gendsl run --nproc 2` stops both processes at the same step on
@@ -28,8 +28,8 @@ from gendsl.run import train_command
 from gendsl.runtime import distributed, loop
 from train_support import compile_to
 
-ROOT = Path(__file__).resolve().parents[1]
-DUMP = ROOT / "tests" / "distributed" / "rank_dump.py"
+ROOT = Path(__file__).resolve().parents[2]
+DUMP = Path(__file__).resolve().with_name("rank_dump.py")
 
 # a critic with a gradient penalty (one backward pass through autograd.grad's graph) and a
 # generator with batch norm, two critic steps per generator step

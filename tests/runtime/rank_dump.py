@@ -1,6 +1,6 @@
 """Run a generated train.py (argv[1]) under torchrun and write each process's parameters at the end.
 
-tests/test_distributed.py starts it as `torchrun ... -- rank_dump.py TRAIN_PY [train.py options]`:
+tests/runtime/test_distributed.py starts it as `torchrun ... -- rank_dump.py TRAIN_PY [train.py options]`:
 each process writes OUT/rank<R>.pt ({name: tensor} of the model's parameters and buffers) when
 the loop has finished, before the processes leave their group, so the test can compare them.
 """
