@@ -174,8 +174,12 @@ def _diff(folder: Path, files: dict[str, str], out=None) -> int:
 def cmd_run(args, train_args: list[str]) -> int:
     from gendsl.run import run_spec
 
+    if args.nproc < 1:
+        print(f"gendsl: error: --nproc {args.nproc}: the number of processes is at least 1", file=sys.stderr)
+        return EXIT_USER
     try:
-        return run_spec(args.spec, train_args, output=args.output, write=not args.no_write, sets=args.set)
+        return run_spec(args.spec, train_args, output=args.output, write=not args.no_write, sets=args.set,
+                        nproc=args.nproc)
     except OSError as exc:
         print(f"gendsl: error: {environment_error(exc)}", file=sys.stderr)
         return EXIT_USER
@@ -269,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("-o", "--output", metavar="DIR", help="where to write the generated code (default: generated)")
     p.add_argument("--no-write", action="store_true", help="compile into a temporary folder; leave the tree alone")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N processes on this machine, launched by torchrun (DistributedDataParallel; "
+                        "train.py's --batch-size stays the global batch, N GPUs or N CPU processes)")
     _add_set(p)
     p.set_defaults(fn=None)
     return parser

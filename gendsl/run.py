@@ -25,7 +25,8 @@ STOPPED = 130  # train.py's status after a signal: checkpoint written
 FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True, sets=()) -> int:
+def run_spec(spec: str, train_args: list[str], output: str | None = None, write: bool = True, sets=(),
+             nproc: int = 1) -> int:
     from gendsl.driver import compile_path
     from gendsl.files import output_dir, write_files
     from gendsl.formats import print_diagnostics
@@ -35,6 +36,7 @@ def run_spec(spec: str, train_args: list[str], output: str | None = None, write:
     if not result.ok:
         return 1
     resume = ["gendsl", "run", *(["--no-write"] if not write else []), *(["-o", output] if output else []),
+              *(["--nproc", str(nproc)] if nproc > 1 else []),
               *[x for value in sets for x in ("--set", value)], spec, *[a for a in train_args if a != "--resume"],
               "--resume"]
     with tempfile.TemporaryDirectory(prefix="gendsl-graph-") as pictures:
@@ -42,8 +44,8 @@ def run_spec(spec: str, train_args: list[str], output: str | None = None, write:
         if write:
             folder = output_dir(output, result.model.name)
             write_files(folder, result.files, quiet=True)
-            return _train(folder, train_args, resume)
-        return _train_in_temporary_folder(result, train_args, resume)
+            return _train(folder, train_args, resume, nproc)
+        return _train_in_temporary_folder(result, train_args, resume, nproc)
 
 
 def _report_graph(model, train_args: list[str], folder: Path) -> list[str]:
@@ -62,7 +64,7 @@ def _report_graph(model, train_args: list[str], folder: Path) -> list[str]:
     return ["--report-graph", str(path)]
 
 
-def _train_in_temporary_folder(result, train_args: list[str], resume: list[str]) -> int:
+def _train_in_temporary_folder(result, train_args: list[str], resume: list[str], nproc: int = 1) -> int:
     from gendsl.files import write_files
 
     tmp = tempfile.mkdtemp(prefix="gendsl-")
@@ -70,7 +72,7 @@ def _train_in_temporary_folder(result, train_args: list[str], resume: list[str])
     try:
         folder = Path(tmp) / result.model.name
         write_files(folder, result.files, quiet=True)
-        status = _train(folder, train_args, resume)
+        status = _train(folder, train_args, resume, nproc)
         return status
     finally:
         if status == STOPPED:  # train.py's own resume line names this folder: keep it working
@@ -95,12 +97,24 @@ def _child_setup() -> None:  # pragma: no cover - runs in the child between fork
             pass
 
 
-def _train(folder: Path, train_args: list[str], resume: list[str]) -> int:
-    command = [sys.executable, str(folder / "train.py"), *train_args]
+def train_command(folder: Path, train_args: list[str], nproc: int = 1) -> list[str]:
+    """python train.py ...; for nproc > 1, torchrun starting nproc processes on this machine
+    (`--standalone`: a free port of its own; `--`: torchrun would take train.py's --n for an
+    abbreviation of its own options)."""
+    if nproc > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+                "--", str(folder / "train.py"), *train_args]
+    return [sys.executable, str(folder / "train.py"), *train_args]
+
+
+def _train(folder: Path, train_args: list[str], resume: list[str], nproc: int = 1) -> int:
+    command = train_command(folder, train_args, nproc)
     child: subprocess.Popen | None = None
     pending: list[int] = []
+    forwarded: list[int] = []
 
     def forward(signum, frame):
+        forwarded.append(signum)
         if child is None:
             pending.append(signum)
         elif child.poll() is None:
@@ -118,6 +132,10 @@ def _train(folder: Path, train_args: list[str], resume: list[str]) -> int:
             child.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if nproc > 1 and forwarded and status == 1:
+        # torchrun passes the signal to every process, which stop at the same step (rank 0 writes
+        # the checkpoint) and exit 130; torchrun itself then exits 1 with a traceback
+        status = STOPPED
     if status == STOPPED:
         print(f"Resume with: {shlex.join(resume)}", file=sys.stderr)
     if status < 0:

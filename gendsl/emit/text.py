@@ -126,8 +126,19 @@ def wrap(code: str, indent: int) -> str:
             break
     else:
         return code
-    rest = " " * (indent + start + 1) + code[cut[1]:]
-    return code[:cut[0]].rstrip() + "\n" + (wrap(rest, 0) if len(rest) > WIDTH else rest)
+    pad = indent + start + 1
+    lines, rest = [code[:cut[0]].rstrip()], code[cut[1]:]
+    while pad + len(rest) > WIDTH:
+        # the rest is still inside the bracket: break it again at that bracket's depth first
+        inside = " " * (pad - 1) + "(" + rest
+        again = _cut(inside, pad - 1, 0)
+        if again is None:
+            break
+        lines.append(" " * pad + inside[pad:again[0]].rstrip())
+        rest = inside[again[1]:]
+    last = " " * pad + rest
+    lines.append(wrap(last, 0) if len(last) > WIDTH else last)
+    return "\n".join(lines)
 
 
 def signature(head: str, params, tail: str, indent: int = 0) -> str:

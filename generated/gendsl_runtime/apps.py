@@ -357,7 +357,8 @@ def parse_args(recipe: loop.Recipe, argv=None) -> argparse.Namespace:
                        help="decode a straight line between two codes")
     c.add_argument("--checkpoint", default=None,
                    help="a train.py checkpoint (default: train one now)")
-    c.add_argument("--points", type=loop.at_least(2), default=10, help="decoded points per line, ends included")
+    c.add_argument("--points", type=loop.at_least(2), default=10,
+                   help="decoded points per line, ends included")
     c.add_argument("--pairs", type=loop.at_least(1), default=4, help="random pairs of test inputs")
     c.add_argument("--between", type=loop.at_least(0), nargs=2, default=None, metavar=("A", "B"),
                    help="these two test inputs")

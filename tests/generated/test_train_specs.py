@@ -151,11 +151,14 @@ def test_gendsl_run_takes_set_and_passes_the_rest_to_train_py(monkeypatch):
     import gendsl.run
 
     seen = {}
-    monkeypatch.setattr(gendsl.run, "run_spec", lambda spec, args, output=None, write=True, sets=():
-                        seen.update(args=args, sets=sets) or 0)
+    monkeypatch.setattr(gendsl.run, "run_spec",
+                        lambda spec, args, output=None, write=True, sets=(), nproc=1:
+                        seen.update(args=args, sets=sets, nproc=nproc) or 0)
     assert gendsl.cli.main(["run", "specs/vae.gen", "--set", "latent=8", "--steps", "5",
                             "--set", "train.epochs=2"]) == 0
-    assert seen == {"args": ["--steps", "5"], "sets": ["latent=8", "train.epochs=2"]}
+    assert seen == {"args": ["--steps", "5"], "sets": ["latent=8", "train.epochs=2"], "nproc": 1}
+    assert gendsl.cli.main(["run", "--nproc", "2", "specs/vae.gen", "--steps", "5"]) == 0
+    assert seen["nproc"] == 2 and seen["args"] == ["--steps", "5"]
 
 
 @pytest.mark.parametrize("argv, train_args, no_write, output", [
@@ -163,6 +166,7 @@ def test_gendsl_run_takes_set_and_passes_the_rest_to_train_py(monkeypatch):
     (["--no-write", "--", "--steps", "5", "--out", "runs/x"], ["--steps", "5", "--out", "runs/x"], True, None),
     (["-o", "gen", "--no", "--", "-o", "--help"], ["--no", "-o", "--help"], False, "gen"),
     (["--lr", "1e-3", "--output", "gen"], ["--lr", "1e-3"], False, "gen"),
+    (["--n", "64", "--steps", "5"], ["--n", "64", "--steps", "5"], False, None),
 ])
 def test_gendsl_run_passes_train_options_through(monkeypatch, argv, train_args, no_write, output):
     """train.py's options reach it whole: --out is not gendsl's -o/--output abbreviated, --no is not
@@ -172,9 +176,9 @@ def test_gendsl_run_passes_train_options_through(monkeypatch, argv, train_args, 
 
     seen = {}
 
-    def fake_run_spec(spec, args, output=None, write=True, sets=()):
+    def fake_run_spec(spec, args, output=None, write=True, sets=(), nproc=1):
         seen.update(spec=spec, args=args, output=output, write=write)
-        assert sets == []
+        assert sets == [] and nproc == 1  # train.py's --n is not --nproc abbreviated
         return 0
 
     monkeypatch.setattr(gendsl.run, "run_spec", fake_run_spec)

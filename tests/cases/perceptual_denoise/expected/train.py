@@ -70,7 +70,8 @@ def make_optimizers(model: PerceptualDenoise, lr: float | None = None,
     extra = {"fused": True} if fused else {}
     return {
         "optimizer": torch.optim.RMSprop(list(model.enc.parameters())
-                                         + list(model.dec.parameters()), lr=0.001 if lr is None else lr, **extra),
+                                         + list(model.dec.parameters()),
+                                         lr=0.001 if lr is None else lr, **extra),
     }
 
 
