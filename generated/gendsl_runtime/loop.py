@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from . import image_metrics
 from .data import DataError, fake_data, load_data, pretrained_features, toy_modes
 from .digit_quality import ClassifierSettings, digit_quality
 from .metrics import accuracy_per_class, mode_metrics
@@ -130,6 +131,7 @@ def parse_args(recipe: Recipe, argv=None) -> argparse.Namespace:
                        help="how many samples the digit-quality figures score")
         p.add_argument("--no-quality", action="store_true",
                        help="no digit-quality figures (and no classifier to train)")
+        image_metrics.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -329,6 +331,15 @@ def final_quality(recipe: Recipe, model, quality, rows: list, step: int,
             "quality_history": rows}
 
 
+def sampler(recipe: Recipe, model, args: argparse.Namespace, device: torch.device):
+    """n -> n new samples of the model in eval mode (conditional: labels cycling through the
+    classes)."""
+    def sample(n: int) -> torch.Tensor:
+        with evaluating(model):
+            return sample_many(recipe, model, n, device, args.batch_size)
+    return sample
+
+
 def mean_pairwise_distance(x: torch.Tensor) -> float:
     return torch.pdist(x.flatten(1).double()).mean().item()
 
@@ -476,6 +487,9 @@ def load_sets(recipe: Recipe, args: argparse.Namespace):
 
 
 def main(recipe: Recipe, argv=None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["export"]:  # train.py export ...
+        from .export import main as export
+        return export(recipe, (sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(recipe, argv)
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
@@ -519,6 +533,7 @@ def main(recipe: Recipe, argv=None) -> int:
     noise = fixed_noise(model, 64, args.seed, device) if recipe.generative else None
     quality = quality_measure(recipe, args)
     quality_rows: list[dict] = []  # the digit-quality figures of each measured epoch
+    inception = image_metrics.start(recipe, args, train_set, test_set, device)
     watch = Watch(recipe, train_set, noise)
 
     step, start_epoch, skip = 0, 0, 0
@@ -534,6 +549,7 @@ def main(recipe: Recipe, argv=None) -> int:
     columns = ["step", "epoch", "split", *recipe.columns]
     if image_generator(recipe):
         columns += QUALITY_COLUMNS[:4] + (QUALITY_COLUMNS[4:] if recipe.num_classes else ())
+        columns += image_metrics.COLUMNS
     log = CsvLog(out / "losses.csv", append=args.resume, fields=columns) if write_files else None
 
     def save(epoch, batch):
@@ -608,7 +624,11 @@ def main(recipe: Recipe, argv=None) -> int:
                     if quality is not None and quality_due(args, epoch, last):
                         figures = quality_figures(recipe, model, quality, args, device)
                         quality_rows.append({"step": step, "epoch": epoch, **figures})
-                        val.update({k: figures[k] for k in QUALITY_COLUMNS if k in figures})
+                        val.update({k: figures[k] for k in QUALITY_COLUMNS + image_metrics.COLUMNS
+                                    if k in figures})
+                    if inception is not None and inception.due(epoch, last):
+                        val.update(inception.measure(sampler(recipe, model, args, device), step,
+                                                     epoch))
                     log.write(step=step, epoch=epoch, split="val", **val)
                     if (epoch + 1) % args.sample_every == 0 or last:
                         save_samples(recipe, model, test_set,
@@ -637,6 +657,8 @@ def main(recipe: Recipe, argv=None) -> int:
     metrics.update(final_metrics(recipe, model, test_set, args, device))
     if quality is not None:
         metrics.update(final_quality(recipe, model, quality, quality_rows, step, args, device))
+    if inception is not None:
+        metrics.update(inception.final(sampler(recipe, model, args, device), step))
     metrics["warnings"] = watch.warnings
     if write_files:
         atomic_write_json(metrics, out / "metrics.json")

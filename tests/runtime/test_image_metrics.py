@@ -62,8 +62,8 @@ def test_classifier_space_real_images_score_close_and_constant_images_far(qualit
 def test_fid_by_torch_fidelity_is_digit_quality_frechet_distance():
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(300, 16, generator=gen, dtype=torch.float64)
-    b = 0.5 + 1.5 * torch.randn(200, 16, generator=gen, dtype=torch.float64) @ torch.randn(16, 16, generator=gen,
-                                                                                       dtype=torch.float64)
+    mix = torch.randn(16, 16, generator=gen, dtype=torch.float64)
+    b = 0.5 + 1.5 * torch.randn(200, 16, generator=gen, dtype=torch.float64) @ mix
     assert im.fid(a, b) == pytest.approx(dq.frechet_distance(a, b), rel=1e-6)
     assert im.fid(a, a) == pytest.approx(0.0, abs=1e-6)
 
