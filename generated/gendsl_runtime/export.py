@@ -72,10 +72,12 @@ def example_inputs(recipe: loop.Recipe, model, name: str, n: int) -> tuple:
         return (*model.prior(n), *loop.sample_labels(recipe, n, torch.device("cpu")))
     low, high = recipe.data_range or (0.0, 1.0)
     x = low + (high - low) * torch.rand(n, *recipe.data_shape)
-    extra = [] if len(inspect.signature(model.encode).parameters) == 1 else \
-        loop.sample_labels(recipe, n, torch.device("cpu"))
-    data = (x, *extra)
-    return data if name == "encode" else (model.encode(*data), *extra)
+    labels = loop.sample_labels(recipe, n, torch.device("cpu"))
+
+    def conditions(method) -> list:  # the labels of a method that takes more than its tensor
+        return labels if len(inspect.signature(method).parameters) > 1 else []
+    data = (x, *conditions(model.encode))
+    return data if name == "encode" else (model.encode(*data), *conditions(model.decode))
 
 
 def input_names(model, name: str) -> list[str]:
