@@ -245,3 +245,11 @@ def _suggest_index(candidates: frozenset[str]) -> tuple[tuple[str, ...], tuple[s
 def plural(n: int, word: str, words: str | None = None) -> str:
     """`1 input`, `2 inputs`."""
     return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def choices_text(choices) -> str:
+    """`a`, `a or b`, `one of a, b or c`: the allowed values in a message."""
+    shown = [f"`{c}`" for c in choices]
+    if len(shown) == 1:
+        return shown[0]
+    return ("one of " if len(shown) > 2 else "") + ", ".join(shown[:-1]) + " or " + shown[-1]

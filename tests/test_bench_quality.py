@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` sits at the repository root
 from bench import quality  # noqa: E402
 
 pytest.importorskip("torch")

@@ -6,11 +6,9 @@ networks must start from the same parameters as the hand-written references in b
 
 import math
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` is not installed; it sits at the root
 from bench import __main__ as bench_main  # noqa: E402
 from bench import compile_time, scaling, throughput, training  # noqa: E402
 from bench.common import ROOT, Stat, loglog_slope, run, table  # noqa: E402

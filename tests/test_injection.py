@@ -30,7 +30,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gendsl.driver import compile_source  # noqa: E402
 from gendsl.lower.names import model_class_name  # noqa: E402

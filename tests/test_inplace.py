@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import spec_strategies as S  # noqa: E402
 

@@ -21,7 +21,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import spec_strategies as S  # noqa: E402
 
 from gendsl.cli import main as cli_main  # noqa: E402

@@ -63,9 +63,10 @@ def test_checkpoint_contents_and_no_temp_files(spec_folder, tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.pt"]
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     with imported(folder) as train:
-        assert state["spec_sha256"] == train.SPEC_SHA256
+        assert state["spec_sha256"] == train.RECIPE.sha256
     assert state["step"] == 5
-    assert set(state["nets"]) == {"enc", "dec"} and state["optimizers"] and "rng" in state
+    assert {key.split(".")[0] for key in state["model"]} == {"enc", "dec"}
+    assert state["optimizers"] and "rng" in state
 
 
 def test_checkpoint_write_is_atomic(spec_folder, tmp_path, monkeypatch):
@@ -119,14 +120,15 @@ def test_resume_from_an_epoch_end_checkpoint(spec_folder, tmp_path, name, monkey
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_main(folder, *common, "--steps", "7", "--out", str(a)) == 0
     with imported(folder) as train:
-        real_save = train.save_checkpoint
+        loop = sys.modules["gendsl_runtime.loop"]
+        real_save = loop.save_checkpoint
 
         def save_then_die(*args, **kwargs):
             real_save(*args, **kwargs)
             raise KeyboardInterrupt("killed")
 
-        monkeypatch.setattr(train, "save_checkpoint", save_then_die)
-        with pytest.raises(KeyboardInterrupt):
+        with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+            patch.setattr(loop, "save_checkpoint", save_then_die)
             train.main(["--quiet", *common, "--steps", "7", "--out", str(b)])
     state = torch.load(b / "checkpoints" / "last.pt", weights_only=True)
     assert (state["step"], state["epoch"], state["batch"]) == (4, 1, 0)
@@ -153,9 +155,9 @@ def test_resume_with_another_specs_checkpoint_names_both_hashes(spec_folder, tmp
     vae, cvae = spec_folder("vae"), spec_folder("cvae")
     assert run_main(vae, "--dry-run", "--batch-size", "4", "--steps", "1", "--out", str(out)) == 0
     with imported(vae) as train:
-        vae_hash = train.SPEC_SHA256
+        vae_hash = train.RECIPE.sha256
     with imported(cvae) as train:
-        cvae_hash = train.SPEC_SHA256
+        cvae_hash = train.RECIPE.sha256
         with pytest.raises(SystemExit) as exc:
             train.main(["--quiet", "--dry-run", "--batch-size", "4", "--steps", "2", "--resume", "--out", str(out)])
     message = str(exc.value.code)
@@ -166,7 +168,7 @@ def test_resume_with_another_specs_checkpoint_names_both_hashes(spec_folder, tmp
 
 
 def test_checkpoints_load_with_weights_only(spec_folder):
-    text = (spec_folder("vae") / "train.py").read_text()
+    text = (spec_folder("vae").parent / "gendsl_runtime" / "loop.py").read_text()
     loads = [line for line in text.splitlines() if "torch.load(" in line]
     assert loads and all("weights_only=True" in line for line in loads)
 

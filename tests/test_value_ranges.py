@@ -20,7 +20,7 @@ from gendsl.check.ranges import Range
 from gendsl.check.training import INITS, LR_SCHEDULES, OPTIMIZERS, SETTINGS, WEIGHT
 from gendsl.driver import compile_source
 from gendsl.source import SourceFile
-from tests.train_support import compile_to, imported
+from train_support import compile_to, imported
 
 SPEC = """model ranges
 data x: [6] in [0, 1]

@@ -4,6 +4,8 @@ method reads and fills the checker's state (`env`, `declared`, `reporter`)."""
 
 from __future__ import annotations
 
+import math
+
 import networkx as nx
 
 from gendsl import ir
@@ -11,7 +13,7 @@ from gendsl.check.cycles import cycles, induced
 from gendsl.check.names import check_identifier, check_text
 from gendsl.check.result import DataDecl, LatentDecl
 from gendsl.check.types import TensorType
-from gendsl.check.values import as_int, describe, evaluate
+from gendsl.check.values import as_int, describe, evaluate, number
 from gendsl.diagnostics import Cascade, CompileError, did_you_mean, error
 from gendsl.source import Span
 
@@ -152,7 +154,7 @@ class DeclarationChecks:
                         (), "write e.g. `[784]` or `image[1, 28, 28]`")
         if len(dims) not in (1, 3):
             raise error("E0314", f"tensors are vectors (n) or images (c, h, w); found {len(dims)} dimensions",
-                        t.span, "unsupported rank", (), f"flatten it to `[{_product(dims)}]`")
+                        t.span, "unsupported rank", (), f"flatten it to `[{math.prod(dims)}]`")
         return TensorType(tuple(dims))
 
     def _data(self, d: ir.Data) -> DataDecl | None:
@@ -168,7 +170,7 @@ class DeclarationChecks:
             if t.is_label:
                 raise error("E0314", "labels have no value range", d.range[0].span.join(d.range[1].span),
                             "range on labels", (), "remove `in [..]`")
-            low, high = (float(self._number(e)) for e in d.range)
+            low, high = (float(number(evaluate(e, self.env), e)) for e in d.range)
             if (low, high) not in ((0.0, 1.0), (-1.0, 1.0)):
                 raise error("E0220", f"data range must be [0, 1] or [-1, 1], found [{low:g}, {high:g}]",
                             d.range[0].span.join(d.range[1].span), "unsupported range", (),
@@ -179,12 +181,6 @@ class DeclarationChecks:
         if d.source is not None:
             check_text(d.source.value, d.source.span, "the data source")
         return DataDecl(d.name, t, kind, value_range, d.source.value if d.source else None)
-
-    def _number(self, e):
-        v = evaluate(e, self.env)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise error("E0209", f"expected a number, found {describe(v)}", e.span, "not a number")
-        return v
 
     def _latent(self, decl: ir.Latent) -> LatentDecl | None:
         if not self._declare(decl.name, decl, decl.name_span, "latent"):
@@ -208,7 +204,7 @@ class DeclarationChecks:
         if len(prior.args) not in (0, 2):
             raise error("E0214", f"`{prior.func}` takes 2 arguments, but {len(prior.args)} were given",
                         prior.span, "expects two numbers", (), f"write {form}")
-        args = tuple(float(self._number(a)) for a in prior.args) or defaults
+        args = tuple(float(number(evaluate(a, self.env), a)) for a in prior.args) or defaults
         if prior.func == "normal" and args[1] <= 0:
             raise error("E0220", f"the standard deviation of `normal` must be positive, found {args[1]:g}",
                         prior.args[1].span, "not positive")
@@ -247,13 +243,6 @@ _WHAT = {ir.Param: "parameter", ir.Data: "data", ir.Latent: "latent", ir.Network
          ir.Schedule: "schedule"}
 _KIND_NAMES = {ir.Param: "parameter", ir.Data: "data declaration", ir.Latent: "latent", ir.Network: "network",
                ir.Schedule: "schedule"}
-
-
-def _product(dims) -> int:
-    out = 1
-    for d in dims:
-        out *= d
-    return out
 
 
 def _name_nodes(expr) -> list[ir.Name]:

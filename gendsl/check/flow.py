@@ -20,7 +20,7 @@ from gendsl import ir
 from gendsl.check.names import check_identifier
 from gendsl.check.result import CallStep, CheckedNetwork, CorruptStep, LatentDecl, SampleStep
 from gendsl.check.types import TensorType
-from gendsl.check.values import Env, describe, evaluate
+from gendsl.check.values import Env, describe, evaluate, expr_text
 from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error, plural
 
 CORRUPTIONS = {
@@ -46,7 +46,6 @@ class FlowChecker:
         self.graph.add_nodes_from(variables, kind="data")
         self.broken: set[str] = set()  # values (and declarations) whose error was already reported
         self.spans: dict = {}  # forward variable -> where it was assigned
-        self.unknown_calls: list[str] = []  # calls of networks that do not exist
 
     def run(self):
         for step in self.forward.steps:
@@ -168,7 +167,6 @@ class FlowChecker:
         if value.func not in self.networks:
             if value.func in self.broken:
                 raise Cascade()
-            self.unknown_calls.append(value.func)
             raise error("E0201", f"unknown network `{value.func}`", value.func_span, "not a network", (),
                         did_you_mean(value.func, list(self.networks) + list(CORRUPTIONS)) or
                         (f"networks: {', '.join(f'`{n}`' for n in self.networks)}" if self.networks else
@@ -178,7 +176,7 @@ class FlowChecker:
         if value.kwargs:
             all_args = value.args + tuple(k.value for k in value.kwargs)
             raise error("E0216", "networks take positional arguments only", value.kwargs[0].name_span,
-                        "keyword argument", (), f"write `{value.func}({', '.join(_text(a) for a in all_args)})`")
+                        "keyword argument", (), f"write `{value.func}({', '.join(expr_text(a) for a in all_args)})`")
         if net is None:
             raise Cascade()
         if len(args) != len(net.inputs):
@@ -243,15 +241,6 @@ class FlowChecker:
                         "corrupt the data tensor instead")
         self._bind(step.targets[0], self.vars[source], (source,))
         self.steps.append(CorruptStep(step.targets[0].id, kind, source, amount))
-
-
-_Cascade = Cascade  # an input was already reported broken: skip quietly
-
-
-def _text(expr) -> str:
-    if isinstance(expr, ir.Name):
-        return expr.id
-    return "..."
 
 
 def is_cascade(exc: CompileError) -> bool:

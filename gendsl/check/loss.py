@@ -9,7 +9,7 @@ from gendsl.check.result import CallStep, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
 from gendsl.source import Span
 from gendsl.check.values import Env, Symbol, describe, evaluate, evaluate_choice
-from gendsl.diagnostics import Cascade, CompileError, Reporter, did_you_mean, error, plural
+from gendsl.diagnostics import Cascade, CompileError, Reporter, choices_text, did_you_mean, error, plural
 
 RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
 GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp")
@@ -238,7 +238,7 @@ class LossChecker:
                 value = evaluate_choice(kw.value, self.env, spec)
                 name = value.name if isinstance(value, Symbol) else value
                 if name not in spec:
-                    raise error("E0221", f"`{kw.name}` must be {_choices(spec)}", kw.value.span,
+                    raise error("E0221", f"`{kw.name}` must be {choices_text(spec)}", kw.value.span,
                                 f"found {describe(value)}", (), did_you_mean(str(name), spec))
                 options[kw.name] = name
             else:
@@ -484,13 +484,6 @@ def _has_term(expr: ir.Expr) -> bool:
 
 def _kw_span(call: ir.Call, name: str) -> Span:
     return next((kw.span for kw in call.kwargs if kw.name == name), call.span)
-
-
-def _choices(choices) -> str:
-    shown = [f"`{c}`" for c in choices]
-    if len(shown) == 1:
-        return shown[0]
-    return ("one of " if len(shown) > 2 else "") + ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
 def _shown(value) -> str:

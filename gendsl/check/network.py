@@ -19,7 +19,7 @@ from gendsl.check.names import check_identifier
 from gendsl.check.result import CheckedNetwork, Layer
 from gendsl.check.types import TensorType
 from gendsl.check.values import Env, Symbol, as_int, describe, evaluate, evaluate_choice
-from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error
+from gendsl.diagnostics import CompileError, Reporter, choices_text, did_you_mean, error
 from gendsl.source import Span
 
 MAX_PARAMS = 10**10  # about 40 GB of float32 weights: surely a typo
@@ -452,7 +452,7 @@ def convert(value, arg, expr: ir.Expr, op: str):
     elif kind == "choice":
         name = value.name if isinstance(value, Symbol) else value
         if name not in arg.choices:
-            raise error("E0221", f"`{arg.name}` of `{op}` must be {_choices(arg.choices)}", expr.span,
+            raise error("E0221", f"`{arg.name}` of `{op}` must be {choices_text(arg.choices)}", expr.span,
                         f"found {describe(value)}", (), did_you_mean(str(name), arg.choices))
         return name
     else:
@@ -481,10 +481,3 @@ def shape_chain(history, limit: int = 8) -> str:
 
 def _at_most(n: int) -> str:
     return "no positional arguments" if n == 0 else f"at most {n} positional argument" + ("s" if n > 1 else "")
-
-
-def _choices(choices) -> str:
-    shown = [f"`{c}`" for c in choices]
-    if len(shown) == 1:
-        return shown[0]
-    return ("one of " if len(shown) > 2 else "") + ", ".join(shown[:-1]) + " or " + shown[-1]

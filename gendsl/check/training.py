@@ -5,7 +5,7 @@ from __future__ import annotations
 from gendsl import ir
 from gendsl.check.ranges import F32_TINY, FRACTION, POSITIVE_INT, Range
 from gendsl.check.result import LrScheduleDecl, OptimizerDecl, ScheduleDecl, TrainDecl
-from gendsl.check.values import Env, as_int, describe, evaluate
+from gendsl.check.values import Env, as_int, describe, evaluate, expr_text, number
 from gendsl.source import Span
 from gendsl.diagnostics import CompileError, Reporter, did_you_mean, error, plural
 
@@ -54,7 +54,7 @@ def check_schedule(decl: ir.Schedule, env: Env) -> ScheduleDecl:
         raise error("E0520", f"unknown schedule `{call.func}`", call.func_span, "not a schedule",
                     ("schedules: linear(start, end, steps=N | epochs=N), cyclical(start, end, epochs=N, cycles=M), "
                      "constant(value)",), did_you_mean(call.func, ("linear", "cyclical", "constant")))
-    values = [_number(evaluate(a, env), a) for a in call.args]
+    values = [float(number(evaluate(a, env), a)) for a in call.args]
     for value, arg in zip(values, call.args):
         if value not in WEIGHT:
             raise error("E0220", f"a schedule value must be {WEIGHT.broken(value)}, found {value:g}", arg.span,
@@ -86,14 +86,8 @@ def check_schedule(decl: ir.Schedule, env: Env) -> ScheduleDecl:
                         ("options: " + ", ".join(options),), did_you_mean(kw.name, options))
     if length is None:
         raise error("E0213", f"schedule `{decl.name}` needs a length", call.span, "`steps` or `epochs` missing",
-                    (), f"write e.g. `{call.func}({', '.join(_text(a) for a in call.args)}, epochs=10)`")
+                    (), f"write e.g. `{call.func}({', '.join(expr_text(a) for a in call.args)}, epochs=10)`")
     return ScheduleDecl(decl.name, call.func, values[0], values[1], length, unit, cycles)
-
-
-def _number(value, expr) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise error("E0209", f"expected a number, found {describe(value)}", expr.span, "not a number")
-    return float(value)
 
 
 class TrainChecker:
@@ -214,11 +208,12 @@ class TrainChecker:
                     raise error("E0220", f"`{name}` must be {valid.broken(options[name])}, found {options[name]}",
                                 value_expr.span, "out of range")
             else:
-                number = _number(value, value_expr)
-                if number not in valid:
-                    raise error("E0220", f"`{name}` must be {valid.broken(number)}, found {number:g}", value_expr.span,
-                                "out of range", (), "a typical learning rate is `lr=1e-3`" if name == "lr" else None)
-                options[name] = number
+                given_number = float(number(value, value_expr))
+                if given_number not in valid:
+                    raise error("E0220", f"`{name}` must be {valid.broken(given_number)}, found {given_number:g}",
+                                value_expr.span, "out of range", (),
+                                "a typical learning rate is `lr=1e-3`" if name == "lr" else None)
+                options[name] = given_number
         for name, (kind, default, _) in spec.items():
             if options[name] is None:
                 raise error("E0213", f"`{expr.func}` needs its `{name}` option", expr.span, f"`{name}` missing",
@@ -232,11 +227,3 @@ class TrainChecker:
 
 def _defaults(spec: dict) -> dict:
     return {name: default for name, (kind, default, _) in spec.items()}
-
-
-def _text(expr) -> str:
-    if isinstance(expr, ir.Num):
-        return f"{expr.value:g}" if isinstance(expr.value, float) else str(expr.value)
-    if isinstance(expr, ir.Name):
-        return expr.id
-    return "..."

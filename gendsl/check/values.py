@@ -65,11 +65,11 @@ def evaluate(expr: ir.Expr, env: Env, symbols: frozenset[str] = frozenset()) -> 
     if isinstance(expr, ir.Name):
         return env.lookup(expr, symbols)
     if isinstance(expr, ir.Unary):
-        value = _number(evaluate(expr.operand, env), expr.operand)
+        value = number(evaluate(expr.operand, env), expr.operand)
         return -value if expr.op == "-" else value
     if isinstance(expr, ir.BinOp):
-        left = _number(evaluate(expr.left, env), expr.left)
-        right = _number(evaluate(expr.right, env), expr.right)
+        left = number(evaluate(expr.left, env), expr.left)
+        right = number(evaluate(expr.right, env), expr.right)
         return _finite(_binop(expr, left, right), expr)
     if isinstance(expr, (ir.Tuple, ir.List)):
         return tuple(evaluate(item, env, symbols) for item in expr.items)
@@ -82,7 +82,8 @@ def evaluate(expr: ir.Expr, env: Env, symbols: frozenset[str] = frozenset()) -> 
     raise TypeError(f"unexpected expression {expr!r}")
 
 
-def _number(value: Value, expr: ir.Expr) -> int | float:
+def number(value: Value, expr: ir.Expr) -> int | float:
+    """`value` if it is a number, else E0209 at `expr`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise error("E0209", f"expected a number, found {describe(value)}", expr.span, "not a number")
     return value
@@ -172,3 +173,12 @@ def _whole_help(expr: ir.Expr) -> str:
     if isinstance(expr, ir.Num):
         return f"write a whole number, e.g. `{max(1, round(expr.value))}`"
     return "round it, or use `//` for integer division"
+
+
+def expr_text(expr: ir.Expr) -> str:
+    """A short rendering of an argument for a help line: numbers and names as written, anything else `...`."""
+    if isinstance(expr, ir.Num):
+        return f"{expr.value:g}" if isinstance(expr.value, float) else str(expr.value)
+    if isinstance(expr, ir.Name):
+        return expr.id
+    return "..."

@@ -21,7 +21,7 @@ def _span(offset: int, node) -> Span:
     return Span(offset + meta.start_pos, offset + meta.end_pos)
 
 
-def _number(text: str) -> int | float:
+def _literal(text: str) -> int | float:
     if re.fullmatch(r"\d+", text):
         # int() refuses thousands of digits; any such literal is out of range when evaluated
         return int(text) if len(text) <= LONG_INT else 10 ** LONG_INT
@@ -44,7 +44,7 @@ class IRBuilder(Transformer):
 
     # expressions
     def number(self, meta, tok):
-        return ir.Num(_number(str(tok)), self._s(tok))
+        return ir.Num(_literal(str(tok)), self._s(tok))
 
     def string(self, meta, tok):
         return ir.Str(_unquote(str(tok)), self._s(tok))
