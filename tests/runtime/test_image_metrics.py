@@ -134,11 +134,11 @@ def test_images_become_uint8_rgb_in_0_255():
 def test_inception_figures_of_real_images_beat_those_of_constant_ones(quality, inception_weights):
     torch.set_num_threads(2)
     extractor = im.inception(str(inception_weights), torch.device("cpu"))
-    real, train = quality.test_x[:8], quality._train_x[:8]
-    metrics = im.ImageMetrics(extractor, real, train, (0, 1), torch.device("cpu"), samples=8, seed=0)
-    assert metrics.real_features.shape == (8, 2048)
+    real, train = quality.test_x[:6], quality._train_x[:6]
+    metrics = im.ImageMetrics(extractor, real, train, (0, 1), torch.device("cpu"), samples=6, seed=0)
+    assert metrics.real_features.shape == (6, 2048)
     reference = metrics.reference()
-    constant = metrics.score(torch.full((8, 1, 8, 8), 0.5))
+    constant = metrics.score(torch.full((6, 1, 8, 8), 0.5))
     assert set(constant) == {"fid", "kid", "kid_std", "precision", "recall"}
     assert reference["real_kid"] < constant["kid"]
     assert constant["recall"] == 0.0 < reference["real_recall"]
