@@ -13,7 +13,7 @@ each), plus hand-made extremes (deep nesting, long chains, huge numbers, a 10 MB
     python -m bench.fuzz --cases 10000           # or: python bench/fuzz.py --cases 10000
     python -m bench.fuzz --cases 500 --seed 7 --save /tmp/crashes
 
-The test suite (tests/test_fuzz.py) runs a few hundred cases through the same functions.
+The test suite (tests/check/test_fuzz.py) runs a few hundred cases through the same functions.
 """
 
 from __future__ import annotations

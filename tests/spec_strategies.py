@@ -4,7 +4,7 @@ The strategy tracks the shape of every tensor while it draws layers, so each lay
 drawn from those its input admits (a conv kernel never exceeds its padded input, a
 pixel shuffle only sees channels divisible by r^2, ...). The shape it ends with is the
 network's declared output, so the compiler's inference is checked against this second,
-independent bookkeeping as well as against torch (tests/test_shape_properties.py).
+independent bookkeeping as well as against torch (tests/check/test_shape_properties.py).
 
 `spec()` wraps a body in a complete spec, in one of three arrangements:
 

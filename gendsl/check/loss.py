@@ -54,6 +54,10 @@ class LossChecker:
         self.terms: list[Term] = []
         self.gan: GanObjective | None = None
         self.text = ""
+        # the named layers the loss reads, per network: (statement, type) and the forward variable
+        # holding it; check/model.py puts them into the result it builds
+        self.taps: dict[str, list[tuple[str, TensorType]]] = {}
+        self.tap_vars: dict[str, list[str]] = {}
 
     def run(self, source_text: str) -> None:
         self.source_text = source_text
@@ -291,16 +295,16 @@ class LossChecker:
         if layer.var in outputs and calls[0].targets:
             # `enc.code` where `code` is what `enc` returns: read the value `forward` already named
             return calls[0].targets[outputs.index(layer.var)], layer.out
+        taps, tap_vars = self.taps.setdefault(net.name, []), self.tap_vars.setdefault(net.name, [])
+        if attr.attr in [n for n, _ in taps]:
+            return tap_vars[[n for n, _ in taps].index(attr.attr)], layer.out
         var = f"{net.name}_{attr.attr}"
-        while var in self.flow.vars and var not in calls[0].taps:
+        while var in self.flow.vars:
             var += "_"
-        if attr.attr not in [n for n, _ in net.taps]:
-            net.taps.append((attr.attr, layer.out))
-            calls[0].taps.append(var)
-            self.flow.vars[var] = layer.out
-            self.flow.add_value(var, calls[0].args, net.name)
-        else:
-            var = calls[0].taps[[n for n, _ in net.taps].index(attr.attr)]
+        taps.append((attr.attr, layer.out))
+        tap_vars.append(var)
+        self.flow.vars[var] = layer.out
+        self.flow.add_value(var, calls[0].args, net.name)
         return var, layer.out
 
     def _sample_of(self, expr: ir.Expr, var: str):

@@ -6,6 +6,7 @@ CheckedModel."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from gendsl import ir
 from gendsl.check.contracts import ContractChecks
@@ -13,9 +14,9 @@ from gendsl.check.declarations import DeclarationChecks
 from gendsl.check.explain import ParameterNotes
 from gendsl.check.flow import FlowChecker
 from gendsl.check.loss import LossChecker
-from gendsl.check.names import assign_class_names, printable
+from gendsl.check.names import printable
 from gendsl.check.network import NetworkChecker
-from gendsl.check.result import CheckedModel
+from gendsl.check.result import CallStep, CheckedModel
 from gendsl.check.training import TrainChecker, check_schedule
 from gendsl.check.values import Env
 from gendsl.diagnostics import CompileError, Reporter
@@ -105,7 +106,6 @@ class _ModelChecker(DeclarationChecks, ContractChecks, ParameterNotes):
         for dup in self.duplicated & set(networks):
             networks[dup] = None  # which of the two a call means is unclear: calls stay quiet
         self._contracts(self.data, networks, checkers)
-        assign_class_names([c for c in networks.values() if c is not None])
         self.networks = networks
 
     def _phase_wiring(self) -> None:
@@ -180,12 +180,17 @@ class _ModelChecker(DeclarationChecks, ContractChecks, ParameterNotes):
     def _result(self, name: str) -> CheckedModel:
         """The frozen result; the driver replaces `sha256` with the hash over every source file."""
         loss_checker = self.loss_checker
+        taps = loss_checker.taps if loss_checker else {}
+        tap_vars = loss_checker.tap_vars if loss_checker else {}
+        networks = [replace(self.networks[n.name], taps=list(taps.get(n.name, ())))
+                    for n in self.spec.of(ir.Network) if self.networks.get(n.name)]
+        steps = [replace(s, taps=list(tap_vars[s.network])) if isinstance(s, CallStep) and s.network in tap_vars
+                 else s for s in self.steps]
         return CheckedModel(
             name=name, path=printable(self.source.path),
             sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
             params=dict(self.env.params), data=self.data, latents=self.latents,
-            networks=[self.networks[n.name] for n in self.spec.of(ir.Network) if self.networks.get(n.name)],
-            forward=self.steps, terms=loss_checker.terms if loss_checker else [],
+            networks=networks, forward=steps, terms=loss_checker.terms if loss_checker else [],
             gan=loss_checker.gan if loss_checker else None, schedules=self.schedules, train=self.train,
             variables=dict(self.flow.vars),
             reaches={n: self.reaches[n] for n in sorted(self.reaches) if n in self.networks})

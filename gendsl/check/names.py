@@ -68,26 +68,6 @@ def check_identifier(name: str, span: Span, what: str) -> None:
                     f"rename it, e.g. `{name}_` or `my_{name}`")
 
 
-def assign_class_names(networks) -> None:
-    """Give each network a class name that no other global of the generated module uses.
-
-    `class_name` camel-cases the network name; `f` would become `F` (torch.nn.functional),
-    `Enc` would equal its own variable in `build_networks`, `a_b` and `aB` would share `AB`,
-    and `true` would become the keyword `True`. Such names get a `Net` suffix (and a number).
-    """
-    reserved = GENERATED_NAMES | BUILTINS | {n.name for n in networks} | {
-        k for k in keyword.kwlist + keyword.softkwlist}
-    taken: set[str] = set()
-    for net in networks:
-        base = candidate = net.class_name
-        number = 1
-        while candidate in reserved or candidate in taken:
-            candidate = f"{base}Net" + (str(number) if number > 1 else "")
-            number += 1
-        taken.add(candidate)
-        net.class_name = candidate
-
-
 def printable(text: str) -> str:
     """`text` made safe inside a `#` comment, a "..." string and a docstring of generated code.
 

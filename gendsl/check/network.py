@@ -9,6 +9,7 @@ breaks ties), so the generated `forward` reads top to bottom like the spec.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import networkx as nx
 
@@ -25,12 +26,6 @@ from gendsl.source import Span
 MAX_PARAMS = 10**10  # about 40 GB of float32 weights: surely a typo
 MAX_ACTIVATION = 2**30  # values per sample in one tensor: 4 GiB of float32 for a single sample
 HISTORY = 9  # shapes kept per value for notes: shape_chain shows the last 8 and whether there were more
-
-
-def class_name(name: str) -> str:
-    parts = [p for p in name.split("_") if p]
-    camel = "".join(p[:1].upper() + p[1:] for p in parts) or "Net"
-    return camel
 
 
 class NetworkChecker:
@@ -133,7 +128,7 @@ class NetworkChecker:
                                     f"output {layer.out}", (),
                                     "check the layer's arguments; a size or a scale may be a typo")
                 return None
-        return CheckedNetwork(net.role, net.name, class_name(net.name), inputs, outputs, layers, span=net.span)
+        return CheckedNetwork(net.role, net.name, inputs, outputs, layers, span=net.span)
 
     def _cycles(self, keys: list[str], sources) -> set[str]:
         """Report each group of statements that read each other in a circle; return their keys."""
@@ -422,12 +417,8 @@ class NetworkChecker:
                     rename[v] = f"{running}{v[1:]}"
             if layer.var.startswith("#") and rename[layer.var] == running:
                 holder = layer.var
-        for name, t, key in outputs:
-            if key.startswith("#") and rename.get(key) == running:
-                pass
-        for layer in layers:
-            layer.inputs = [rename.get(v, v) for v in layer.inputs]
-            layer.var = rename.get(layer.var, layer.var)
+        layers[:] = [replace(layer, inputs=[rename.get(v, v) for v in layer.inputs],
+                             var=rename.get(layer.var, layer.var)) for layer in layers]
         for k, (name, t, key) in enumerate(outputs):
             outputs[k] = (name, t, rename.get(key, key))
 

@@ -12,7 +12,7 @@ from gendsl.check.types import TensorType
 from gendsl.source import Span
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layer:
     op: str
     args: dict[str, Any]
@@ -25,11 +25,10 @@ class Layer:
     span: Span
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckedNetwork:
     role: str
     name: str
-    class_name: str
     inputs: list[tuple[str, TensorType]]
     outputs: list[tuple[str | None, TensorType, str]]  # (head name, type, variable)
     layers: list[Layer]
@@ -47,7 +46,7 @@ class CheckedNetwork:
         return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataDecl:
     name: str
     type: TensorType
@@ -56,7 +55,7 @@ class DataDecl:
     source: str | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class LatentDecl:
     name: str
     type: TensorType
@@ -66,7 +65,7 @@ class LatentDecl:
 
 # ---- the forward pass, resolved ----------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class CallStep:
     targets: list[str]
     network: str
@@ -74,14 +73,14 @@ class CallStep:
     taps: list[str] = field(default_factory=list)  # extra variables for tapped layers, `net__layer`
 
 
-@dataclass
+@dataclass(frozen=True)
 class SampleStep:
     target: str
     dist: str  # prior | normal
     args: list[str]  # (mu, logvar) for normal
 
 
-@dataclass
+@dataclass(frozen=True)
 class CorruptStep:
     target: str
     kind: str  # gaussian | masking | salt_and_pepper
@@ -94,7 +93,7 @@ Step = CallStep | SampleStep | CorruptStep
 
 # ---- the loss, resolved ----------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Term:
     kind: str  # mse l1 bce bce_logits cross_entropy kl l1_activity kl_sparsity contractive perceptual gan
     args: list[str]  # variables
@@ -104,7 +103,7 @@ class Term:
     label: str  # column name in losses.csv
 
 
-@dataclass
+@dataclass(frozen=True)
 class Weight:
     """A product of a constant and schedule names: `alpha * beta` with beta scheduled."""
 
@@ -115,7 +114,7 @@ class Weight:
         return Weight(self.constant * other.constant, self.schedules + other.schedules)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GanObjective:
     discriminator: str
     real_args: list[str]
@@ -126,7 +125,7 @@ class GanObjective:
     probabilities: bool  # discriminator ends in sigmoid
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScheduleDecl:
     name: str
     kind: str  # linear | cyclical | constant
@@ -137,21 +136,21 @@ class ScheduleDecl:
     cycles: int = 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimizerDecl:
     networks: list[str]
     kind: str  # adam | sgd | rmsprop | adamw
     options: dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class LrScheduleDecl:
     networks: list[str]
     kind: str  # constant | linear | cosine | step | exponential
     options: dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainDecl:
     optimizers: list[OptimizerDecl]
     lr_schedules: list[LrScheduleDecl]
@@ -163,7 +162,7 @@ class TrainDecl:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckedModel:
     name: str
     path: str

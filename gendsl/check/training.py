@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from gendsl import ir
 from gendsl.check.ranges import F32_TINY, FRACTION, POSITIVE_INT, Range
 from gendsl.check.result import LrScheduleDecl, OptimizerDecl, ScheduleDecl, TrainDecl
@@ -99,7 +101,8 @@ class TrainChecker:
         self.reporter = reporter
 
     def run(self) -> TrainDecl:
-        out = TrainDecl([], [])
+        # the settings as they are read; the frozen TrainDecl is built from them at the end
+        out = SimpleNamespace(optimizers=[], lr_schedules=[], init={}, extra={}, scalars={})
         seen: dict[tuple, ir.Setting] = {}
         for train in self.trains:
             for s in train.settings:
@@ -118,9 +121,9 @@ class TrainChecker:
                     self.reporter.error("E0530", f"network `{name}` is trained but has no optimizer", span,
                                         f"no optimizer for `{name}`", (),
                                         f"add `optimizer {name} = adam(lr=1e-3)`, or one `optimizer = ...` for all")
-        return out
+        return TrainDecl(out.optimizers, out.lr_schedules, init=out.init, extra=out.extra, **out.scalars)
 
-    def _setting(self, s: ir.Setting, out: TrainDecl, seen: dict) -> None:
+    def _setting(self, s: ir.Setting, out: SimpleNamespace, seen: dict) -> None:
         if s.key not in SETTINGS:
             raise error("E0531", f"unknown training setting `{s.key}`", s.key_span, "not a setting",
                         (f"settings: {', '.join(SETTINGS)}",), did_you_mean(s.key, list(SETTINGS)))
@@ -156,7 +159,7 @@ class TrainChecker:
             raise error("E0220", f"`{s.key}` must be {valid.broken(number)}, found {number}", s.value.span,
                         "out of range")
         if key in ("batch_size", "epochs", "d_steps", "seed"):
-            setattr(out, key, number)
+            out.scalars[key] = number
         else:
             out.extra[key] = number
 

@@ -7,7 +7,7 @@ from gendsl.check.result import CallStep, CheckedModel, CheckedNetwork, CorruptS
 from gendsl.check.types import TensorType
 from gendsl.lower import analysis
 from gendsl.lower.layers import constructor, forward_expr, inplace_activations, lit, shape_comment
-from gendsl.lower.names import layer_attributes, model_class_name
+from gendsl.lower.names import layer_attributes, model_class_name, network_class_names
 from gendsl.lower.plan import InitPlan, LayerRow, Line, Method, ModelPlan, NetworkPlan
 
 # Weight initialisations: name -> (function name, docstring, body).
@@ -48,7 +48,7 @@ def comment(t: TensorType) -> str:
     return "(B,) labels" if t.is_label else "(B, " + ", ".join(map(str, t.shape)) + ")"
 
 
-def lower_network(net: CheckedNetwork, init_fn: str | None, frozen: bool) -> NetworkPlan:
+def lower_network(net: CheckedNetwork, class_name: str, init_fn: str | None, frozen: bool) -> NetworkPlan:
     attrs = layer_attributes(net)
     init = [f"self.{attr} = {constructor(layer)}" for layer, attr in zip(net.layers, attrs)
             if attr is not None and constructor(layer) is not None]
@@ -70,7 +70,7 @@ def lower_network(net: CheckedNetwork, init_fn: str | None, frozen: bool) -> Net
     rows = tuple(LayerRow(attr or layer.var, layer.op, str(layer.out), layer.params)
                  for layer, attr in zip(net.layers, attrs))
     return NetworkPlan(
-        name=net.name, class_name=net.class_name, role=net.role,
+        name=net.name, class_name=class_name, role=net.role,
         doc=f"{net.role.capitalize()} `{net.name}`: {ins} -> {outs}. {net.param_count:,} parameters.",
         doc_line=f"- {net.role} `{net.name}`: {ins} -> {outs}; {net.param_count:,} parameters.",
         init=tuple(init), signature=", ".join(f"{name}: torch.Tensor" for name, _ in net.inputs), returns=ret,
@@ -176,6 +176,7 @@ def lower_model(model: CheckedModel) -> ModelPlan:
     inits: dict[str, InitPlan] = {}
     frozen = {t.options["features"] for t in model.terms if t.kind == "perceptual"}
     networks = []
+    class_names = network_class_names(model)
     for net in model.networks:
         scheme = model.train.init.get(net.name)
         fn = None
@@ -183,7 +184,7 @@ def lower_model(model: CheckedModel) -> ModelPlan:
             name, doc, lines = _normal_init(scheme[1]) if scheme[0] == "normal" else INITS[scheme[0]]
             inits[name] = InitPlan(name, doc, lines)
             fn = name
-        networks.append(lower_network(net, fn, net.name in frozen))
+        networks.append(lower_network(net, class_names[net.name], fn, net.name in frozen))
     methods = [forward_method(model)]
     gen = analysis.generation(model)
     if gen is not None:

@@ -1,7 +1,6 @@
 """Every name the generated code gives to something of the spec, decided here and nowhere else.
 
-Network classes keep the names check gave them (`class_name`); this module names the modules
-of each network's layers and the class of the whole model.
+The class of each network and of the whole model, and the module attribute of each layer.
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import builtins
 import keyword
 
+from gendsl.check.names import BUILTINS, GENERATED_NAMES
 from gendsl.check.result import CheckedModel, CheckedNetwork
 
 # The module attribute prefix of each layer that owns parameters (or a module).
@@ -48,12 +48,34 @@ def layer_attributes(net: CheckedNetwork) -> list[str | None]:
     return out
 
 
+def _camel(name: str, empty: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or empty
+
+
+def network_class_names(model: CheckedModel) -> dict[str, str]:
+    """network -> its class: the camel-cased network name, with a `Net` suffix (and a number)
+    where that would clash with another global of the generated module: `f` would become `F`
+    (torch.nn.functional), `Enc` would equal a network's own name, `a_b` and `aB` would share
+    `AB`, and `true` would become the keyword `True`."""
+    reserved = GENERATED_NAMES | BUILTINS | {n.name for n in model.networks} | set(
+        keyword.kwlist + keyword.softkwlist)
+    names: dict[str, str] = {}
+    for net in model.networks:
+        base = candidate = _camel(net.name, "Net")
+        number = 1
+        while candidate in reserved or candidate in names.values():
+            candidate = f"{base}Net" + (str(number) if number > 1 else "")
+            number += 1
+        names[net.name] = candidate
+    return names
+
+
 def model_class_name(model: CheckedModel) -> str:
     """The model's class: the camel-cased model name, with `Model` added where a network class
     (or `F`, `nn`, `torch`) already has that name, or where it would be a keyword or a builtin
     (`model true` would give `True`)."""
-    base = "".join(part[:1].upper() + part[1:] for part in model.name.split("_") if part) or "Model"
-    taken = {n.class_name for n in model.networks} | {"F", "nn", "torch"}
+    base = _camel(model.name, "Model")
+    taken = set(network_class_names(model).values()) | {"F", "nn", "torch"}
     name, k = base, 1
     while name in taken or keyword.iskeyword(name) or hasattr(builtins, name):
         name = f"{base}Model" + (str(k) if k > 1 else "")

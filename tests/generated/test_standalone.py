@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Hide gendsl: a meta-path finder that refuses it, installed before the script runs.
 HIDE = ("import sys, runpy\n"

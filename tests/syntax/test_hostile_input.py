@@ -29,7 +29,7 @@ from gendsl.diagnostics import MAX_ERRORS, Reporter, did_you_mean
 from gendsl.driver import compile_source, read_bounded
 from gendsl.source import SourceFile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = """model tiny
 data x: [4] in [0, 1]{source}
 encoder enc(x) -> [2] {{

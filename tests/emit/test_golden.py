@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("update_golden", Path(__file__).with_name("update_golden.py"))
+_spec = importlib.util.spec_from_file_location("update_golden", Path(__file__).resolve().parents[1] / "update_golden.py")
 golden = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(golden)
 

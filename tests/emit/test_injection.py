@@ -32,14 +32,14 @@ import pytest
 
 
 from gendsl.driver import compile_source  # noqa: E402
-from gendsl.lower.names import model_class_name  # noqa: E402
+from gendsl.lower.names import model_class_name, network_class_names  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
 
 torch = pytest.importorskip("torch")
 from test_shape_properties import run_and_compare  # noqa: E402
 from model_support import networks_of  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "gendsl" / "runtime"
 
 # ---- allow-lists ------------------------------------------------------------------------
@@ -328,13 +328,13 @@ def test_network_names_that_camel_case_into_clashes(names):
     """Regression: these produced classes that shadowed `F`/`Params`/each other, or `True`."""
     result = check_outcome(fill(**names))
     assert result.ok, [d.message for d in result.diagnostics]
-    classes = [n.class_name for n in result.model.networks]
+    classes = list(network_class_names(result.model).values())
     assert len(set(classes)) == len(classes)
     module = load(result.files["model.py"])
     nets = networks_of(module)
     assert set(nets) == {names["E"], names["D"]}
     for net in result.model.networks:
-        assert type(nets[net.name]).__name__ == net.class_name
+        assert type(nets[net.name]).__name__ == network_class_names(result.model)[net.name]
 
 
 @pytest.mark.parametrize("name", ["topk_activation", "init_dcgan", "init_xavier", "init_kaiming",

@@ -18,7 +18,7 @@ from pygments.token import Error, Token  # noqa: E402
 
 from gendsl.pygments_lexer import GenLexer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # the catalogue (its variants and specs/lib/ too), the golden cases, and the variant constructs' layout golden
 SPECS = sorted((ROOT / "specs").rglob("*.gen")) + sorted((ROOT / "tests" / "cases").glob("*/spec.gen")) + \
     [ROOT / "tests" / "fmt" / "variants.expected"]

@@ -420,7 +420,7 @@ def test_a_related_span_in_another_file_is_drawn_in_a_block_of_its_own():
 
 
 def test_explain_loss_lists_each_named_term_and_the_sum(capsys, monkeypatch):
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
     assert main(["explain", "specs/beta_vae.gen", "loss"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "loss.recon:",

@@ -12,9 +12,9 @@ from gendsl.cli import main
 from gendsl.driver import compile_path
 from gendsl.graph_view import GraphError, graph_output, model_graph, render_picture, to_dot, to_mermaid
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs").glob("*.gen"))
-GOLDEN = Path(__file__).resolve().parent / "graph"
+GOLDEN = Path(__file__).resolve().parents[1] / "graph"
 
 
 def model(path):

@@ -27,6 +27,7 @@ from gendsl.cli import main as cli_main  # noqa: E402
 from gendsl.driver import compile_source  # noqa: E402
 from gendsl.lower.names import layer_attributes  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
+from gendsl.lower.names import network_class_names  # noqa: E402
 from model_support import networks_of  # noqa: E402
 
 torch = pytest.importorskip("torch")
@@ -95,7 +96,7 @@ def run_and_compare(result, batch: int) -> None:
     assert list(nets) == [n.name for n in result.model.networks]
     for checked in result.model.networks:
         net = nets[checked.name]
-        assert type(net).__name__ == checked.class_name
+        assert type(net).__name__ == network_class_names(result.model)[checked.name]
         net.eval()
         inputs = [sample(t, batch, gen) for _, t in checked.inputs]
         module._TRACE.clear()

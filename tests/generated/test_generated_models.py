@@ -18,7 +18,7 @@ from model_support import networks_of
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs").glob("*.gen")) + sorted((ROOT / "tests" / "cases").glob("*/spec.gen"))
 BATCH = 2
 

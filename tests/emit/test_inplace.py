@@ -24,7 +24,7 @@ from gendsl.source import SourceFile  # noqa: E402
 from model_support import networks_of  # noqa: E402
 
 torch = pytest.importorskip("torch")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted(ROOT.glob("specs/*.gen")) + sorted(ROOT.glob("tests/cases/*/spec.gen"))
 
 

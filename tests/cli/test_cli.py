@@ -13,7 +13,7 @@ import pytest
 
 from gendsl.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VAE = ROOT / "specs" / "vae.gen"
 
 BROKEN = """model broken

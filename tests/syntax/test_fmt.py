@@ -17,7 +17,7 @@ from gendsl.driver import compile_source  # noqa: E402
 from gendsl.fmt import FormatError, Printer, format_text, grammar_constructs  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs").glob("*.gen")) + sorted((ROOT / "specs" / "lib").glob("*.gen"))
 CASES = ROOT / "tests" / "fmt"
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True,

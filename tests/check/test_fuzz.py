@@ -27,7 +27,7 @@ from gendsl.cli import main as cli_main  # noqa: E402
 from gendsl.driver import compile_path, compile_source  # noqa: E402
 from gendsl.source import SourceFile  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("gendsl_bench_fuzz", ROOT / "bench" / "fuzz.py")
 fuzz = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = fuzz  # dataclasses look their module up
@@ -256,7 +256,7 @@ def relayout(text: str, rng: random.Random) -> str:
 
 def without_hash(code: str) -> str:
     # the edited file's hash (the first line, or its own line in a variant's list of sources)
-    return re.sub(r"(?m)^# source (\S+ )?sha256: .*$", "", code)
+    return re.sub(r"(?m)^#( source (\S+ )?|   )sha256: .*$", "", code)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,

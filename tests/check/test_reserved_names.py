@@ -22,10 +22,10 @@ import pytest
 from gendsl.check.names import GENERATED_NAMES, GENERATED_PREFIXES, MODULE_ATTRIBUTES
 from gendsl.driver import compile_source
 from gendsl.files import write_atomically
-from gendsl.lower.names import model_class_name
+from gendsl.lower.names import model_class_name, network_class_names
 from gendsl.source import SourceFile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted(ROOT.glob("specs/*.gen")) + sorted(ROOT.glob("tests/cases/*/spec.gen"))
 SPEC_FILES = ("model.py", "train.py", "apps.py")  # the files that spec names reach
 
@@ -124,7 +124,7 @@ def test_names_of_generated_code_are_reserved(path):
     assert result.ok, [d.render() if hasattr(d, "render") else d.message for d in result.diagnostics]
     # names the compiler picks around the spec's: network classes, and the running variable of
     # `forward` (`h`, or `h_`... when the spec has an `h`)
-    picked = {net.class_name for net in result.model.networks} | {model_class_name(result.model)}
+    picked = set(network_class_names(result.model).values()) | {model_class_name(result.model)}
     unreserved, derived = set(), set()
     for name, code in result.files.items():
         if Path(name).name not in SPEC_FILES:
@@ -173,7 +173,7 @@ def test_names_of_the_training_loop_are_free(tmp_path, name):
 
 def test_the_language_reference_lists_every_reserved_name():
     text = (ROOT / "docs" / "language.md").read_text()
-    marker = "<!-- reserved names: kept equal to gendsl/check/names.py by tests/test_reserved_names.py -->\n"
+    marker = "<!-- reserved names: kept equal to gendsl/check/names.py by tests/check/test_reserved_names.py -->\n"
     listed = text.split(marker, 1)[1].split("\n\n", 1)[0]
     assert set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", listed)) == set(GENERATED_NAMES)
     for prefix in GENERATED_PREFIXES:

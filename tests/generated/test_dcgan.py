@@ -12,7 +12,7 @@ from gendsl.driver import compile_source
 from gendsl.source import SourceFile
 from model_support import networks_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 G_PARAMS = 3_576_704  # netG of pytorch/examples/dcgan with nz=100, ngf=64, nc=3
 D_PARAMS = 2_765_568  # netD with ndf=64, nc=3
 

@@ -13,7 +13,7 @@ from gendsl import driver
 from gendsl.check.cycles import cycles, induced
 from gendsl.check.flow import FlowChecker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NAMES = [f"n{i}" for i in range(8)]
 
 graphs = st.tuples(

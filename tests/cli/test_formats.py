@@ -1,6 +1,6 @@
 """`--format text|json|github|sarif`: goldens per format, escaping, the GitHub default, SARIF's shape.
 
-Regenerate the goldens after an intended change: GENDSL_UPDATE_GOLDEN=1 python -m pytest tests/test_formats.py
+Regenerate the goldens after an intended change: GENDSL_UPDATE_GOLDEN=1 python -m pytest tests/cli/test_formats.py
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from gendsl.diagnostics import Diagnostic
 from gendsl.formats import escape_data, escape_property, github_command
 from gendsl.source import SourceFile, Span
 
-CASES = Path(__file__).resolve().parent / "formats"
+CASES = Path(__file__).resolve().parents[1] / "formats"
 # variant.gen extends lib/conv_base.gen: diagnostics with their primary span in one file and a related one in
 # the other; missing.gen does not exist: a diagnostic without a span
 FILES = ["related.gen", "warning.gen", "variant.gen", "missing.gen"]

@@ -18,7 +18,7 @@ from gendsl.source import SourceFile
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY_AE = """
 model tiny_ae

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from gendsl.driver import compile_path
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
+SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 
 def test_a_utf8_byte_order_mark_is_ignored(tmp_path):

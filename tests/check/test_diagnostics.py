@@ -4,7 +4,7 @@ Each `tests/diagnostics/<CODE>_<slug>.gen` is checked with `gendsl check` from t
 what it prints to stderr must equal the `.expected` file next to it. Files named `multi_*` hold
 several independent mistakes, all of which must be reported (and nothing else: no cascades).
 
-    GENDSL_UPDATE=1 pytest tests/test_diagnostics.py    # rewrite the .expected files; review the diff
+    GENDSL_UPDATE=1 pytest tests/check/test_diagnostics.py    # rewrite the .expected files; review the diff
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gendsl.diagnostics import CODES, Diagnostic
 from gendsl.render import render
 from gendsl.source import SourceFile, Span
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "diagnostics"
 UPDATE = os.environ.get("GENDSL_UPDATE") == "1"
 HEADER = re.compile(r"^(?P<path>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning)"
@@ -317,4 +317,4 @@ def test_doc_examples_are_real_output():
         doc_path.write_text(fresh, encoding="utf-8")
         doc = fresh
     assert EXAMPLE.search(doc)
-    assert doc == fresh, "run GENDSL_UPDATE=1 pytest tests/test_diagnostics.py to refresh the examples"
+    assert doc == fresh, "run GENDSL_UPDATE=1 pytest tests/check/test_diagnostics.py to refresh the examples"

@@ -15,7 +15,7 @@ pytest.importorskip("pygls")
 
 from packaging.requirements import Requirement  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 URI = "file:///work/specs/model.gen"
 
 GOOD = """model vae

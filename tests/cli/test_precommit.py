@@ -16,7 +16,7 @@ import pytest
 
 pre_commit_clientlib = pytest.importorskip("pre_commit.clientlib")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HOOKS = {hook["id"]: hook for hook in pre_commit_clientlib.load_manifest(str(ROOT / ".pre-commit-hooks.yaml"))}
 STAGED = ["specs/vae.gen", "README.md", "notes.txt"]
 

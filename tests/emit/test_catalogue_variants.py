@@ -11,7 +11,7 @@ import pytest
 from gendsl.driver import compile_path, compile_source
 from gendsl.source import SourceFile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FLAT = sorted((ROOT / "tests" / "catalogue_flat").glob("*.gen"))
 
 
