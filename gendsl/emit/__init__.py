@@ -16,8 +16,8 @@ from gendsl.lower import lower
 TEMPLATES = Path(__file__).with_name("templates")
 RUNTIME = Path(__file__).parent.parent / "runtime"
 RUNTIME_PACKAGE = "gendsl_runtime"  # written once per output folder, beside the models' folders
-RUNTIME_FILES = ("__init__.py", "apps.py", "data.py", "digit_quality.py", "distributed.py", "loop.py", "metrics.py",
-                 "outputs.py", "report.py")
+RUNTIME_FILES = ("__init__.py", "apps.py", "data.py", "digit_quality.py", "distributed.py", "export.py",
+                 "image_metrics.py", "loop.py", "metrics.py", "outputs.py", "report.py")
 
 
 @lru_cache(maxsize=1)

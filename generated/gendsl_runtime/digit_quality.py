@@ -14,6 +14,9 @@ classifier once per data set, caches it beside the data, and scores a batch of s
   penultimate features of the samples and of the held-out images. It is *not* Inception FID:
   another network, another feature space (128 dimensions), and a few hundred reference images, so
   its values are comparable only with each other, for the same data set and classifier;
+* ``classifier_kid``, ``classifier_precision``, ``classifier_recall``: KID and precision/recall
+  in the same feature space, by torch-fidelity's functions (``image_metrics``; absent without
+  torch-fidelity);
 * with the labels the samples were generated for (conditional models): ``class_accuracy_pct``, the
   share the classifier assigns to the requested class, and the same per class.
 
@@ -43,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import _image_geometry, _resize, _split_class_suffix, load_data
+from .image_metrics import classifier_figures
 from .metrics import accuracy_per_class
 from .outputs import atomic_save
 
@@ -159,8 +163,9 @@ class DigitQuality:
         the FD of training images to the held-out ones; keys prefixed ``real_``."""
         if self._reference is None:
             figures = self._score(self.test_x, self.test_y, self._test_features)
-            figures["classifier_fd"] = frechet_distance(self.features(self._train_x),
-                                                        self._test_features)
+            train_features = self.features(self._train_x)
+            figures["classifier_fd"] = frechet_distance(train_features, self._test_features)
+            figures.update(classifier_figures(train_features, self._test_features))
             self._reference = {f"real_{k}": v for k, v in figures.items()}
         return self._reference
 
@@ -183,6 +188,8 @@ class DigitQuality:
             "class_kl": kl,
             "classifier_fd": (frechet_distance(features, self._test_features)
                               if len(images) >= 2 else math.nan),
+            # with torch-fidelity: classifier_kid, classifier_precision, classifier_recall
+            **classifier_figures(features, self._test_features),
         }
         if labels is not None:
             labels = torch.as_tensor(labels).reshape(-1).long().cpu()

@@ -72,13 +72,18 @@ def test_image_gan_run_writes_digit_quality_to_metrics_and_validation_rows(spec,
     assert metrics["quality_classifier"]["data"] == "digits"
     assert [r["step"] for r in metrics["quality_history"]] == [3]
     assert metrics["warnings"] == [] or all(w["kind"] in ("collapse", "dominance") for w in metrics["warnings"])
+    for key in ("classifier_kid", "classifier_precision", "classifier_recall", "real_classifier_kid"):
+        assert key in metrics, key
     rows = read_rows(out / "losses.csv")
     columns = ["recognisable_pct", "classes_covered", "class_kl", "classifier_fd"]
     columns += ["class_accuracy_pct"] if conditional else []
+    columns += ["classifier_kid", "classifier_precision", "classifier_recall", "fid", "kid", "precision", "recall"]
     assert list(rows[0])[-len(columns):] == columns
     assert ("class_accuracy_pct" in rows[0]) == conditional
     val = [r for r in rows if r["split"] == "val"]
     assert len(val) == 1 and float(val[0]["recognisable_pct"]) == pytest.approx(metrics["recognisable_pct"])
+    assert float(val[0]["classifier_kid"]) == pytest.approx(metrics["classifier_kid"])
+    assert all(val[0][c] == "" for c in ("fid", "kid", "precision", "recall"))  # no --fid-every: no Inception
     assert all(r[c] == "" for r in rows if r["split"] == "train" for c in columns)
     # the classifier is trained once and cached under --root
     assert (tmp_path / "data" / "digits-classifier.pt").exists()
@@ -128,6 +133,69 @@ def test_quality_options_only_where_a_model_makes_images(spec_folder):
         loop = sys.modules[type(train.RECIPE).__module__]
         args = loop.parse_args(train.RECIPE, ["--quality-every", "3", "--no-quality"])
         assert args.quality_every == 3 and args.no_quality
+
+
+# ---------------------------------------------------------------------------
+# Inception FID, KID, precision/recall
+# ---------------------------------------------------------------------------
+
+def tiny_image_set(path: Path, n: int = 40) -> Path:
+    """n 28x28 grey images of two classes (blobs and stripes): 4 of them held out."""
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 1, 28, 28), dtype=np.float32) * 0.2
+    x[::2, :, 8:20, 8:20] += 0.8
+    x[1::2, :, ::4, :] += 0.8
+    np.savez(path, x=x.clip(0, 1), y=np.arange(n) % 2)
+    return path
+
+
+def test_inception_weights_missing_is_one_note_and_the_run_goes_on(spec_folder, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch_fidelity")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    calls = []
+
+    def offline(url, *args, **kwargs):
+        calls.append(url)
+        raise OSError("<urlopen error [Errno -2] Name or service not known>")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    out = tmp_path / "run"
+    data = tiny_image_set(tmp_path / "tiny.npz")
+    with imported(spec_folder("dcgan_mnist")) as train:
+        rc = train.main(["--quiet", "--no-plots", "--no-quality", "--data", str(data), "--batch-size", "12",
+                         "--epochs", "3", "--fid-every", "1", "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert printed.count("note: no Inception FID/KID/precision-recall: ") == 1 and len(calls) == 1
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    assert f"place it at '{folder / 'weights-inception-2015-12-05-6726825d.pth'}'" in printed
+    assert "--fid-weights PATH" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 9 and "fid" not in metrics and "fid_history" not in metrics
+    assert all(r["fid"] == "" for r in read_rows(out / "losses.csv"))
+
+
+def test_inception_figures_every_n_epochs_with_fid_weights(spec_folder, tmp_path):
+    pytest.importorskip("torch_fidelity")
+    from runtime.test_image_metrics import random_inception_weights
+    weights = random_inception_weights(tmp_path / "inception.pth")
+    out = tmp_path / "run"
+    data = tiny_image_set(tmp_path / "tiny.npz")
+    with imported(spec_folder("dcgan_mnist")) as train:
+        # 36 training images at batch 12: 3 steps per epoch; measured after epochs 2 and 3 (the last)
+        rc = train.main(["--quiet", "--no-plots", "--no-quality", "--data", str(data), "--batch-size", "12",
+                         "--epochs", "3", "--fid-every", "2", "--fid-samples", "6", "--fid-weights", str(weights),
+                         "--out", str(out)])
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("fid", "kid", "kid_std", "precision", "recall", "real_fid", "real_kid", "real_precision",
+                "real_recall"):
+        assert isinstance(metrics[key], float), key
+    assert metrics["fid_samples"] == 6
+    assert [(r["epoch"], r["step"]) for r in metrics["fid_history"]] == [(1, 6), (2, 9)]
+    val = [r for r in read_rows(out / "losses.csv") if r["split"] == "val"]
+    assert [r["fid"] != "" for r in val] == [False, True, True]
+    assert float(val[-1]["kid"]) == pytest.approx(metrics["kid"])
+    assert 0.0 <= metrics["precision"] <= 1.0 and 0.0 <= metrics["recall"] <= 1.0
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,199 @@
+"""`python train.py export`: a trained model's generator/decoder and encoder as ONNX files and
+torch.export programs, for serving without the training code.
+
+    python train.py export                                    # both formats, from runs/NAME
+    python train.py export --onnx --checkpoint runs/NAME/checkpoints/last.pt --out exported/
+
+Each of the model's methods that exist among `generate` (latents [, labels] -> samples), `encode`
+(data -> code) and `decode` (code -> reconstruction) is traced once by `torch.export.export` with
+a dynamic batch dimension; that program is saved as OUT/<method>.pt2 (`torch.export.save`) and
+converted to OUT/<method>.onnx (`torch.onnx.export`, its dynamo exporter, with onnxscript). Then
+each file is checked: onnx's checker, onnxruntime's output against torch's (when onnxruntime is
+installed), the reloaded program's output against torch's, both at another batch size than the
+traced one. OUT/export.json lists the files, their inputs and outputs and the checks' figures.
+"""
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+
+import torch
+
+from . import loop
+from .outputs import atomic_write_json
+
+__all__ = ["METHODS", "Method", "export_all", "main"]
+
+METHODS = ("generate", "encode", "decode")
+OUTPUTS = {"generate": "samples", "encode": "code", "decode": "reconstruction"}
+TRACE_BATCH, CHECK_BATCH = 3, 5  # batch sizes of the traced inputs and of the checks
+TOLERANCE = dict(rtol=1e-4, atol=1e-5)  # onnxruntime and torch differ by float round-off
+INSTALL = "pip install onnx onnxscript onnxruntime (gendsl's [export] extra)"
+
+
+class Method(torch.nn.Module):
+    """One method of the model as the forward of a module: what torch.export traces."""
+
+    def __init__(self, model, name: str) -> None:
+        super().__init__()
+        self.model, self.name = model, name
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.name)(*inputs)
+
+
+def parse_args(recipe: loop.Recipe, argv) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="train.py export",
+        description=f"Export {recipe.name}'s {', '.join(METHODS)} (those it has) from a "
+        "checkpoint as ONNX files and torch.export programs, with a dynamic batch dimension, "
+        "and check them.")
+    p.add_argument("--checkpoint", default=f"runs/{recipe.name}/checkpoints/last.pt")
+    p.add_argument("--out", default=f"runs/{recipe.name}/export",
+                   help="the folder of the files (default: beside the run's checkpoints)")
+    p.add_argument("--onnx", action="store_true", help="write METHOD.onnx (default: both formats)")
+    p.add_argument("--torch-export", action="store_true",
+                   help="write METHOD.pt2, a torch.export program (default: both formats)")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset (default: torch.onnx's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the example inputs")
+    args = p.parse_args(argv)
+    if not args.onnx and not args.torch_export:
+        args.onnx = args.torch_export = True
+    return args
+
+
+@torch.no_grad()
+def example_inputs(recipe: loop.Recipe, model, name: str, n: int) -> tuple:
+    """n inputs of `model.<name>`: latents from the prior (with labels cycling through the
+    classes), data in the spec's range, or the codes of such data."""
+    if name == "generate":
+        return (*model.prior(n), *loop.sample_labels(recipe, n, torch.device("cpu")))
+    low, high = recipe.data_range or (0.0, 1.0)
+    x = low + (high - low) * torch.rand(n, *recipe.data_shape)
+    labels = loop.sample_labels(recipe, n, torch.device("cpu"))
+
+    def conditions(method) -> list:  # the labels of a method that takes more than its tensor
+        return labels if len(inspect.signature(method).parameters) > 1 else []
+    data = (x, *conditions(model.encode))
+    return data if name == "encode" else (model.encode(*data), *conditions(model.decode))
+
+
+def input_names(model, name: str) -> list[str]:
+    return list(inspect.signature(getattr(model, name)).parameters)
+
+
+def name_batch_dimension(path: Path) -> None:
+    """Call the dynamic first dimension of the ONNX file's inputs and outputs `batch` (the
+    exporter names it after its symbol, e.g. s21), everywhere the symbol appears."""
+    import onnx
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    symbols = {v.type.tensor_type.shape.dim[0].dim_param for v in graph.input
+               if v.type.tensor_type.shape.dim and v.type.tensor_type.shape.dim[0].dim_param}
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in symbols:
+                dim.dim_param = "batch"
+    onnx.save(proto, str(path))
+
+
+def export_method(recipe: loop.Recipe, model, name: str, args: argparse.Namespace,
+                  out: Path) -> dict:
+    """Write OUT/<name>.pt2 and/or .onnx, check them, and say what was done."""
+    torch.manual_seed(args.seed)
+    inputs = example_inputs(recipe, model, name, TRACE_BATCH)
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(Method(model, name), inputs,
+                                  dynamic_shapes={"inputs": tuple({0: batch} for _ in inputs)})
+    names = input_names(model, name)
+    check = example_inputs(recipe, model, name, CHECK_BATCH)
+    with torch.no_grad():
+        expected = getattr(model, name)(*check)
+    entry = {
+        "inputs": [{"name": n, "shape": ["batch", *t.shape[1:]], "dtype": str(t.dtype)}
+                   for n, t in zip(names, inputs)],
+        "output": {"name": OUTPUTS[name], "shape": ["batch", *expected.shape[1:]],
+                   "dtype": str(expected.dtype)},
+        "files": [],
+    }
+    if args.torch_export:
+        path = out / f"{name}.pt2"
+        torch.export.save(program, str(path))
+        with torch.no_grad():
+            got = torch.export.load(str(path)).module()(*check)
+        entry["files"].append(path.name)
+        entry["torch_export_max_abs_diff"] = (got - expected).abs().max().item()
+        if not torch.allclose(got, expected, **TOLERANCE):
+            raise SystemExit(f"error: {path} reloaded gives other outputs than the model "
+                             f"(max difference {entry['torch_export_max_abs_diff']:.3g})")
+    if args.onnx:
+        import onnx
+        path = out / f"{name}.onnx"
+        torch.onnx.export(program, f=str(path), dynamo=True, external_data=False,
+                          input_names=names, output_names=[OUTPUTS[name]],
+                          opset_version=args.opset, verbose=False)
+        name_batch_dimension(path)
+        onnx.checker.check_model(str(path), full_check=True)
+        entry["files"].append(path.name)
+        entry["onnx_checker"] = "passed"
+        entry["onnxruntime_max_abs_diff"] = onnxruntime_difference(path, names, check, expected)
+    return entry
+
+
+def onnxruntime_difference(path: Path, names: list, inputs: tuple,
+                           expected: torch.Tensor) -> float | None:
+    """The largest difference between onnxruntime's outputs and torch's (None: no onnxruntime)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
+    got = torch.from_numpy(got)
+    difference = (got - expected).abs().max().item()
+    if got.shape != expected.shape or not torch.allclose(got, expected, **TOLERANCE):
+        raise SystemExit(f"error: onnxruntime's outputs of {path} differ from the model's "
+                         f"(shape {tuple(got.shape)}, max difference {difference:.3g})")
+    return difference
+
+
+def export_all(recipe: loop.Recipe, args: argparse.Namespace) -> dict:
+    """Export every method the model has; returns what export.json says."""
+    if args.onnx:
+        try:
+            import onnx  # noqa: F401
+            import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+        except ImportError as e:
+            raise SystemExit(f"error: --onnx needs {e.name}: {INSTALL}")
+    model = loop.load_model(recipe, Path(args.checkpoint), torch.device("cpu"))
+    methods = [m for m in METHODS if callable(getattr(model, m, None))]
+    if not methods:
+        raise SystemExit(f"error: {recipe.name} has none of {', '.join(METHODS)} to export")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"model": recipe.name, "spec": recipe.spec, "checkpoint": str(args.checkpoint),
+              "torch": torch.__version__, "methods": {}}
+    for name in methods:
+        report["methods"][name] = export_method(recipe, model, name, args, out)
+    atomic_write_json(report, out / "export.json")
+    return report
+
+
+def main(recipe: loop.Recipe, argv=None) -> int:
+    args = parse_args(recipe, argv)
+    report = export_all(recipe, args)
+    for name, entry in report["methods"].items():
+        checks = []
+        if "torch_export_max_abs_diff" in entry:
+            checks.append(f"reloaded program max |diff| {entry['torch_export_max_abs_diff']:.2g}")
+        if "onnx_checker" in entry:
+            checks.append("onnx checker passed")
+            ort = entry["onnxruntime_max_abs_diff"]
+            checks.append("onnxruntime not installed: not compared" if ort is None
+                          else f"onnxruntime max |diff| {ort:.2g}")
+        files = ", ".join(str(Path(args.out) / f) for f in entry["files"])
+        print(f"{name}: {files} ({'; '.join(checks)})")
+    print(f"wrote {Path(args.out) / 'export.json'}", file=sys.stderr)
+    return 0
