@@ -4,7 +4,6 @@ spec's `forward` block and the sampling, encoding and decoding paths written out
 from __future__ import annotations
 
 from gendsl.check.result import CallStep, CheckedModel, CheckedNetwork, CorruptStep, SampleStep, Step
-from gendsl.check.types import TensorType
 from gendsl.lower import analysis
 from gendsl.lower.layers import SPECTRAL, constructor, forward_expr, inplace_activations, lit, shape_comment
 from gendsl.lower.names import average_attributes, layer_attributes, model_class_name, network_class_names
@@ -42,10 +41,6 @@ def _normal_init(std: float) -> tuple[str, str, tuple[str, ...]]:
              f"    nn.init.normal_(module.weight, 0.0, {std!r})",
              "    if module.bias is not None:",
              "        nn.init.zeros_(module.bias)"))
-
-
-def comment(t: TensorType) -> str:
-    return "(B,) labels" if t.is_label else "(B, " + ", ".join(map(str, t.shape)) + ")"
 
 
 def lower_network(net: CheckedNetwork, class_name: str, init_fn: str | None, frozen: bool,
@@ -97,13 +92,13 @@ def call_line(model: CheckedModel, step: CallStep, attrs: dict[str, str] | None 
     t = model.variables[targets[0]]
     network = (attrs or {}).get(step.network, step.network)
     return Line(f"{', '.join(targets)} = self.{network}({', '.join(step.args)})",
-                comment(t) if len(targets) == 1 else "")
+                shape_comment(t) if len(targets) == 1 else "")
 
 
 def step_line(model: CheckedModel, step: Step) -> Line:
     if isinstance(step, CallStep):
         return call_line(model, step)
-    t = comment(model.variables[step.target])
+    t = shape_comment(model.variables[step.target])
     if isinstance(step, SampleStep):
         if step.dist == "prior":
             x = model.x.name

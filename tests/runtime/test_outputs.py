@@ -97,8 +97,8 @@ def test_save_image_grid_rgb(tmp_path):
     img = read_png(tmp_path / "rgb.png")
     assert img.shape == (5 + 4, 3 * 7 + 2, 3)
     assert img[3, 3].tolist() == [255, 0, 0]
-    with pytest.raises(ValueError):
-        save_image_grid(torch.zeros(2, 5, 4, 4), tmp_path / "bad.png", (0, 1))
+    with pytest.raises(ValueError):  # not a batch of images (other channel counts: test_outputs_channels.py)
+        save_image_grid(torch.zeros(2, 5, 4, 4, 1), tmp_path / "bad.png", (0, 1))
 
 
 def test_save_image_grid_writes_torchvisions_grid_atomically(tmp_path):
