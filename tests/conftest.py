@@ -4,7 +4,7 @@
 - `slow`: the test trains generated models or runs whole scripts (tests/generated, the bench smoke runs,
   the fuzzer).
 
-`python -m pytest -m "not torch and not slow"` runs the compiler's tests alone, in seconds.
+`python -m pytest -m "not torch and not slow"` runs the compiler's tests alone, without torch or training.
 """
 
 from __future__ import annotations
