@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .report import read_rows
+
 __all__ = ["atomic_save", "atomic_write_json", "CsvLog", "read_csv_log", "plot_losses",
            "save_image_grid", "save_scatter_2d", "save_latent_scatter"]
 
@@ -143,19 +145,7 @@ def _plain(v):
 
 def read_csv_log(csv_path):
     """losses.csv as a list of dicts with numeric values as floats (empty cells dropped)."""
-    rows = []
-    with open(csv_path, newline="") as f:
-        for raw in csv.DictReader(f):
-            row = {}
-            for k, v in raw.items():
-                if v is None or v == "":
-                    continue
-                try:
-                    row[k] = float(v)
-                except ValueError:
-                    row[k] = v
-            rows.append(row)
-    return rows
+    return read_rows(Path(csv_path))
 
 
 # ---------------------------------------------------------------------------
