@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from gendsl.emit import RUNTIME_FILES
 from gendsl.runtime import data as D
 from gendsl.runtime.data import TOY_SETS, DataError, fake_data, load_data, toy_modes
 
@@ -476,13 +477,14 @@ def test_fake_data():
 
 
 def test_runtime_files_are_standalone(tmp_path):
-    """Copied next to a train.py they import on their own, and import nothing heavy."""
-    for name in ("data.py", "metrics.py", "outputs.py"):
-        shutil.copy(RUNTIME / name, tmp_path / name)
+    """Copied as the package emit writes next to a train.py, they import without gendsl and nothing heavy."""
+    (tmp_path / "gendsl_runtime").mkdir()
+    for name in RUNTIME_FILES:
+        shutil.copy(RUNTIME / name, tmp_path / "gendsl_runtime" / name)
     code = (
         "import sys, numpy, torch\n"
         "before = set(sys.modules)\n"
-        "import data, metrics, outputs\n"
+        "from gendsl_runtime import data, metrics, outputs\n"
         "heavy = {'gendsl', 'matplotlib', 'sklearn', 'mlxtend', 'PIL', 'tqdm', 'torchvision'}\n"
         "loaded = sorted(heavy & {m.split('.')[0] for m in set(sys.modules) - before})\n"
         "assert not loaded, loaded\n"
