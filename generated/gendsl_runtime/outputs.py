@@ -106,10 +106,11 @@ class CsvLog:
             header = rows[0] if rows and rows[0] else list(self.fields or [])
             missing = [k for k in self.fields or [] if k not in header]
             self.fields = header + missing
-            if missing:  # a run resumed by a newer train.py that logs more columns: widen the file once
+            if missing:  # resumed by a newer train.py that logs more columns: widen the file once
                 tmp = self.path.with_name(f".{self.path.name}.tmp")
                 with open(tmp, "w", newline="") as f:
-                    csv.writer(f).writerows([self.fields] + [row + [""] * len(missing) for row in rows[1:]])
+                    padded = [row + [""] * len(missing) for row in rows[1:]]
+                    csv.writer(f).writerows([self.fields] + padded)
                 os.replace(tmp, self.path)
             self._open("a", header=False)
         else:

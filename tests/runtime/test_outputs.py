@@ -68,7 +68,6 @@ def test_csv_log(tmp_path):
     assert path.read_text() == ""
 
 
-
 def test_csv_log_resumed_with_more_columns(tmp_path):
     """A run resumed by a newer train.py that logs more columns widens the old file instead of failing."""
     path = tmp_path / "losses.csv"
@@ -81,6 +80,7 @@ def test_csv_log_resumed_with_more_columns(tmp_path):
     assert path.read_text().splitlines() == ["step,epoch,split,loss_d,recognisable_pct", "1,0,train,0.5,",
                                              "2,1,val,0.4,80.0"]
     assert not list(tmp_path.glob(".*.tmp"))
+
 
 def test_plot_losses(tmp_path):
     log = CsvLog(tmp_path / "losses.csv")
