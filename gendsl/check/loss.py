@@ -432,6 +432,14 @@ class LossChecker:
         if not generators:
             raise error("E0513", f"`{fake_args[0]}` is not produced by a network", fake.args[0].span,
                         "nothing to train against the discriminator", (), "pass the generator's output: `D(G(z))`")
+        computing = sorted({n for a in real_args for n in self.flow.depends(a)
+                            if self.flow.networks.get(n) is not None})
+        if computing:
+            raise error("E0515", f"the real side of `gan` is computed by `{computing[0]}`", real.span,
+                        f"computed by `{computing[0]}`",
+                        ("the generator side is trained through the generated side only: a network on the real side "
+                         "would get no adversarial gradient (BiGAN/ALI's `D(x, E(x))` is not in the language)",),
+                        "pass data or a draw from a prior as the real side: `z_prior ~ prior` in `forward`")
         shaping = ("flatten", "reshape", "unflatten", "identity")
         last = next((layer.op for layer in reversed(d_real.layers) if layer.op not in shaping), "")
         probabilities = last == "sigmoid"
