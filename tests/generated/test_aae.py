@@ -116,3 +116,28 @@ def test_same_losses_and_optimizers(spec, tmp_path, reference):
     assert set(optimizers) == {"enc", "dec", "Dz"}
     for opt in optimizers.values():
         assert opt.defaults["lr"] == 2e-4 and opt.defaults["betas"] == (0.5, 0.999)
+
+
+def test_the_reference_trains_a_few_steps(reference, tmp_path):
+    assert reference.main(["--steps", "3", "--batch-size", "8", "--data", "fake", "--out", str(tmp_path)]) == 0
+    rows = (tmp_path / "losses.csv").read_text().splitlines()
+    assert rows[0] == "step,loss_d,loss_g" and len(rows) == 4
+
+
+def test_the_posterior_measurement_reads_a_run(tmp_path, capsys):
+    import json
+
+    from bench import aae_posterior
+    from train_support import compile_to, imported
+
+    folder = compile_to(tmp_path / "gen", spec=ROOT / "specs" / "aae.gen")
+    out = tmp_path / "run"
+    with imported(folder) as train:
+        assert train.main(["--quiet", "--steps", "2", "--batch-size", "8", "--n", "64", "--no-plots", "--no-report",
+                           "--no-quality", "--out", str(out)]) == 0
+    assert aae_posterior.main([str(out), "--spec-folder", str(folder)]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert len(rows) == 2
+    for row in rows.values():
+        assert 0 <= row["mmd2_prior_vs_prior"] < 0.01 and row["mmd2"] > row["mmd2_prior_vs_prior"] - 0.01
+        assert row["l1"] > 0 and row["mean_variance"] >= 0
