@@ -110,18 +110,20 @@ def model_graph(model: CheckedModel) -> nx.DiGraph:
         for arg in dict.fromkeys(term.args):
             if arg in source:
                 g.add_edge(source[arg], node)
-    if model.gan is not None:
-        gan = model.gan
+    for k, gan in enumerate(model.gans):  # each adversarial term, its node "gan", "gan:1", ...
+        term_node = "gan" if k == 0 else f"gan:{k}"
         extra = "".join(f", {k}={_fmt_number(v)}" for k, v in (("clip", gan.clip), ("gp", gan.gp)) if v is not None)
-        label = f"gan: {gan.kind}{extra}\n{gan.discriminator}(real) vs {gan.discriminator}(fake)"
-        g.add_node("gan", kind="gan", label=label)
+        weight = _weight(gan)
+        label = f"gan: {gan.kind}{extra}\n{gan.discriminator}(real) vs {gan.discriminator}(fake)" + \
+            (f"\nweight {weight}" if weight != "1" else "")
+        g.add_node(term_node, kind="gan", label=label)
         for side, args in (("real", gan.real_args), ("fake", gan.fake_args)):
             for arg, node in zip(args, inputs[gan.discriminator]):
                 if arg in source:  # the discriminator sees both sides (a label such as y: both)
                     seen = g.edges[source[arg], node]["label"] if g.has_edge(source[arg], node) else None
                     g.add_edge(source[arg], node, label=f"{seen}, {side}" if seen else side)
         for out in outputs[gan.discriminator]:
-            g.add_edge(out, "gan", label="scores")
+            g.add_edge(out, term_node, label="scores")
     g.graph["clusters"] = clusters
     return g
 

@@ -31,7 +31,7 @@ class ContractChecks:
     # -- cross-network contracts -----------------------------------------------------
 
     def _contracts(self, data, networks, checkers) -> None:
-        """Generators/decoders produce data, discriminators/critics/encoders read it, critics score it.
+        """Generators/decoders produce data, encoders read it, discriminators/critics score what they read.
         A network that breaks its contract is reported once and then treated as broken (no cascades)."""
         xs = [d for d in data if not d.type.is_label]
         if not xs:
@@ -52,7 +52,9 @@ class ContractChecks:
                                         f"make `{net.name}` produce {x.type}, the shape of `{x.name}`",
                                         ((_data_type_span(self.spec, x.name), f"`{x.name}` declared here"),))
                     broken = True
-            if net.role in ("discriminator", "critic", "encoder"):
+            # a discriminator or critic takes whatever it is declared to take (images, codes, pairs): the
+            # `gan` term checks that both of its sides fit; an encoder reads the data
+            if net.role == "encoder":
                 if not checked.inputs or checked.inputs[0][1] != x.type:
                     got = checked.inputs[0][1] if checked.inputs else "nothing"
                     span = net.inputs[0].span if net.inputs else net.name_span

@@ -65,7 +65,7 @@ class LossChecker:
         self.schedules = schedules
         self.reporter = reporter
         self.terms: list[Term] = []
-        self.gan: GanObjective | None = None
+        self.gans: list[GanObjective] = []  # the adversarial terms, each with its own discriminator
         self.text = ""
         # the named layers the loss reads, per network: (statement, type) and the forward variable
         # holding it; check/model.py puts them into the result it builds
@@ -379,9 +379,6 @@ class LossChecker:
         options["feature_type"] = TensorType(out)
 
     def _gan(self, call: ir.Call, weight: Weight) -> None:
-        if self.gan is not None:
-            raise error("E0502", "a model has one `gan` objective", call.func_span, "second objective", (),
-                        "one `gan` term trains the generator and the discriminator together; remove this one")
         if len(call.args) not in (2, 3):
             raise error("E0214", f"`gan` takes 2 or 3 arguments, but {plural(len(call.args), 'was', 'were')} given",
                         call.span, "wrong arguments", (), "write `gan(D(x), D(fake), non_saturating)`")
@@ -421,6 +418,12 @@ class LossChecker:
             raise error("E0511", f"real and fake samples go to different networks (`{d_real.name}`, `{d_fake.name}`)",
                         fake.func_span, f"not `{d_real.name}`", (), "both sides of `gan` call the same discriminator",
                         ((real.func_span, "real samples go here"),))
+        earlier = next((g for g in self.gans if g.discriminator == d_real.name), None)
+        if earlier is not None:
+            raise error("E0502", f"`{d_real.name}` is already the discriminator of another `gan` term",
+                        real.func_span, "second objective for the same network",
+                        ("each adversarial term trains its own discriminator with its own optimizer",),
+                        "remove one of the two terms, or declare a second discriminator for this one")
         if d_real.role not in ("discriminator", "critic"):
             raise error("E0512", f"`{d_real.name}` is a {d_real.role}; `gan` needs a discriminator or critic",
                         real.func_span, f"a {d_real.role}", (),
@@ -429,6 +432,14 @@ class LossChecker:
         if not generators:
             raise error("E0513", f"`{fake_args[0]}` is not produced by a network", fake.args[0].span,
                         "nothing to train against the discriminator", (), "pass the generator's output: `D(G(z))`")
+        computing = sorted({n for a in real_args for n in self.flow.depends(a)
+                            if self.flow.networks.get(n) is not None})
+        if computing:
+            raise error("E0515", f"the real side of `gan` is computed by `{computing[0]}`", real.span,
+                        f"computed by `{computing[0]}`",
+                        ("the generator side is trained through the generated side only: a network on the real side "
+                         "would get no adversarial gradient (BiGAN/ALI's `D(x, E(x))` is not in the language)",),
+                        "pass data or a draw from a prior as the real side: `z_prior ~ prior` in `forward`")
         shaping = ("flatten", "reshape", "unflatten", "identity")
         last = next((layer.op for layer in reversed(d_real.layers) if layer.op not in shaping), "")
         probabilities = last == "sigmoid"
@@ -447,12 +458,17 @@ class LossChecker:
                                   "use `layernorm` instead, or no normalisation in the critic")
         if not is_score(d_real.outputs[0][1]):
             raise Cascade()  # reported by the discriminator contract (E0422)
-        if weight.constant != 1.0 or weight.schedules:
-            raise error("E0514", "the `gan` objective cannot be weighted", call.func_span, "weighted",
-                        (), "weight the other terms instead")
-        self.gan = GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"], probabilities,
-                                options["r1"], options["r2"], options["every"] or 1)
-        self._add_term("gan", real_args + fake_args, [d_real.name])
+        if weight.constant <= 0:
+            raise error("E0514", f"the `gan` term's weight is {_shown(weight.constant)}; it must be positive",
+                        call.func_span, "weighted by " + _shown(weight.constant),
+                        ("the weight scales the generator's side of the adversarial objective; at 0 or below "
+                         "the generator would not play against the discriminator, or would help it",),
+                        "give it a positive weight such as `0.001 * gan(...)`, or remove the term")
+        label = "gan" if not self.gans else f"gan_{d_real.name}"
+        self.gans.append(GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"],
+                                      probabilities, options["r1"], options["r2"], options["every"] or 1,
+                                      weight, label))
+        self._add_term(label, real_args + fake_args, [d_real.name])
 
     def _add_term(self, label: str, reads: list[str], networks: list[str]) -> None:
         """Loss term `label` in the model graph, computed from the values `reads` and the networks called in it."""
@@ -478,7 +494,12 @@ class LossChecker:
         for a, var, (name, t) in zip(expr.args, args, net.inputs):
             if self.flow.vars[var] != t:
                 raise error("E0407", f"`{net.name}` input `{name}` is {t}, but `{var}` is {self.flow.vars[var]}",
-                            a.span, str(self.flow.vars[var]))
+                            a.span, str(self.flow.vars[var]),
+                            (f"`{net.name}` judges both sides of `gan`, so the real and the generated values both "
+                             f"have the type of its input",),
+                            f"declare the input as the values it judges: "
+                            f"`{net.name}({name}: [{', '.join(map(str, self.flow.vars[var].shape))}])`"
+                            if not self.flow.vars[var].is_label else None)
         self.flow.calls.setdefault(net.name, []).append(CallStep([], net.name, args))
         return net, args
 

@@ -190,7 +190,8 @@ class _ModelChecker(DeclarationChecks, ContractChecks, ParameterNotes):
             sha256=hashlib.sha256(self.source.text.encode("utf-8")).hexdigest(),
             params=dict(self.env.params), data=self.data, latents=self.latents,
             networks=networks, forward=steps, terms=loss_checker.terms if loss_checker else [],
-            gan=loss_checker.gan if loss_checker else None, schedules=self.schedules, train=self.train,
+            gan=loss_checker.gans[0] if loss_checker and loss_checker.gans else None,
+            gans=list(loss_checker.gans) if loss_checker else [], schedules=self.schedules, train=self.train,
             variables=dict(self.flow.vars),
             reaches={n: self.reaches[n] for n in sorted(self.reaches) if n in self.networks})
 

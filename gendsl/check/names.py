@@ -33,7 +33,9 @@ SPEC_SHA256 DATA_SHAPE DATA_RANGE NUM_CLASSES DEFAULT_DATA D_STEPS TRAINED FROZE
 floats model Recipe RECIPE validate run prior sample encode decode code_size
 """.split())
 # helpers and variables named after their arguments
-GENERATED_PREFIXES = ("init_normal_", "sample_", "opt_", "contractive_", "pretrained_")
+# discriminator_loss_/generator_loss_: the objective functions of a second adversarial term (`generator_loss_Dx`)
+GENERATED_PREFIXES = ("init_normal_", "sample_", "opt_", "contractive_", "pretrained_", "discriminator_loss_",
+                      "generator_loss_")
 MODULE_ATTRIBUTES = frozenset("""
 T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
 double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter

@@ -127,6 +127,8 @@ class GanObjective:
     r1: float | None = None  # gamma of the R1 penalty, gamma/2 E[|grad D(x)|^2] on real data
     r2: float | None = None  # the same on generated samples
     every: int = 1  # lazy regularisation: the penalties every N steps, N times as heavy
+    weight: Weight = field(default_factory=Weight)  # scales the generator side only
+    label: str = "gan"  # the term's name in the model graph
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ class TrainDecl:
     spectral_norm: frozenset[str] = frozenset()  # networks whose every conv/linear layer is spectrally normalised
     ema: dict[str, tuple[float, int]] = field(default_factory=dict)  # network -> (decay, start step)
     d_warmup: tuple[int, int] | None = None  # (D steps per G step, for this many G steps) before d_steps
+    d_steps_of: dict[str, int] = field(default_factory=dict)  # discriminator -> its own d_steps (`d_steps D = 5`)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -180,11 +183,12 @@ class CheckedModel:
     networks: list[CheckedNetwork]
     forward: list[Step]
     terms: list[Term]
-    gan: GanObjective | None
+    gan: GanObjective | None  # the first adversarial term (gans[0])
     schedules: list[ScheduleDecl]
     train: TrainDecl
     variables: dict[str, TensorType]  # every forward variable
     reaches: dict[str, list[str]] = field(default_factory=dict)  # network -> labels of the loss terms it reaches
+    gans: list[GanObjective] = field(default_factory=list)  # every adversarial term, in source order
 
     def network(self, name: str) -> CheckedNetwork:
         return next(n for n in self.networks if n.name == name)

@@ -107,7 +107,7 @@ class TrainChecker:
     def run(self) -> TrainDecl:
         # the settings as they are read; the frozen TrainDecl is built from them at the end
         out = SimpleNamespace(optimizers=[], lr_schedules=[], init={}, extra={}, scalars={}, spectral_norm=set(),
-                              ema={})
+                              ema={}, d_steps_of={})
         seen: dict[tuple, ir.Setting] = {}
         for train in self.trains:
             for s in train.settings:
@@ -126,8 +126,15 @@ class TrainChecker:
                     self.reporter.error("E0530", f"network `{name}` is trained but has no optimizer", span,
                                         f"no optimizer for `{name}`", (),
                                         f"add `optimizer {name} = adam(lr=1e-3)`, or one `optimizer = ...` for all")
+        if out.d_steps_of and "d_warmup" in out.scalars:
+            target = next(iter(out.d_steps_of))
+            self.reporter.error("E0535", f"`d_steps {target}` cannot be combined with a warm-up of `d_steps`",
+                                seen[("d_steps", target)].target_span, "its own number of steps",
+                                ("the warm-up sets the steps of every discriminator",),
+                                "remove the warm-up, or the per-network `d_steps`")
         return TrainDecl(out.optimizers, out.lr_schedules, init=out.init, extra=out.extra,
-                         spectral_norm=frozenset(out.spectral_norm), ema=out.ema, **out.scalars)
+                         spectral_norm=frozenset(out.spectral_norm), ema=out.ema, d_steps_of=out.d_steps_of,
+                         **out.scalars)
 
     def _setting(self, s: ir.Setting, out: SimpleNamespace, seen: dict) -> None:
         if s.key not in SETTINGS:
@@ -178,6 +185,20 @@ class TrainChecker:
             _, options = self._call(s.value, WARMUP, "d_steps")
             out.scalars["d_steps"] = options["then"]
             out.scalars["d_warmup"] = (options["steps"], options["generator_steps"])
+            return
+        if key == "d_steps" and s.target is not None:  # `d_steps Dx = 5`: one discriminator's own steps
+            self._target(s)
+            net = self.networks.get(s.target)
+            if net is not None and net.role not in ("discriminator", "critic"):
+                raise error("E0535", f"`{s.key}` counts the updates of a discriminator or critic, and `{s.target}` "
+                            f"is a {net.role}", s.target_span, f"a {net.role}", (),
+                            f"name the discriminator of a `gan` term, or write `{s.key} = ...` for all of them")
+            value = evaluate(s.value, self.env)
+            number = as_int(value, s.value, f"`{s.key}`")
+            if number not in SETTINGS[s.key]:
+                raise error("E0220", f"`{s.key}` must be {SETTINGS[s.key].broken(number)}, found {number}",
+                            s.value.span, "out of range")
+            out.d_steps_of[s.target] = number
             return
         if key in ("optimizer", "lr_schedule"):
             self._target(s)

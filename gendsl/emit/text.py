@@ -62,7 +62,8 @@ def keywords(pairs) -> list[str]:
             line = f"{line} {item}" if line else item
     if line:
         out.append(line)
-    return out
+    # an argument too long for one line (many losses.csv columns) is broken inside its brackets
+    return [wrap(line, 4) if len(line) + 4 > WIDTH else line for line in out]
 
 
 def tick(name: str) -> str:

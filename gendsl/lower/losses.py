@@ -199,8 +199,9 @@ DOMINATED_BELOW = {"minimax": 0.1, "non_saturating": 0.1, "max_likelihood": 0.1,
                    "hinge": 0.1}  # hinge: 2 at equilibrium (scores 0), 0 once every score is past its margin
 
 
-def objective_functions(kind: str, probabilities: bool, gp: bool) -> tuple[str, ...]:
-    """The source of the objective's functions: discriminator_loss (or its two halves) and generator_loss."""
+def objective_functions(kind: str, probabilities: bool, gp: bool, suffix: str = "") -> tuple[str, ...]:
+    """The source of the objective's functions: discriminator_loss (or its two halves) and generator_loss,
+    each name followed by `suffix` (a second objective of another kind in the same model)."""
     table = GAN_OBJECTIVES[kind]
     p = "" if probabilities else "_with_logits"
     on = "probabilities" if probabilities else "logits"
@@ -209,7 +210,7 @@ def objective_functions(kind: str, probabilities: bool, gp: bool) -> tuple[str, 
 
     def fn(name, params, part):
         doc, expr = table[part]
-        return (f"def {name}({params}) -> torch.Tensor:\n    \"\"\"{doc.format(on=on)}\"\"\"\n"
+        return (f"def {name}{suffix}({params}) -> torch.Tensor:\n    \"\"\"{doc.format(on=on)}\"\"\"\n"
                 f"    return {expr.format(p=p, ml=ml)}")
     parts = [fn("discriminator_loss", "d_real: torch.Tensor, d_fake: torch.Tensor", "both")] if gp else [
         fn("discriminator_loss_real", "d_real: torch.Tensor", "real"),

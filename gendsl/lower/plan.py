@@ -116,6 +116,10 @@ class GanPlan:
     penalties: tuple[PenaltyPlan, ...] = ()  # R1 / R2
     every: int = 1  # lazy regularisation: the penalties every N iterations
     score_map: str | None = None  # what a discriminator's map of scores is, as a comment
+    weight: str = ""  # the term's weight on the generator's side ("" for 1), `0.001` or `0.5 * weights["w"]`
+    suffix: str = ""  # of its losses.csv columns: "" for the first term, `_<discriminator>` for the others
+    functions: str = ""  # suffix of its objective's function names: "" for the first objective, `_<D>` after
+    steps: int | None = None  # its own d_steps where fewer than D_STEPS: it updates on the last `steps` of each D_STEPS
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ class TrainPlan:
     values: tuple[str, ...]  # forward values loss_terms reads
     terms: tuple[TermPlan, ...]
     total: str
-    gan: GanPlan | None
+    gan: GanPlan | None  # the first adversarial term (gans[0])
     d_steps: int
     d_warmup: tuple[int, int] | None  # (D steps per G step, G steps) before d_steps applies
     averages: tuple[AveragePlan, ...]
@@ -171,6 +175,7 @@ class TrainPlan:
     columns: tuple[str, ...]
     recipe: tuple[tuple[str, str], ...]  # Recipe(...)'s keyword arguments beyond the functions
     uses_functional: bool  # train.py reads torch.nn.functional
+    gans: tuple[GanPlan, ...] = ()  # every adversarial term, each with its own discriminator
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ recipe that hands them to the shared training loop (gendsl/runtime/loop.py)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from gendsl.check.result import CallStep, CheckedModel
 from gendsl.lower import analysis, losses
@@ -36,8 +37,9 @@ def weight_code(term) -> str:
 def loss_text(model: CheckedModel) -> str:
     parts = [t.text if not (t.weight.constant != 1.0 or t.weight.schedules) else f"{weight_code(t)} * {t.text}"
              for t in model.terms]
-    if model.gan is not None:
-        parts.insert(0, f"gan(..., {model.gan.kind})")
+    gans = [f"gan({g.discriminator}, {g.kind})" if len(model.gans) > 1 else f"gan(..., {g.kind})"
+            for g in model.gans]
+    parts[:0] = [f"{weight_code(g)} * {text}" if weight_code(g) else text for g, text in zip(model.gans, gans)]
     return " + ".join(parts).replace('weights["', "").replace('"]', "")
 
 
@@ -92,7 +94,10 @@ def lower_train(model: CheckedModel) -> TrainPlan:
 
     declared = model.train.optimizers
     if gan is not None:  # the discriminator and generator steps must not touch each other's optimizer
-        declared = [type(o)([n], o.kind, o.options) for o in declared for n in o.networks]
+        # one per network; `optimizer D = ...` wins over a general `optimizer = ...`, wherever it is
+        single = {o.networks[0]: o for o in declared if len(o.networks) == 1}
+        declared = [type(o)([n], o.kind, o.options) for o in declared for n in o.networks
+                    if single.get(n, o) is o]
     optimizers = []
     for k, opt in enumerate(declared):
         key = opt.networks[0] if gan is not None else f"opt_{opt.networks[0]}" if len(opt.networks) == 1 else \
@@ -107,26 +112,37 @@ def lower_train(model: CheckedModel) -> TrainPlan:
                        for s in model.train.lr_schedules if s.kind != "constant"
                        for nets, plan in optimizers if set(nets) & set(s.networks))
 
-    gan_plan = None
-    if gan is not None:
-        data = {d.name for d in model.data}
-        fake0, fake_rest = gan.fake_args[0], gan.fake_args[1:]
-        penalties = tuple(PenaltyPlan(column, args, lit(gamma / 2 * gan.every)) for column, gamma, args in (
-            ("r1_penalty", gan.r1, ", ".join(gan.real_args)),
-            ("r2_penalty", gan.r2, ", ".join([f"{fake0}.detach()", *fake_rest]))) if gamma)
+    gan_plans = []
+    objectives = {}  # (kind, probabilities, gp) -> the suffix of its functions' names: each written once
+    discriminators = {g.discriminator for g in model.gans}
+    generators = _unique(p.key for nets, p in optimizers if nets[0] not in discriminators)
+    data = {d.name for d in model.data}
+    steps = {g.discriminator: model.train.d_steps_of.get(g.discriminator, model.train.d_steps) for g in model.gans}
+    d_steps = max(steps.values(), default=model.train.d_steps)  # D_STEPS: iterations per generator update
+    for k, g in enumerate(model.gans):
+        fake0, fake_rest = g.fake_args[0], g.fake_args[1:]
+        penalties = tuple(PenaltyPlan(column, args, lit(gamma / 2 * g.every)) for column, gamma, args in (
+            ("r1_penalty", g.r1, ", ".join(g.real_args)),
+            ("r2_penalty", g.r2, ", ".join([f"{fake0}.detach()", *fake_rest]))) if gamma)
         if penalties:
             helpers.append("gradient_norm_penalty")
-        gan_plan = GanPlan(
-            discriminator=gan.discriminator, real=", ".join(gan.real_args), fake=", ".join(gan.fake_args),
-            fake_detached=", ".join([f"{fake0}.detach()", *fake_rest]),
-            gp_args=", ".join([gan.real_args[0], f"{fake0}.detach()", *fake_rest]),
-            values=_unique(v for v in gan.real_args + gan.fake_args if v not in data),
-            generators=_unique(p.key for nets, p in optimizers if nets[0] != gan.discriminator),
-            kind=gan.kind, probabilities=gan.probabilities, gp=gan.gp, clip=gan.clip,
-            objective=losses.objective_functions(gan.kind, gan.probabilities, bool(gan.gp)),
-            penalties=penalties, every=gan.every, score_map=score_map(model, gan.discriminator))
-        if gan.gp:
+        if g.gp:
             helpers.append("gradient_penalty")
+        key = (g.kind, g.probabilities, bool(g.gp))
+        written = key in objectives
+        functions = objectives.setdefault(key, "" if not objectives else f"_{g.discriminator}")
+        suffix = "" if k == 0 else f"_{g.discriminator}"
+        gan_plans.append(GanPlan(
+            discriminator=g.discriminator, real=", ".join(g.real_args), fake=", ".join(g.fake_args),
+            fake_detached=", ".join([f"{fake0}.detach()", *fake_rest]),
+            gp_args=", ".join([g.real_args[0], f"{fake0}.detach()", *fake_rest]),
+            values=_unique(v for v in g.real_args + g.fake_args if v not in data),
+            generators=generators, kind=g.kind, probabilities=g.probabilities, gp=g.gp, clip=g.clip,
+            objective=() if written else losses.objective_functions(g.kind, g.probabilities, bool(g.gp), functions),
+            penalties=tuple(replace(p, column=p.column + suffix) for p in penalties), every=g.every,
+            score_map=score_map(model, g.discriminator), weight=weight_code(g), suffix=suffix,
+            functions=functions, steps=steps[g.discriminator] if steps[g.discriminator] < d_steps else None))
+    gan_plan = gan_plans[0] if gan_plans else None
 
     recon = next((t for t in model.terms if t.kind in analysis.RECON and model.variables[t.args[0]] == x.type), None)
     kl = next((t for t in model.terms if t.kind == "kl"), None)
@@ -140,8 +156,9 @@ def lower_train(model: CheckedModel) -> TrainPlan:
                                   f' + terms["{kl.label}"]).item()'))
     term_cols = [t.label for t in terms]
     if gan is not None:
-        gan_cols = (["loss_d", "d_real", "d_fake"] + (["gradient_penalty"] if gan.gp else [])
-                    + [p.column for p in gan_plan.penalties] + ["loss_g"])
+        gan_cols = [c for g in gan_plans for c in
+                    [f"loss_d{g.suffix}", f"d_real{g.suffix}", f"d_fake{g.suffix}"]
+                    + ([f"gradient_penalty{g.suffix}"] if g.gp else []) + [p.column for p in g.penalties]] + ["loss_g"]
         columns = _unique(gan_cols + term_cols + [c for c, _ in extra])
     else:
         columns = _unique(["loss"] + term_cols + [c for c, _ in extra])
@@ -191,14 +208,15 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     if plans:
         helpers.append("update_ema")
     text = ("".join(t.code for t in terms) + "".join(e for _, e in extra)
-            + "".join(gan_plan.objective if gan_plan else ()))
+            + "".join(f for g in gan_plans for f in g.objective))
     return TrainPlan(
         name=model.name, path=model.path, sha256=model.sha256, model_class=model_class_name(model), x=x.name,
         labels=model.labels.name if model.labels else None, loss_text=loss_text(model),
         helpers=tuple(losses.helper_text(h) for h in _unique(helpers)), values=values, terms=tuple(terms),
-        total=total, gan=gan_plan, d_steps=model.train.d_steps,
+        total=total, gan=gan_plan, d_steps=d_steps,
         d_warmup=model.train.d_warmup if gan is not None else None, averages=plans,
         optimizers=tuple(p for _, p in optimizers),
         schedulers=schedulers,
         weights=tuple(WeightPlan(s.name, schedule_code(s)) for s in model.schedules),
-        validate_extra=tuple(extra), columns=columns, recipe=tuple(recipe), uses_functional="F." in text)
+        validate_extra=tuple(extra), columns=columns, recipe=tuple(recipe), uses_functional="F." in text,
+        gans=tuple(gan_plans))
