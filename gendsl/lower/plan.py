@@ -155,6 +155,7 @@ class TrainPlan:
     model_class: str
     x: str
     labels: str | None  # the label variable's name, for conditional models
+    data: tuple[str, ...]  # every data tensor, in the order forward() takes them (x first)
     loss_text: str
     helpers: tuple[str, ...]  # the text of each helper function train.py defines (loss-term table)
     values: tuple[str, ...]  # forward values loss_terms reads
@@ -171,6 +172,11 @@ class TrainPlan:
     columns: tuple[str, ...]
     recipe: tuple[tuple[str, str], ...]  # Recipe(...)'s keyword arguments beyond the functions
     uses_functional: bool  # train.py reads torch.nn.functional
+
+    @property
+    def data_params(self) -> list[str]:
+        """The data tensors as parameters of train_step and validate."""
+        return [f"{name}: torch.Tensor" for name in self.data]
 
 
 @dataclass(frozen=True)
