@@ -167,7 +167,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
         ("seed", repr(model.train.seed)),
     ]
     if len(tensors) > 1:  # one sample of several tensors: each one's name, shape, range and source
-        recipe.append(("inputs", literal(tuple((d.name, d.type.shape, d.range, d.source) for d in tensors))))
+        entries = "".join(f"\n        {literal((d.name, d.type.shape, d.range, d.source))}," for d in tensors)
+        recipe.append(("inputs", f"({entries}\n    )"))  # one tensor a line
         if model.labels:
             recipe.append(("label", literal(model.labels.name)))
     if model.train.extra.get("checkpoint_every", 500) != 500:

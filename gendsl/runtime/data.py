@@ -40,8 +40,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "load_samples", "fake_data", "fake_samples",
-           "pretrained_features"]
+__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "load_samples", "fake_data",
+           "fake_samples", "pretrained_features"]
 
 
 class DataError(Exception):
@@ -901,7 +901,8 @@ def _side_by_side(path, shapes):
     if width % k:
         raise DataError(f"the images of folder '{path}' are {width} pixels wide, which does not "
                         f"cut into {k} side-by-side pieces of equal width")
-    return list(x.split(width // k, dim=-1)), y, [(0.0, 255.0)] * k, f"folder '{path}' (side by side)"
+    pieces = list(x.split(width // k, dim=-1))
+    return pieces, y, [(0.0, 255.0)] * k, f"folder '{path}' (side by side)"
 
 
 def _parallel_folders(paths, shapes):
@@ -917,9 +918,10 @@ def _parallel_folders(paths, shapes):
         names = [name for name, _ in listing]
         if names != first:
             missing = sorted(set(first) ^ set(names))
-            raise DataError(f"folders '{paths[0]}' and '{path}' do not hold the same file names "
-                            f"({len(first)} and {len(names)} images; e.g. '{missing[0]}' is in one "
-                            "only)" if missing else "(they are in a different order)")
+            why = (f"({len(first)} and {len(names)} images; e.g. '{missing[0]}' is in one only)"
+                   if missing else "(they are in a different order)")
+            raise DataError(f"folders '{paths[0]}' and '{path}' do not hold the same file "
+                            f"names {why}")
     xs = [_image_folder(Path(p), _image_geometry(shape))[0] for p, shape in zip(paths, shapes)]
     y = torch.tensor([label for _, label in listings[0]], dtype=torch.int64)
     return xs, y, [(0.0, 255.0)] * len(paths), f"folders {', '.join(repr(p) for p in paths)}"

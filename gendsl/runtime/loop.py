@@ -22,8 +22,8 @@ from typing import Callable
 import torch
 
 from . import distributed, image_metrics
-from .data import (DataError, fake_data, fake_samples, load_data, load_samples, pretrained_features,
-                   toy_modes)
+from .data import (DataError, fake_data, fake_samples, load_data, load_samples,
+                   pretrained_features, toy_modes)
 from .digit_quality import ClassifierSettings, Stopped, digit_quality
 from .metrics import accuracy_per_class, mode_metrics
 from .outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses, save_image_grid,

@@ -119,7 +119,10 @@ RECIPE = Recipe(
     columns=("loss_d", "d_real", "d_fake", "loss_g", "l1", "mse"), data_shape=(1, 32, 32),
     data_range=(-1.0, 1.0), num_classes=None, default_data="random_block:mnist5k", epochs=200,
     batch_size=8, seed=0,
-    inputs=(("masked", (1, 32, 32), (-1.0, 1.0), "random_block:mnist5k"), ("part", (1, 16, 16), (-1.0, 1.0), None)),
+    inputs=(
+        ("masked", (1, 32, 32), (-1.0, 1.0), "random_block:mnist5k"),
+        ("part", (1, 16, 16), (-1.0, 1.0), None),
+    ),
     dominated_below=0.01, reconstruction="fake",
 )
 

@@ -106,3 +106,28 @@ def test_same_losses_up_to_the_stated_factor(spec, tmp_path, reference):
         optimizers = train.make_optimizers(model)
     for opt in optimizers.values():
         assert opt.defaults["lr"] == 2e-4 and opt.defaults["betas"] == (0.5, 0.999)
+
+
+def test_train_py_reads_pairs_from_an_npz_file_given_with_data(tmp_path, capsys):
+    """`--data pairs.npz` replaces the spec's `edges:mnist5k` for the whole sample: arrays `a`
+    and `b`, named after the data declarations; a missing one stops the run with the arrays the
+    file has, before training."""
+    import numpy as np
+
+    from train_support import compile_to, imported
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 32, 32)).astype(np.uint8)
+    np.savez(tmp_path / "pairs.npz", a=a, b=255 - a)
+    np.savez(tmp_path / "wrong.npz", a=a, target=255 - a)
+    folder = compile_to(tmp_path / "code", spec=ROOT / "specs" / "pix2pix.gen")
+    with imported(folder) as train:
+        out = tmp_path / "run"
+        assert train.main(["--data", str(tmp_path / "pairs.npz"), "--quiet", "--no-plots", "--steps", "2",
+                           "--batch-size", "4", "--out", str(out)]) == 0
+        assert train.main(["--data", str(tmp_path / "wrong.npz"), "--quiet", "--steps", "1",
+                           "--out", str(tmp_path / "bad")]) == 1
+    assert "has no array 'b' (it has ['a', 'target'])" in capsys.readouterr().err
+    metrics = __import__("json").loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["test_l1"] > 0
+    assert (out / "samples").is_dir()
