@@ -21,7 +21,7 @@ from gendsl.source import Span
 
 KINDS = ("image", "vector", "label", "tensor")
 # data sets that give one tensor per sample (gendsl/runtime/data.py's toy, built-in and torchvision
-# sets; tests/runtime/test_data.py checks that the lists agree), and the sources of several
+# sets; tests/runtime/test_paired_data.py checks that the lists agree), and the sources of several
 ONE_TENSOR_SETS = ("gaussian", "gmm2", "gmm3", "ring8", "grid25", "mnist5k", "digits", "mnist", "fashion-mnist",
                    "kmnist", "cifar10", "cifar100", "svhn", "celeba")
 ARRAY_FILES = (".npz", ".npy", ".pt", ".pth")
