@@ -77,6 +77,7 @@ CODES: dict[str, str] = {
     "E0411": "declared more than once",
     "E0412": "unknown prior",
     "E0413": "network input without a type",
+    "E0416": "data sources that do not form one sample",
     "E0420": "generator output differs from the data",
     "E0421": "encoder input differs from the data",
     "E0422": "discriminator does not return one score",

@@ -37,6 +37,10 @@ class ContractChecks:
         if not xs:
             return
         x = xs[0]
+
+        def data_of(t):  # several data tensors (paired images): a network reads or makes any of them
+            return next((d for d in xs if d.type == t), x)
+
         for net in self.spec.of(ir.Network):
             checked = networks.get(net.name)
             if checked is None or self.declared.get(net.name) is not net:
@@ -44,6 +48,7 @@ class ContractChecks:
             broken = False
             if net.role in ("generator", "decoder"):
                 t = checked.outputs[0][1]
+                x = data_of(t)
                 if t != x.type:
                     chain = shape_chain(checkers[net.name].output_histories[0])
                     self.reporter.error("E0420", f"{net.role} `{net.name}` produces {t}, but the data `{x.name}` is "
@@ -53,8 +58,9 @@ class ContractChecks:
                                         ((_data_type_span(self.spec, x.name), f"`{x.name}` declared here"),))
                     broken = True
             # a discriminator or critic takes whatever it is declared to take (images, codes, pairs): the
-            # `gan` term checks that both of its sides fit; an encoder reads the data
+            # `gan` term checks that both of its sides fit; an encoder reads the data (any of several tensors)
             if net.role == "encoder":
+                x = data_of(checked.inputs[0][1]) if checked.inputs else xs[0]
                 if not checked.inputs or checked.inputs[0][1] != x.type:
                     got = checked.inputs[0][1] if checked.inputs else "nothing"
                     span = net.inputs[0].span if net.inputs else net.name_span

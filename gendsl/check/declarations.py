@@ -5,6 +5,7 @@ method reads and fills the checker's state (`env`, `declared`, `reporter`)."""
 from __future__ import annotations
 
 import math
+import re
 
 import networkx as nx
 
@@ -19,6 +20,13 @@ from gendsl.diagnostics import Cascade, CompileError, did_you_mean, error
 from gendsl.source import Span
 
 KINDS = ("image", "vector", "label", "tensor")
+# data sets that give one tensor per sample (gendsl/runtime/data.py's toy, built-in and torchvision
+# sets; tests/runtime/test_paired_data.py checks that the lists agree), and the sources of several
+ONE_TENSOR_SETS = ("gaussian", "gmm2", "gmm3", "ring8", "grid25", "mnist5k", "digits", "mnist", "fashion-mnist",
+                   "kmnist", "cifar10", "cifar100", "svhn", "celeba")
+ARRAY_FILES = (".npz", ".npy", ".pt", ".pth")
+EDGES_PREFIX = "edges:"
+BLOCK_PREFIXES = ("centre_block:", "random_block:")
 # priors -> the range of each argument: a mean or bound beyond SCALE, or a standard deviation of 0 or beyond
 # it, gives latents that overflow float32 once squared (the KL term, a decoder's first layer)
 PRIOR_ARGS = {"normal": ("mean", "standard deviation"), "uniform": ("low bound", "high bound")}
@@ -81,14 +89,88 @@ class DeclarationChecks:
             return
         labels = [d for d in decls if isinstance(d.type, ir.ShapeType) and d.type.kind == "label"]
         tensors = [d for d in decls if d not in labels]
-        for extra in tensors[1:]:
-            self.reporter.error("E0411", "a model learns from one data tensor (plus optional labels)",
-                                extra.name_span, "second data tensor", (),
-                                "remove it, or declare class labels as `label[N]`",
-                                ((tensors[0].name_span, "first data tensor"),))
+        self._sample_sources(tensors)
         for extra in labels[1:]:
             self.reporter.error("E0411", "a model has at most one `label` data declaration", extra.name_span,
                                 "second label", (), "remove it", ((labels[0].name_span, "first label"),))
+
+    def _sample_sources(self, tensors: list[ir.Data]) -> None:
+        """Several data tensors come together in one sample: one source gives them all (named on
+        the first), or each names its own folder. A set that gives one tensor per sample cannot."""
+        if len(tensors) == 1 and tensors[0].source is not None:
+            source = tensors[0].source.value
+            if source.startswith((EDGES_PREFIX, *BLOCK_PREFIXES)):
+                self.reporter.error("E0416", f"{_quote(source)} gives several tensors per sample, but the model "
+                                    f"reads one, `{tensors[0].name}`", tensors[0].source.span, "several tensors",
+                                    ("`edges:SET` gives (edges, image); `centre_block:SET` and `random_block:SET` "
+                                     "give (masked image, block) or (masked image, block, image)",),
+                                    "declare one `data` per tensor, in that order")
+        if len(tensors) < 2:
+            return
+        named = [d for d in tensors if d.source is not None]
+        names = ", ".join(f"`{d.name}`" for d in tensors)
+        if named and len(named) < len(tensors) and named != [tensors[0]]:
+            d = next(d for d in named if d is not tensors[0])
+            self.reporter.error("E0416", f"`{d.name}` names a source of its own, but not every data tensor does",
+                                d.source.span, "a second source", (
+                                    f"the model's sample is {names}: one source gives all of them, or each "
+                                    "tensor names a folder of its own (matched by file name)",),
+                                f"name the sample's source on `{tensors[0].name}` only, or a folder on every "
+                                "data tensor")
+            return
+        for d in named:
+            source = d.source.value
+            single = re.sub(r"-\d+(,\d+)*$", "", source).lower() in ONE_TENSOR_SETS  # `mnist-7`: classes
+            if len(named) > 1 and (single or source.lower().endswith(ARRAY_FILES)
+                                   or source.startswith((EDGES_PREFIX, *BLOCK_PREFIXES))):
+                self.reporter.error("E0416", f"`{d.name}` reads {_quote(source)}, but when every data tensor names "
+                                    "a source, each is a folder of images", d.source.span, "not a folder",
+                                    (f"the folders hold the same file names; sample i is file i of each "
+                                     f"({names})",),
+                                    f"name one source for the whole sample on `{tensors[0].name}`: a .npz file "
+                                    "with one array per tensor, or a folder of side-by-side images")
+            elif single:
+                self.reporter.error("E0416", f"{_quote(source)} gives one tensor per sample, but the model reads "
+                                    f"{len(tensors)}: {names}", d.source.span, "one tensor per sample", (
+                                        "sources of several tensors: a folder of side-by-side images, a .npz "
+                                        "file with one array per tensor named after it, `edges:SET` (two "
+                                        "tensors: edges, image), or one folder per tensor",),
+                                    f"for paired digits, write `from \"{EDGES_PREFIX}{source}\"`")
+            elif source.startswith(EDGES_PREFIX) and len(tensors) != 2:
+                self.reporter.error("E0416", f"{_quote(source)} gives two tensors per sample (edges, image), but "
+                                    f"the model reads {len(tensors)}: {names}", d.source.span, "two tensors")
+            elif source.startswith(BLOCK_PREFIXES):
+                self._block_shapes(d, tensors, names)
+
+    def _block_shapes(self, d: ir.Data, tensors: list[ir.Data], names: str) -> None:
+        """`centre_block:SET`, `random_block:SET`: (masked image, block[, image]), the block no larger
+        than the image and with its channels."""
+        source = d.source.value
+        checked = {c.name: c.type for c in self.data}
+        types = [checked.get(t.name) for t in tensors]
+        if None in types:  # reported where declared
+            return
+        what = "(masked image, block) or (masked image, block, image)"
+        if len(tensors) > 3:
+            self.reporter.error("E0416", f"{_quote(source)} gives two or three tensors per sample {what}, but the "
+                                f"model reads {len(tensors)}: {names}", d.source.span, "two or three tensors")
+            return
+        image, block = types[0], types[1]
+        if image.rank != 3 or block.rank != 3:
+            bad = tensors[0] if image.rank != 3 else tensors[1]
+            self.reporter.error("E0416", f"{_quote(source)} gives images, but `{bad.name}` is "
+                                f"{checked[bad.name]}", bad.type.span, "not an image", (f"its samples are {what}",),
+                                f"declare `{bad.name}` as `image[c, h, w]`")
+        elif block.shape[0] != image.shape[0] or block.shape[1] > image.shape[1] or block.shape[2] > image.shape[2]:
+            self.reporter.error("E0416", f"the block `{tensors[1].name}` {block} does not fit in the image "
+                                f"`{tensors[0].name}` {image}", tensors[1].type.span, "the block cut out of the image",
+                                (f"{_quote(source)} gives {what}: the block is cut out of the image, so it has the "
+                                 "image's channels and at most its height and width",),
+                                f"e.g. `image[{image.shape[0]}, {image.shape[1] // 2}, {image.shape[2] // 2}]`")
+        elif len(types) == 3 and types[2] != image:
+            self.reporter.error("E0416", f"the whole image `{tensors[2].name}` is {types[2]}, but the masked image "
+                                f"`{tensors[0].name}` is {image}", tensors[2].type.span, f"expected {image}",
+                                (f"{_quote(source)} gives {what}",))
 
     def _params(self) -> None:
         params = [p for p in self.spec.of(ir.Param) if self._declare(p.name, p, p.name_span, "parameter")]
@@ -261,3 +343,7 @@ def _name_nodes(expr) -> list[ir.Name]:
     for item in getattr(expr, "items", ()):
         out += _name_nodes(item)
     return out
+
+
+def _quote(source: str) -> str:
+    return f"`\"{source}\"`"

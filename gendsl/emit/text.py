@@ -62,8 +62,9 @@ def keywords(pairs) -> list[str]:
             line = f"{line} {item}" if line else item
     if line:
         out.append(line)
-    # an argument too long for one line (many losses.csv columns) is broken inside its brackets
-    return [wrap(line, 4) if len(line) + 4 > WIDTH else line for line in out]
+    # an argument too long for one line (many losses.csv columns) is broken inside its brackets;
+    # a value laid out over several lines already (one entry a line) is kept as it is
+    return [wrap(line, 4) if len(line) + 4 > WIDTH and "\n" not in line else line for line in out]
 
 
 def tick(name: str) -> str:

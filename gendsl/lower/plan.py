@@ -159,6 +159,7 @@ class TrainPlan:
     model_class: str
     x: str
     labels: str | None  # the label variable's name, for conditional models
+    data: tuple[str, ...]  # every data tensor, in the order forward() takes them (x first)
     loss_text: str
     helpers: tuple[str, ...]  # the text of each helper function train.py defines (loss-term table)
     values: tuple[str, ...]  # forward values loss_terms reads
@@ -176,6 +177,11 @@ class TrainPlan:
     recipe: tuple[tuple[str, str], ...]  # Recipe(...)'s keyword arguments beyond the functions
     uses_functional: bool  # train.py reads torch.nn.functional
     gans: tuple[GanPlan, ...] = ()  # every adversarial term, each with its own discriminator
+
+    @property
+    def data_params(self) -> list[str]:
+        """The data tensors as parameters of train_step and validate."""
+        return [f"{name}: torch.Tensor" for name in self.data]
 
 
 @dataclass(frozen=True)

@@ -145,11 +145,17 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     gan_plan = gan_plans[0] if gan_plans else None
 
     recon = next((t for t in model.terms if t.kind in analysis.RECON and model.variables[t.args[0]] == x.type), None)
+    tensors = [d for d in model.data if not d.type.is_label]
+    if recon is None and len(tensors) > 1:  # paired data: an output compared with another data tensor (a block)
+        recon = next((t for t in model.terms if t.kind in analysis.RECON and t.args[1] in {d.name for d in tensors}
+                      and model.variables[t.args[0]] == model.variables[t.args[1]]), None)
     kl = next((t for t in model.terms if t.kind == "kl"), None)
     labels = {t.label for t in model.terms}
     extra = []
     if recon is not None and "mse" not in labels:
-        extra.append(("mse", f'F.mse_loss(values["{recon.args[0]}"], {x.name}).item()'))
+        data = {d.name for d in model.data}  # paired data: the reconstruction's own target
+        target = recon.args[1] if recon.args[1] in data else x.name
+        extra.append(("mse", f'F.mse_loss(values["{recon.args[0]}"], {target}).item()'))
     if kl is not None and recon is not None and recon.kind in ("bce", "bce_logits"):
         fn = losses.TORCH_LOSS[recon.kind]
         extra.append(("neg_elbo", f'({fn}(values["{recon.args[0]}"], {x.name}, reduction="sum") / {x.name}.size(0)'
@@ -177,6 +183,11 @@ def lower_train(model: CheckedModel) -> TrainPlan:
         ("epochs", repr(model.train.epochs)), ("batch_size", repr(model.train.batch_size)),
         ("seed", repr(model.train.seed)),
     ]
+    if len(tensors) > 1:  # one sample of several tensors: each one's name, shape, range and source
+        entries = "".join(f"\n        {literal((d.name, d.type.shape, d.range, d.source))}," for d in tensors)
+        recipe.append(("inputs", f"({entries}\n    )"))  # one tensor a line
+        if model.labels:
+            recipe.append(("label", literal(model.labels.name)))
     if model.train.extra.get("checkpoint_every", 500) != 500:
         recipe.append(("checkpoint_every", repr(model.train.extra["checkpoint_every"])))
     if model.train.extra.get("sample_every", 1) != 1:
@@ -211,7 +222,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
             + "".join(f for g in gan_plans for f in g.objective))
     return TrainPlan(
         name=model.name, path=model.path, sha256=model.sha256, model_class=model_class_name(model), x=x.name,
-        labels=model.labels.name if model.labels else None, loss_text=loss_text(model),
+        labels=model.labels.name if model.labels else None,
+        data=tuple(d.name for d in model.data if not d.type.is_label), loss_text=loss_text(model),
         helpers=tuple(losses.helper_text(h) for h in _unique(helpers)), values=values, terms=tuple(terms),
         total=total, gan=gan_plan, d_steps=d_steps,
         d_warmup=model.train.d_warmup if gan is not None else None, averages=plans,

@@ -65,7 +65,7 @@ class Shard:
     the one-process run's k-th batch."""
 
     def __init__(self, dataset, batch_size: int, seed: int, rank: int, world: int) -> None:
-        self.x, self.y = dataset.tensors
+        self.tensors = dataset.tensors  # (x, y), or (x_1, ..., x_k, y) for several data tensors
         self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
                                           seed=seed * 100003, drop_last=True)
         self.per_device = batch_size // world
@@ -73,7 +73,7 @@ class Shard:
     def epoch(self, epoch: int):
         self.sampler.set_epoch(epoch)
         for index in BatchSampler(self.sampler, self.per_device, drop_last=True):
-            yield self.x[index], self.y[index]
+            yield tuple(t[index] for t in self.tensors)
 
 
 @dataclass

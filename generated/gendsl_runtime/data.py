@@ -40,7 +40,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "fake_data", "pretrained_features"]
+__all__ = ["DataError", "TOY_SETS", "toy_modes", "load_data", "load_samples", "fake_data",
+           "fake_samples", "pretrained_features"]
 
 
 class DataError(Exception):
@@ -473,7 +474,7 @@ def _image_folder(path, shape):
     files = _scan_image_folder(path)
     if not files:
         raise DataError(f"folder '{path}' contains no images ({', '.join(IMAGE_EXTENSIONS)})")
-    geometry = _image_geometry(shape)
+    geometry = _image_geometry(shape) if shape is not None else None
     try:
         from PIL import Image
     except ImportError:
@@ -792,3 +793,227 @@ def _rescale(x, source_range, value_range):
     else:  # constant data
         x = torch.full_like(x, a)
     return x.clamp(a, b)
+
+
+# ---------------------------------------------------------------------------
+# Several data tensors in one sample (paired images, an image and its mask)
+# ---------------------------------------------------------------------------
+
+EDGES_PREFIX = "edges:"
+BLOCK_PREFIXES = ("centre_block:", "random_block:")
+
+
+def load_samples(sources, names, shapes, value_ranges, *, label=None, classes=None, root="data",
+                 seed=0, val_fraction=0.1, n=None, report=None):
+    """Load samples made of several tensors as ``(train, test)`` TensorDatasets of
+    ``(x_1, ..., x_k, y)``, ``x_i`` of shape ``shapes[i]`` scaled to ``value_ranges[i]``.
+
+    ``sources`` has one entry per tensor: either only the first is set (the source of the whole
+    sample) or every one is (one folder per tensor, matched by file name). The sample's source is
+
+    * a folder of images holding the ``k`` tensors side by side, left to right (pix2pix's
+      ``A|B`` files), each piece resized to its tensor's shape;
+    * a ``.npz`` file with one array per tensor, named after the data declarations (``names``),
+      and the labels under the label declaration's name (``label``) or ``y``;
+    * ``edges:SET`` (two tensors): the edges of the images of ``SET`` (Sobel gradient magnitude,
+      scaled to the first tensor's range) and the images themselves, in that order;
+    * ``centre_block:SET`` and ``random_block:SET`` (two or three tensors, for inpainting): the
+      images of ``SET`` with a block cut out and filled with the top of the range, the block
+      (its size is the second tensor's height and width), and optionally the whole image. The
+      block is the centre one, or for ``random_block`` a random one per training sample, drawn
+      once with the seed (the test samples keep the centre block, as PyTorch-GAN's
+      context encoder evaluates).
+    """
+    k = len(names)
+    if not (len(sources) == len(shapes) == len(value_ranges) == k) or k < 2:
+        raise DataError(f"load_samples needs one source, shape and range per tensor ({k} names)")
+    shapes = [_check_shape(s) for s in shapes]
+    value_ranges = [_check_value_range(r) for r in value_ranges]
+    given = [s for s in sources if s]
+    listed = ", ".join(f"`{name}`" for name in names)
+    if len(given) == k:
+        xs, y, stored, desc = _parallel_folders([str(s) for s in sources], shapes)
+    elif len(given) == 1 and sources[0]:
+        source = str(sources[0])
+        kw = dict(classes=classes, root=root, seed=seed, val_fraction=val_fraction, n=n,
+                  report=report)
+        if source.startswith(EDGES_PREFIX):
+            return _edge_pairs(source, names, shapes, value_ranges, **kw)
+        if source.startswith(BLOCK_PREFIXES):
+            return _masked_blocks(source, names, shapes, value_ranges, **kw)
+        path = Path(source)
+        if path.is_dir():
+            xs, y, stored, desc = _side_by_side(path, shapes)
+        elif path.is_file() and path.suffix.lower() == ".npz":
+            xs, y, stored, desc = _npz_arrays(path, names, label)
+        else:
+            raise DataError(f"{source!r} gives one tensor per sample, but the model reads {k} "
+                            f"({listed}): use a folder of side-by-side images, a .npz file with "
+                            f"arrays {', '.join(map(repr, names))}, `{EDGES_PREFIX}SET`, or one "
+                            "folder per tensor")
+    else:
+        raise DataError(f"the model reads {k} tensors per sample ({listed}): give one source for "
+                        "the whole sample, or one folder per tensor")
+    gen = torch.Generator().manual_seed(seed)
+    if len(xs[0]) == 0:
+        raise DataError(f"{desc} is empty")
+    n_test = round(len(y) * val_fraction)
+    if val_fraction > 0 and len(y) >= 2:
+        n_test = min(max(1, n_test), len(y) - 1)
+    perm = torch.randperm(len(y), generator=gen)
+    parts = {"test": perm[:n_test], "train": perm[n_test:]}
+    if classes is not None:
+        classes = [int(c) for c in classes]
+        for split, idx in parts.items():
+            keep = torch.isin(y[idx], torch.tensor(classes, dtype=y.dtype))
+            if split == "train" and not keep.any():
+                raise DataError(f"{desc} has no samples of classes {classes}")
+            parts[split] = idx[keep]
+    if n is not None:
+        parts["train"] = parts["train"][:int(n)]
+        parts["test"] = parts["test"][:max(1, int(n) // 10)]
+    if report is not None:
+        report(f"data {desc}: {len(parts['train']):,} training + {len(parts['test']):,} test "
+               f"samples of {k} tensors ({listed})")
+    out = []
+    for idx in (parts["train"], parts["test"]):
+        tensors = [_to_dataset(x[idx], y[idx], shape, value_range, source_range, x.dim() == 4,
+                               f"{desc}, `{name}`").tensors[0]
+                   for x, shape, value_range, source_range, name
+                   in zip(xs, shapes, value_ranges, stored, names)]
+        out.append(TensorDataset(*tensors, y[idx].to(torch.int64)))
+    return out[0], out[1]
+
+
+def fake_samples(shapes, n, num_classes=None, value_ranges=None, seed=0):
+    """``fake_data`` for samples of several tensors: ``TensorDataset(x_1, ..., x_k, y)``."""
+    value_ranges = value_ranges or [None] * len(shapes)
+    sets = [fake_data(shape, n, num_classes, value_range, seed + i)
+            for i, (shape, value_range) in enumerate(zip(shapes, value_ranges))]
+    return TensorDataset(*(s.tensors[0] for s in sets), sets[0].tensors[1])
+
+
+def _side_by_side(path, shapes):
+    """The images of a folder, each cut into ``len(shapes)`` equal pieces left to right."""
+    k = len(shapes)
+    x, y = _image_folder(path, None)
+    width = x.shape[-1]
+    if width % k:
+        raise DataError(f"the images of folder '{path}' are {width} pixels wide, which does not "
+                        f"cut into {k} side-by-side pieces of equal width")
+    pieces = list(x.split(width // k, dim=-1))
+    return pieces, y, [(0.0, 255.0)] * k, f"folder '{path}' (side by side)"
+
+
+def _parallel_folders(paths, shapes):
+    """One folder per tensor; the samples are the file names every folder has."""
+    for path in paths:
+        if not Path(path).is_dir():
+            raise DataError(f"{path!r} is not a folder: when every data tensor names a source, "
+                            "each is a folder of images, matched by file name")
+    listings = [[(Path(f).relative_to(p), label) for f, label in _scan_image_folder(Path(p))]
+                for p in paths]
+    first = [name for name, _ in listings[0]]
+    for path, listing in zip(paths[1:], listings[1:]):
+        names = [name for name, _ in listing]
+        if names != first:
+            missing = sorted(set(first) ^ set(names))
+            why = (f"({len(first)} and {len(names)} images; e.g. '{missing[0]}' is in one only)"
+                   if missing else "(they are in a different order)")
+            raise DataError(f"folders '{paths[0]}' and '{path}' do not hold the same file "
+                            f"names {why}")
+    xs = [_image_folder(Path(p), _image_geometry(shape))[0] for p, shape in zip(paths, shapes)]
+    y = torch.tensor([label for _, label in listings[0]], dtype=torch.int64)
+    return xs, y, [(0.0, 255.0)] * len(paths), f"folders {', '.join(repr(p) for p in paths)}"
+
+
+def _npz_arrays(path, names, label):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in f.keys()}
+    except Exception as e:
+        raise DataError(f"cannot read '{path}': {e}") from e
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise DataError(f"file '{path}' has no array {', '.join(map(repr, missing))} (it has "
+                        f"{sorted(arrays)}): it needs one array per data tensor, named "
+                        f"{', '.join(map(repr, names))}")
+    xs, stored = [], []
+    for name in names:
+        x = _check_array(path, name, arrays[name])
+        if x.dim() == 3:  # [N, H, W] grey images
+            x = x[:, None]
+        elif x.dim() == 4 and x.shape[1] not in (1, 3, 4) and x.shape[3] in (1, 3, 4):
+            x = x.permute(0, 3, 1, 2)
+        xs.append(x)
+        stored.append(_infer_range(x, path))
+    counts = {name: len(x) for name, x in zip(names, xs)}
+    if len(set(counts.values())) > 1:
+        raise DataError(f"file '{path}': the arrays have different numbers of samples {counts}")
+    key = label if label in arrays else "y" if "y" in arrays else None
+    y = (_check_labels(path, _check_array(path, key, arrays[key]).reshape(-1)) if key
+         else torch.zeros(len(xs[0]), dtype=torch.int64))
+    if len(y) != len(xs[0]):
+        raise DataError(f"file '{path}': {len(xs[0])} samples but {len(y)} labels in '{key}'")
+    return xs, y, stored, f"file '{path}'"
+
+
+def _edge_pairs(source, names, shapes, value_ranges, **kw):
+    if len(names) != 2:
+        raise DataError(f"{source!r} gives two tensors per sample (edges, image), but the model "
+                        f"reads {len(names)}")
+    base = source[len(EDGES_PREFIX):]
+    sets = load_data(base, shapes[1], value_ranges[1] or (0.0, 1.0), **kw)
+    low, high = value_ranges[0] or (0.0, 1.0)
+    out = []
+    for s in sets:
+        x, y = s.tensors
+        edges = _sobel(x if x.dim() == 4 else x.reshape(len(x), *_image_geometry(shapes[1])))
+        edges = _fit_shape(edges, shapes[0], True, source)
+        out.append(TensorDataset(low + (high - low) * edges, x, y))
+    return out[0], out[1]
+
+
+def _sobel(x):
+    """The Sobel gradient magnitude of the images' mean over channels, in [0, 1] per image."""
+    grey = x.mean(1, keepdim=True)
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    kernels = torch.stack([kx, kx.t()])[:, None]
+    g = torch.nn.functional.conv2d(torch.nn.functional.pad(grey, (1, 1, 1, 1), mode="replicate"),
+                                   kernels)
+    magnitude = g.pow(2).sum(1, keepdim=True).sqrt()
+    top = magnitude.flatten(1).amax(1).clamp_min(1e-12)[:, None, None, None]
+    return magnitude / top
+
+
+def _masked_blocks(source, names, shapes, value_ranges, *, seed=0, **kw):
+    """(masked image, block[, image]) from the images of a set; see load_samples."""
+    kind, base = source.split(":", 1)
+    if len(names) not in (2, 3) or any(len(shape) != 3 for shape in shapes):
+        raise DataError(f"{source!r} gives two or three images per sample (masked image, block, "
+                        f"image), but the model reads {len(names)} tensors of shapes {shapes}")
+    (c, h, w), (c2, bh, bw) = shapes[0], shapes[1]
+    if c2 != c or bh > h or bw > w or (len(shapes) == 3 and shapes[2] != shapes[0]):
+        raise DataError(f"{source!r}: the block {shapes[1]} must have the image's {c} channels "
+                        f"and fit in it {shapes[0]}; the whole image, if read, is {shapes[0]}")
+    value_range = value_ranges[0] or (0.0, 1.0)
+    sets = load_data(base, shapes[0], value_range, seed=seed, **kw)
+    gen = torch.Generator().manual_seed(seed + 1)
+    out = []
+    for split, s in zip(("train", "test"), sets):
+        x, y = s.tensors
+        top = torch.full((len(x),), (h - bh) // 2, dtype=torch.int64)
+        left = torch.full((len(x),), (w - bw) // 2, dtype=torch.int64)
+        if kind == "random_block" and split == "train":  # as np.random.randint(0, size - mask)
+            top = torch.randint(max(1, h - bh), (len(x),), generator=gen)
+            left = torch.randint(max(1, w - bw), (len(x),), generator=gen)
+        rows = top[:, None] + torch.arange(bh)  # [N, bh]
+        cols = left[:, None] + torch.arange(bw)  # [N, bw]
+        index = torch.arange(len(x))[:, None, None, None]
+        channel = torch.arange(c)[None, :, None, None]
+        block = x[index, channel, rows[:, None, :, None], cols[:, None, None, :]]
+        masked = x.clone()
+        masked[index, channel, rows[:, None, :, None], cols[:, None, None, :]] = value_range[1]
+        tensors = [masked, block] + ([x] if len(names) == 3 else [])
+        out.append(TensorDataset(*tensors, y))
+    return out[0], out[1]

@@ -22,7 +22,8 @@ from typing import Callable
 import torch
 
 from . import distributed, image_metrics
-from .data import DataError, fake_data, load_data, pretrained_features, toy_modes
+from .data import (DataError, fake_data, fake_samples, load_data, load_samples,
+                   pretrained_features, toy_modes)
 from .digit_quality import ClassifierSettings, Stopped, digit_quality
 from .metrics import accuracy_per_class, mode_metrics
 from .outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses, save_image_grid,
@@ -79,6 +80,10 @@ class Recipe:
     # (name, torchvision architecture, layers) of each frozen pretrained feature network that a
     # `perceptual` term calls as model.<name>; attached by the loop, so model.py imports only torch
     pretrained: tuple = ()
+    # a sample of several data tensors (paired images, an image and its mask): (name, shape,
+    # range, source) of each, in the order forward() takes them; () for one tensor (data_shape)
+    inputs: tuple = ()
+    label: str | None = None  # the label declaration's name (the label array of a .npz file)
 
 
 def at_least(low: int):
@@ -227,12 +232,13 @@ def pick_device(name: str) -> torch.device:
 
 def batches(dataset, batch_size: int, seed: int, epoch: int, drop_last: bool):
     """Shuffled mini-batches of an in-memory data set; the order depends only on (seed, epoch)."""
-    x, y = dataset.tensors
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-    stop = len(x) - batch_size + 1 if drop_last else len(x)
+    tensors = dataset.tensors  # (x, y), or (x_1, ..., x_k, y) for several data tensors
+    n = len(tensors[0])
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+    stop = n - batch_size + 1 if drop_last else n
     for start in range(0, max(stop, 0), batch_size):
         index = order[start:start + batch_size]
-        yield x[index], y[index]
+        yield tuple(t[index] for t in tensors)
 
 
 def floats(values: dict) -> dict:
@@ -262,11 +268,11 @@ def evaluate(recipe: Recipe, model, dataset, args: argparse.Namespace,
     count = 0
     weights = final_weights(recipe)
     with evaluating(model), torch.set_grad_enabled(recipe.validate_with_grad):
-        for inputs, labels in batches(dataset, args.batch_size, args.seed, 0, drop_last=False):
-            inputs, labels = inputs.to(device), labels.to(device)
-            for k, v in recipe.validate(model, inputs, labels, weights).items():
-                sums[k] = sums.get(k, 0.0) + v * inputs.size(0)
-            count += inputs.size(0)
+        for *inputs, labels in batches(dataset, args.batch_size, args.seed, 0, drop_last=False):
+            inputs, labels = [t.to(device) for t in inputs], labels.to(device)
+            for k, v in recipe.validate(model, *inputs, labels, weights).items():
+                sums[k] = sums.get(k, 0.0) + v * labels.size(0)
+            count += labels.size(0)
     return {k: v / count for k, v in sums.items()}  # {} for an empty test split
 
 
@@ -318,20 +324,22 @@ def save_samples(recipe: Recipe, model, test_set, path: Path, args: argparse.Nam
                 save_scatter_2d(fake.cpu(), test_set.tensors[0][:2500], path,
                                 centers=modes[0] if modes else None)
         elif len(recipe.data_shape) == 3:
-            shown = []
+            shown, nrow = [], 8
             if recipe.generative:
                 latents = [t.to(device) for t in noise]
                 conditions = sample_labels(recipe, len(latents[0]), device)
                 shown.append(model.generate(*latents, *conditions).cpu())
             if recipe.reconstruction and len(test_set):  # a one-sample set has no test split
-                inputs = test_set.tensors[0][:32].to(device)
-                labels = test_set.tensors[1][:32].to(device)
+                *inputs, labels = (t[:32].to(device) for t in test_set.tensors)
                 conditions = [labels] if recipe.num_classes else []
-                reconstructions = model(inputs, *conditions)[recipe.reconstruction]
-                # input, output
-                shown.append(torch.stack([inputs.cpu(), reconstructions.cpu()], 1).flatten(0, 1))
+                reconstructions = model(*inputs, *conditions)[recipe.reconstruction]
+                # the inputs of the output's shape (paired data: input, target), then the output
+                rows = [t.cpu() for t in inputs if t.shape == reconstructions.shape]
+                shown.append(torch.stack([*rows, reconstructions.cpu()], 1).flatten(0, 1))
+                per = len(rows) + 1  # images per sample, kept on one line of the grid
+                nrow = per * max(1, 8 // per)
             if shown:
-                save_image_grid(torch.cat(shown), path, value_range=recipe.data_range, nrow=8)
+                save_image_grid(torch.cat(shown), path, value_range=recipe.data_range, nrow=nrow)
 
 
 def final_metrics(recipe: Recipe, model, test_set, args: argparse.Namespace,
@@ -346,16 +354,17 @@ def final_metrics(recipe: Recipe, model, test_set, args: argparse.Namespace,
             metrics.update(mode_metrics(sample_many(recipe, model, 2500, device, args.batch_size),
                                         *modes))
         if recipe.classifier and conditional and len(test_set):
-            inputs, labels = test_set.tensors[0].to(device), test_set.tensors[1].to(device)
-            logits = model(inputs, labels)[recipe.classifier]
+            *inputs, labels = (t.to(device) for t in test_set.tensors)
+            logits = model(*inputs, labels)[recipe.classifier]
             per_class = accuracy_per_class(logits.cpu(), labels.cpu(), recipe.num_classes)
             metrics["test_accuracy"] = (logits.argmax(1) == labels).float().mean().item()
             metrics["test_accuracy_per_class"] = [None if math.isnan(a) else a
                                                   for a in per_class.tolist()]
         # a picture of the latent space, coloured by class
         if recipe.codes and not args.no_plots and len(test_set):
-            inputs, labels = test_set.tensors[0][:2000].to(device), test_set.tensors[1][:2000]
-            codes = model(inputs, *([labels.to(device)] if conditional else []))[recipe.codes]
+            *inputs, labels = (t[:2000] for t in test_set.tensors)
+            codes = model(*(t.to(device) for t in inputs),
+                          *([labels.to(device)] if conditional else []))[recipe.codes]
             save_latent_scatter(codes.cpu(), labels.cpu(), Path(args.out) / "latent.png")
     return metrics
 
@@ -594,8 +603,31 @@ def drop_rows_after(path: Path, step: int) -> None:
     os.replace(tmp, path)
 
 
+def load_samples_for(recipe: Recipe, args: argparse.Namespace):
+    """load_sets for samples of several data tensors: `--data` replaces the sample's source (the
+    spec's first one; a spec that names one folder per tensor keeps those without --data)."""
+    names, shapes, ranges, sources = zip(*recipe.inputs)
+    if args.dry_run:
+        return (fake_samples(shapes, 4 * args.batch_size, recipe.num_classes, ranges, args.seed),
+                fake_samples(shapes, args.batch_size, recipe.num_classes, ranges, args.seed + 1))
+    if args.data != recipe.default_data:
+        sources = (args.data,) + (None,) * (len(names) - 1)
+    try:
+        train_set, test_set = load_samples(sources, names, shapes, ranges, label=recipe.label,
+                                           classes=args.classes, root=args.root, seed=args.seed,
+                                           n=args.n, report=None if args.quiet else print)
+    except DataError as exc:
+        return f"error: {exc}"
+    if len(train_set) < args.batch_size:
+        return (f"error: {args.data} has {len(train_set)} training samples, fewer than one batch "
+                f"of {args.batch_size}; lower --batch-size")
+    return train_set, test_set
+
+
 def load_sets(recipe: Recipe, args: argparse.Namespace):
     """(train set, test set), or an error message."""
+    if recipe.inputs:
+        return load_samples_for(recipe, args)
     if args.dry_run:
         train_set = fake_data(recipe.data_shape, 4 * args.batch_size, recipe.num_classes,
                               recipe.data_range,
@@ -825,17 +857,18 @@ def train(recipe: Recipe, args: argparse.Namespace, procs: distributed.Processes
                 break
             shuffled = (shard.epoch(epoch) if shard is not None
                         else batches(train_set, args.batch_size, args.seed, epoch, drop_last=True))
-            for batch, (inputs, labels) in enumerate(shuffled):
+            for batch, (*inputs, labels) in enumerate(shuffled):
                 if batch < skip:
                     continue
-                inputs, labels = inputs.to(device,
-                                           non_blocking=True), labels.to(device, non_blocking=True)
-                if args.channels_last and inputs.dim() == 4:
-                    inputs = inputs.contiguous(memory_format=torch.channels_last)
+                inputs = [t.to(device, non_blocking=True) for t in inputs]
+                labels = labels.to(device, non_blocking=True)
+                if args.channels_last:
+                    inputs = [t.contiguous(memory_format=torch.channels_last) if t.dim() == 4
+                              else t for t in inputs]
                 weights = recipe.loss_weights(step, steps_per_epoch) if recipe.loss_weights else {}
                 with autocast:
                     try:
-                        row = recipe.train_step(stepped, optimizers, inputs, labels, step,
+                        row = recipe.train_step(stepped, optimizers, *inputs, labels, step,
                                                 weights, scaler)
                     except RuntimeError as exc:
                         bad = non_finite_parameter(model)
