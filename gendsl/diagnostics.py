@@ -93,6 +93,7 @@ CODES: dict[str, str] = {
     "E0512": "`gan` on a network that is not a discriminator",
     "E0513": "fake samples not produced by a network",
     "E0514": "weighted `gan` objective",
+    "E0518": "auxiliary classifier of a `gan` objective",
     "E0520": "unknown schedule",
     "E0530": "trained network without an optimizer",
     "E0531": "unknown training setting",

@@ -60,8 +60,8 @@ class DataDecl:
 class LatentDecl:
     name: str
     type: TensorType
-    prior: str  # normal | uniform
-    prior_args: tuple[float, float]
+    prior: str  # normal | uniform | categorical (a label latent, drawn uniformly from its classes)
+    prior_args: tuple[float, ...]  # () for categorical
 
 
 # ---- the forward pass, resolved ----------------------------------------------------
@@ -127,6 +127,7 @@ class GanObjective:
     r1: float | None = None  # gamma of the R1 penalty, gamma/2 E[|grad D(x)|^2] on real data
     r2: float | None = None  # the same on generated samples
     every: int = 1  # lazy regularisation: the penalties every N steps, N times as heavy
+    aux: tuple[str, str] | None = None  # ACGAN: labels of the real and generated batch for D's class head
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,7 @@ class GanPlan:
     penalties: tuple[PenaltyPlan, ...] = ()  # R1 / R2
     every: int = 1  # lazy regularisation: the penalties every N iterations
     score_map: str | None = None  # what a discriminator's map of scores is, as a comment
+    aux: tuple[str, str] | None = None  # ACGAN: labels of the real and generated batch for D's class head
 
 
 @dataclass(frozen=True)

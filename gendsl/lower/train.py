@@ -120,11 +120,12 @@ def lower_train(model: CheckedModel) -> TrainPlan:
             discriminator=gan.discriminator, real=", ".join(gan.real_args), fake=", ".join(gan.fake_args),
             fake_detached=", ".join([f"{fake0}.detach()", *fake_rest]),
             gp_args=", ".join([gan.real_args[0], f"{fake0}.detach()", *fake_rest]),
-            values=_unique(v for v in gan.real_args + gan.fake_args if v not in data),
+            values=_unique(v for v in gan.real_args + gan.fake_args + list(gan.aux or ()) if v not in data),
             generators=_unique(p.key for nets, p in optimizers if nets[0] != gan.discriminator),
             kind=gan.kind, probabilities=gan.probabilities, gp=gan.gp, clip=gan.clip,
-            objective=losses.objective_functions(gan.kind, gan.probabilities, bool(gan.gp)),
-            penalties=penalties, every=gan.every, score_map=score_map(model, gan.discriminator))
+            objective=losses.objective_functions(gan.kind, gan.probabilities, bool(gan.gp))
+            + ((losses.AUXILIARY_LOSS,) if gan.aux else ()),
+            penalties=penalties, every=gan.every, score_map=score_map(model, gan.discriminator), aux=gan.aux)
         if gan.gp:
             helpers.append("gradient_penalty")
 
@@ -141,6 +142,7 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     term_cols = [t.label for t in terms]
     if gan is not None:
         gan_cols = (["loss_d", "d_real", "d_fake"] + (["gradient_penalty"] if gan.gp else [])
+                    + (["aux_real", "aux_fake"] if gan.aux else [])
                     + [p.column for p in gan_plan.penalties] + ["loss_g"])
         columns = _unique(gan_cols + term_cols + [c for c, _ in extra])
     else:
@@ -172,6 +174,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
         recipe.append(("validate_with_grad", "True"))
     if gen is not None:
         recipe.append(("generative", "True"))
+        if gen.label is not None and (model.labels is None or gen.label != model.labels.name):
+            recipe.append(("sample_classes", repr(gen.classes)))  # generate reads sampled labels
     if gan is not None and gan.kind in losses.DOMINATED_BELOW:
         recipe.append(("dominated_below", repr(losses.DOMINATED_BELOW[gan.kind])))
     if recon is not None:
