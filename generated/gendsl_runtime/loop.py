@@ -330,10 +330,10 @@ def save_samples(recipe: Recipe, model, test_set, path: Path, args: argparse.Nam
                 latents = [t.to(device) for t in noise]
                 conditions = sample_labels(recipe, len(latents[0]), device)
                 classes = recipe.sample_classes or recipe.num_classes
-                if classes:  # one row per class (the first GRID_CLASSES), the same 8 draws in every row
+                if classes:  # a row per class (the first GRID_CLASSES), the same 8 draws in each
                     rows = min(classes, GRID_CLASSES)
                     latents = [t[:8].repeat(rows, *[1] * (t.dim() - 1)) for t in latents]
-                    conditions = [torch.arange(rows, device=device).repeat_interleave(len(latents[0]) // rows)]
+                    conditions = [torch.arange(rows, device=device).repeat_interleave(8)]
                 shown.append(model.generate(*latents, *conditions).cpu())
             if recipe.reconstruction and len(test_set):  # a one-sample set has no test split
                 inputs = test_set.tensors[0][:32].to(device)
@@ -803,7 +803,8 @@ def train(recipe: Recipe, args: argparse.Namespace, procs: distributed.Processes
     write_files = not args.dry_run or args.out != f"runs/{recipe.name}"
     columns = ["step", "epoch", "split", *recipe.columns]
     if image_generator(recipe):
-        columns += QUALITY_COLUMNS[:4] + (QUALITY_COLUMNS[4:] if recipe.sample_classes or recipe.num_classes else ())
+        conditional = recipe.sample_classes or recipe.num_classes
+        columns += QUALITY_COLUMNS[:4] + (QUALITY_COLUMNS[4:] if conditional else ())
         columns += image_metrics.COLUMNS
     log = (CsvLog(out / "losses.csv", append=args.resume, fields=columns)
            if write_files and procs.main else None)

@@ -35,7 +35,7 @@ class SelfAttention(nn.Module):
         b, c, h, w = x.shape
         query = self.query(x).view(b, -1, h * w).transpose(1, 2)  # (B, h*w, c/r)
         key = self.key(x).view(b, -1, h * w)  # (B, c/r, h*w)
-        attention = torch.softmax(torch.bmm(query, key), dim=-1)  # (B, h*w, h*w): each row sums to 1
+        attention = torch.softmax(torch.bmm(query, key), dim=-1)  # (B, h*w, h*w), rows sum to 1
         value = self.value(x).view(b, -1, h * w)  # (B, c, h*w)
         out = torch.bmm(value, attention.transpose(1, 2)).view(b, c, h, w)
         return self.gamma * out + x

@@ -45,7 +45,7 @@ def test_counts_and_shapes_from_the_compiler(spec, reference):
     assert g.param_count == G_PARAMS == sum(p.numel() for p in nets["G"].parameters())
     assert d.param_count == D_PARAMS == sum(p.numel() for p in nets["D"].parameters())
     assert g.outputs[0][1].shape == (1, 32, 32)
-    assert [(name, t.shape) for name, t, _ in d.outputs] == [("validity", (1,)), ("label", (10,))]
+    assert [(name, t.shape) for name, t, _ in d.outputs] == [("validity", (1,)), ("pred_label", (10,))]
     assert spec.model.gan.aux == ("y", "y_fake")
     latent = next(lat for lat in spec.model.latents if lat.name == "y_fake")
     assert latent.prior == "categorical" and latent.type.classes == 10
@@ -123,3 +123,32 @@ def test_generator_labels_are_drawn_uniformly_and_generate_takes_labels(generate
         (z,) = model.prior(3)
         assert z.shape == (3, 100)  # prior draws the noise; the labels are generate's condition
         assert model.generate(z, torch.tensor([1, 2, 3])).shape == (3, 1, 32, 32)
+
+
+def test_sample_grid_has_one_row_per_class(tmp_path):
+    """The runtime's sample grid of a model given sampled labels: row r is class r, and the
+    columns are the same 8 noise draws in every row."""
+    import argparse
+
+    from gendsl.runtime import loop
+    from train_support import compile_to, imported
+
+    folder = compile_to(tmp_path / "acgan", spec=ROOT / "specs" / "acgan.gen")
+    with imported(folder) as train:
+        recipe = train.RECIPE
+        model = recipe.model()
+    seen = []
+    generate = model.generate
+
+    def recording(z, labels):
+        seen.append((z.clone(), labels.clone()))
+        return generate(z, labels)
+    model.generate = recording
+    noise = loop.fixed_noise(model, 64, 0, torch.device("cpu"))
+    loop.save_samples(recipe, model, None, tmp_path / "grid.png", argparse.Namespace(no_plots=True),
+                      torch.device("cpu"), noise)
+    (z, labels), = seen
+    assert labels.tolist() == [c for c in range(10) for _ in range(8)]
+    assert torch.equal(z.view(10, 8, 100), noise[0][:8].expand(10, 8, 100))
+    from PIL import Image
+    assert Image.open(tmp_path / "grid.png").size == (8 * 34 + 2, 10 * 34 + 2)  # 8 columns, 10 rows
