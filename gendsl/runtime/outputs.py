@@ -87,7 +87,8 @@ class CsvLog:
     The header is `fields` when given, else the first row's keys; a row may
     leave columns empty. Each row is flushed as it is written, so the file is
     readable while training runs. With append=True an existing file (a resumed
-    run) is kept and its header reused.
+    run) is kept and its header reused; columns of `fields` that it lacks (the
+    file was written by an older train.py) are added to it, empty in the old rows.
 
         log = CsvLog(out / "losses.csv", fields=["step", "epoch", "split", "loss_d", "loss_g"])
         log.write(step=100, epoch=0, split="train", loss_d=0.7, loss_g=1.2)
@@ -101,7 +102,16 @@ class CsvLog:
         self._writer = None
         if append and self.path.exists() and self.path.stat().st_size > 0:
             with open(self.path, newline="") as f:
-                self.fields = next(csv.reader(f), None) or self.fields
+                rows = list(csv.reader(f))
+            header = rows[0] if rows and rows[0] else list(self.fields or [])
+            missing = [k for k in self.fields or [] if k not in header]
+            self.fields = header + missing
+            if missing:  # resumed by a newer train.py that logs more columns: widen the file once
+                tmp = self.path.with_name(f".{self.path.name}.tmp")
+                with open(tmp, "w", newline="") as f:
+                    padded = [row + [""] * len(missing) for row in rows[1:]]
+                    csv.writer(f).writerows([self.fields] + padded)
+                os.replace(tmp, self.path)
             self._open("a", header=False)
         else:
             self.path.write_text("")

@@ -68,6 +68,20 @@ def test_csv_log(tmp_path):
     assert path.read_text() == ""
 
 
+def test_csv_log_resumed_with_more_columns(tmp_path):
+    """A run resumed by a newer train.py that logs more columns widens the old file instead of failing."""
+    path = tmp_path / "losses.csv"
+    old = CsvLog(path, fields=["step", "epoch", "split", "loss_d"])
+    old.write(step=1, epoch=0, split="train", loss_d=0.5)
+    old.close()
+    resumed = CsvLog(path, append=True, fields=["step", "epoch", "split", "loss_d", "recognisable_pct"])
+    resumed.write(step=2, epoch=1, split="val", loss_d=0.4, recognisable_pct=80.0)
+    resumed.close()
+    assert path.read_text().splitlines() == ["step,epoch,split,loss_d,recognisable_pct", "1,0,train,0.5,",
+                                             "2,1,val,0.4,80.0"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 def test_plot_losses(tmp_path):
     log = CsvLog(tmp_path / "losses.csv")
     for step in range(20):
