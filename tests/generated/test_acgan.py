@@ -152,3 +152,50 @@ def test_sample_grid_has_one_row_per_class(tmp_path):
     assert torch.equal(z.view(10, 8, 100), noise[0][:8].expand(10, 8, 100))
     from PIL import Image
     assert Image.open(tmp_path / "grid.png").size == (8 * 34 + 2, 10 * 34 + 2)  # 8 columns, 10 rows
+
+
+CODE_ONLY = """model coded
+data x: image[1, 8, 8] in [-1, 1]
+latent z: [16] ~ normal(0, 1)
+latent c: label[4] ~ categorical(4)
+
+generator G(z, c) -> [1, 8, 8] {
+    code = c -> onehot
+    concat(z, code) -> linear(64) -> tanh -> reshape(1, 8, 8)
+}
+
+discriminator D(x) -> [1] {
+    flatten -> linear(32) -> leaky_relu(0.2) -> linear(1)
+}
+
+forward {
+    z ~ prior
+    c ~ prior
+    fake = G(z, c)
+}
+
+loss = gan(D(x), D(fake), non_saturating)
+
+train {
+    optimizer = adam(lr=2e-4)
+    batch_size = 8
+    epochs = 1
+}
+"""
+
+
+def test_sampled_labels_without_data_labels_train_and_fill_a_row_per_class(tmp_path):
+    """A generator given a categorical code the data do not have (no `label` data): train.py
+    runs, `sample_classes` sets the rows of the grid, and the data carry no classes."""
+    from PIL import Image
+
+    from train_support import compile_to, imported, run_python
+
+    folder = compile_to(tmp_path / "code", text=CODE_ONLY)
+    with imported(folder) as train:
+        assert train.RECIPE.sample_classes == 4 and train.RECIPE.num_classes is None
+    done = run_python(str(folder / "train.py"), "--dry-run", "--quiet", "--steps", "2", "--batch-size", "8",
+                      "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    (grid,) = (tmp_path / "run" / "samples").iterdir()
+    assert Image.open(grid).size[1] == 4 * 10 + 2  # four rows of 8x8 images with 2-pixel padding
