@@ -46,10 +46,13 @@ def generation(model: CheckedModel) -> Generation | None:
             needed |= set(step.args)
     drawn = [v for v in latents if v in needed]
     sampled_labels = [v for v in drawn if model.variables[v].is_label]
-    if sampled_labels:  # `latent y_fake: label[N] ~ categorical()`: generate takes them as its condition
+    if sampled_labels and (label is None or label not in needed):
+        # `latent y_fake: label[N] ~ categorical()` read instead of the data's labels: generate takes
+        # it as its condition (a second label latent, or one read beside the data's, is drawn by prior)
         label = sampled_labels[0]
-    return Generation(tuple(v for v in drawn if v not in sampled_labels), tuple(reversed(kept)), out,
-                      label, model.variables[label].classes if label else None)
+        drawn.remove(label)
+    return Generation(tuple(drawn), tuple(reversed(kept)), out, label,
+                      model.variables[label].classes if label else None)
 
 
 @dataclass
