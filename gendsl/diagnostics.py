@@ -95,6 +95,7 @@ CODES: dict[str, str] = {
     "E0513": "fake samples not produced by a network",
     "E0514": "`gan` term with a weight that is not positive",
     "E0515": "real side of `gan` computed by a network",
+    "E0518": "auxiliary classifier of a `gan` objective",
     "E0520": "unknown schedule",
     "E0530": "trained network without an optimizer",
     "E0531": "unknown training setting",

@@ -51,9 +51,8 @@ def model_graph(model: CheckedModel) -> nx.DiGraph:
         g.add_node(f"data:{d.name}", kind="data", label=f"data {d.name}\n{d.type}{rng}")
         source[d.name] = f"data:{d.name}"
     for lat in model.latents:
-        a, b = lat.prior_args
-        g.add_node(f"latent:{lat.name}", kind="latent",
-                   label=f"latent {lat.name}\n{lat.type} ~ {lat.prior}({_fmt_number(a)}, {_fmt_number(b)})")
+        args = ", ".join(_fmt_number(a) for a in lat.prior_args)
+        g.add_node(f"latent:{lat.name}", kind="latent", label=f"latent {lat.name}\n{lat.type} ~ {lat.prior}({args})")
         source[lat.name] = f"latent:{lat.name}"
 
     outputs: dict[str, list[str]] = {}  # network -> node of each output, in order

@@ -14,7 +14,7 @@ DECLARATIONS = ("model", "extends", "import", "param", "data", "latent", "schedu
 ROLES = ("encoder", "decoder", "generator", "discriminator", "critic", "network")
 WORDS = ("in", "from", "as", "after", "before")
 CONSTANTS = ("true", "false")
-PRIORS = ("normal", "uniform", "prior")
+PRIORS = ("normal", "uniform", "categorical", "prior")
 
 
 def layers() -> tuple[str, ...]:

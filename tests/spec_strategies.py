@@ -189,7 +189,8 @@ ACTIVATIONS = ["relu", "selu", "gelu", "silu", "tanh", "sigmoid", "prelu", "iden
 
 def vector_layers(s) -> list[str]:
     n = s[0]
-    ops = ["linear", "linear", "act", "act", "batchnorm", "layernorm", "dropout", "topk", "flatten", "groupnorm"]
+    ops = ["linear", "linear", "act", "act", "batchnorm", "layernorm", "dropout", "topk", "flatten", "groupnorm",
+           "softmax"]
     if factorizations(n):
         ops += ["reshape3", "reshape3"]
     return ops
@@ -233,6 +234,8 @@ def draw_layer(draw, s, params) -> tuple[str, object]:
         op = draw(st.sampled_from(image_layers(s)))
     if op == "act":
         return draw(st.sampled_from(ACTIVATIONS)), s
+    if op == "softmax":
+        return "softmax", s
     if op == "dropout":
         p = draw(st.sampled_from([None, 0.0, 0.3, 0.5, 0.99]))
         return ("dropout" if p is None else draw(st.sampled_from([f"dropout({p})", f"dropout(p={p})"]))), s

@@ -275,14 +275,13 @@ class DeclarationChecks:
         if not isinstance(decl.type, ir.ShapeType):
             raise error("E0314", "a latent needs a shape, like `[20]`", decl.type.span, "expected a shape")
         t = self._shape(decl.type)
-        if t.is_label:
-            raise error("E0314", "a latent cannot be a label", decl.type.span, "label latent",
-                        (), "declare class labels with `data y: label[N]`")
         prior = decl.prior
+        if t.is_label or prior.func == "categorical":
+            return self._label_latent(decl, t)
         if prior.func not in ("normal", "uniform"):
             raise error("E0412", f"unknown prior `{prior.func}`", prior.func_span, "not a distribution",
-                        ("priors: normal(mean, std), uniform(low, high)",),
-                        did_you_mean(prior.func, ("normal", "uniform")))
+                        ("priors: normal(mean, std), uniform(low, high), categorical() for labels",),
+                        did_you_mean(prior.func, ("normal", "uniform", "categorical")))
         defaults = (0.0, 1.0) if prior.func == "normal" else (-1.0, 1.0)
         form = f"`{prior.func}({', '.join(f'{v:g}' for v in defaults)})`"
         if prior.kwargs:
@@ -301,6 +300,33 @@ class DeclarationChecks:
                         prior.args[0].span.join(prior.args[1].span), "empty interval", (),
                         "write e.g. `uniform(-1, 1)`")
         return LatentDecl(decl.name, t, prior.func, args)
+
+    def _label_latent(self, decl: ir.Latent, t: TensorType) -> LatentDecl:
+        """`latent y_fake: label[N] ~ categorical()`: class labels drawn uniformly from the N classes
+        (the labels a conditional generator is given in training, as PyTorch-GAN's cgan/acgan draw
+        them). `categorical(N)` may repeat the number of classes; it must be the label's."""
+        prior = decl.prior
+        if not t.is_label:
+            raise error("E0412", "`categorical` draws class labels, not tensors", prior.func_span,
+                        f"latent `{decl.name}` is {t}", (),
+                        f"declare it as labels: `latent {decl.name}: label[N] ~ categorical()`")
+        if prior.func != "categorical":
+            raise error("E0412", f"a label latent is drawn from `categorical`, not `{prior.func}`",
+                        prior.func_span, "not a distribution of labels", (),
+                        f"write `latent {decl.name}: label[{t.classes}] ~ categorical()`")
+        if prior.kwargs:
+            raise error("E0216", "priors take positional arguments only", prior.kwargs[0].name_span,
+                        "keyword argument", (), "write `categorical()`")
+        if len(prior.args) > 1:
+            raise error("E0214", f"`categorical` takes at most 1 argument, but {len(prior.args)} were given",
+                        prior.span, "expects the number of classes or nothing", (), "write `categorical()`")
+        if prior.args:
+            n = as_int(evaluate(prior.args[0], self.env), prior.args[0], "a number of classes")
+            if n != t.classes:
+                raise error("E0220", f"`categorical({n})` draws from {n} classes, but `{decl.name}` is "
+                            f"`label[{t.classes}]`", prior.args[0].span, f"not {t.classes}", (),
+                            f"write `categorical()` (the label's {t.classes} classes)")
+        return LatentDecl(decl.name, t, "categorical", ())
 
     def _input_type(self, inp: ir.Input, types: dict, broken: set) -> TensorType:
         t = inp.type

@@ -470,6 +470,7 @@ OPS: dict[str, Op] = {op.name: op for op in [
     Op("silu", (), _same("silu"), doc=_ACTIVATION),
     Op("tanh", (), _same("tanh"), doc=_ACTIVATION),
     Op("sigmoid", (), _same("sigmoid"), doc=_ACTIVATION),
+    Op("softmax", (), _same("softmax", (1,)), doc="Softmax over a vector's units (probabilities that sum to 1)."),
     # beta 0 divides by zero; softplus(x) >= log(2)/beta, so a tiny beta overflows
     Op("softplus", (_a("beta", 1.0, kind="float", low=0.01, high=100),), _same("softplus"), doc=_ACTIVATION),
     Op("prelu", (), _same("prelu"), _prelu_params, doc="PReLU with one learned slope."),

@@ -7,7 +7,7 @@ from gendsl.check.contracts import is_score
 from gendsl.check.flow import FlowChecker
 from gendsl.check.names import one_line
 from gendsl.check.ranges import F32_TINY, POSITIVE_INT, POSITIVE_SCALE, SCALE, WEIGHT, Range, out_of_range
-from gendsl.check.result import CallStep, GanObjective, Term, Weight
+from gendsl.check.result import CallStep, CheckedNetwork, GanObjective, Term, Weight
 from gendsl.check.types import TensorType
 from gendsl.source import Span
 from gendsl.check.values import Env, Symbol, as_int, describe, evaluate, evaluate_choice
@@ -392,12 +392,17 @@ class LossChecker:
                             (f"objectives: {', '.join(GAN_KINDS)}",),
                             did_you_mean(k.id, GAN_KINDS) if isinstance(k, ir.Name) else None)
             kind = k.id
-        options = {"clip": None, "gp": None, "r1": None, "r2": None, "every": None}
+        options = {"clip": None, "gp": None, "r1": None, "r2": None, "every": None, "aux": None}
+        aux_kw = None
         for kw in call.kwargs:
             if kw.name not in options:
                 raise error("E0212", f"`gan` has no option `{kw.name}`", kw.name_span, "unknown option",
-                            ("options: clip (wasserstein), gp (wasserstein_gp), r1, r2 and every (any objective)",),
+                            ("options: clip (wasserstein), gp (wasserstein_gp), r1, r2 and every (any objective), "
+                             "aux (an auxiliary classifier)",),
                             did_you_mean(kw.name, options))
+            if kw.name == "aux":
+                aux_kw = kw
+                continue
             options[kw.name] = _number_option(kw, TERM_OPTIONS["gan"][kw.name], self.env)
         if options["every"] is not None and options["r1"] is None and options["r2"] is None:
             raise error("E0510", "`every` spaces out the R1/R2 penalties, and there is none", _kw_span(call, "every"),
@@ -440,8 +445,11 @@ class LossChecker:
                         ("the generator side is trained through the generated side only: a network on the real side "
                          "would get no adversarial gradient (BiGAN/ALI's `D(x, E(x))` is not in the language)",),
                         "pass data or a draw from a prior as the real side: `z_prior ~ prior` in `forward`")
+        aux = self._aux(call, aux_kw, d_real, options) if aux_kw is not None or len(d_real.outputs) > 1 else None
         shaping = ("flatten", "reshape", "unflatten", "identity")
-        last = next((layer.op for layer in reversed(d_real.layers) if layer.op not in shaping), "")
+        head = d_real.outputs[0][0]  # with several heads, the score is the first: its own statement's layers
+        last = next((layer.op for layer in reversed(d_real.layers) if layer.op not in shaping
+                     and (len(d_real.outputs) == 1 or layer.statement == head)), "")
         probabilities = last == "sigmoid"
         if (kind.startswith("wasserstein") or kind == "hinge") and probabilities:
             why = "a Wasserstein critic outputs unbounded scores" if kind != "hinge" else \
@@ -467,8 +475,45 @@ class LossChecker:
         label = "gan" if not self.gans else f"gan_{d_real.name}"
         self.gans.append(GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"],
                                       probabilities, options["r1"], options["r2"], options["every"] or 1,
-                                      weight, label))
-        self._add_term(label, real_args + fake_args, [d_real.name])
+                                      weight, label, aux))
+        self._add_term(label, real_args + fake_args + list(aux or ()), [d_real.name])
+
+    def _aux(self, call: ir.Call, kw: ir.Kwarg | None, d: CheckedNetwork, options: dict) -> tuple[str, str]:
+        """`aux=(y, y_fake)`: the discriminator's second head classifies (ACGAN, Odena et al. 2017); the
+        class labels of the real batch and of the generated one, checked against that head."""
+        heads = ", ".join(f"`{h}`" for h, _, _ in d.outputs if h)
+        if kw is None:
+            raise error("E0518", f"discriminator `{d.name}` returns {len(d.outputs)} values, and `gan` reads one "
+                        "score", call.func_span, "no use for the other heads",
+                        (f"`{d.name}` returns {heads}; the first is the score, a second one can be class "
+                         "logits for an auxiliary classifier",),
+                        "add `aux=(y, y_fake)`: the labels of the real and of the generated batch")
+        if len(d.outputs) != 2:
+            raise error("E0518", f"`aux` classifies with the discriminator's second head, but `{d.name}` "
+                        f"returns {plural(len(d.outputs), 'value')}", kw.name_span, "no class head", (),
+                        f"give `{d.name}` two heads: `-> (score: [1], classes: [N])`")
+        if not isinstance(kw.value, ir.Tuple) or len(kw.value.items) != 2 or \
+                not all(isinstance(v, ir.Name) for v in kw.value.items):
+            raise error("E0518", "`aux` names the labels of the real batch and of the generated one",
+                        kw.value.span, "expected `(real_labels, fake_labels)`", (), "write `aux=(y, y_fake)`")
+        labels = tuple(self.flow.use(v) for v in kw.value.items)
+        head, t, _ = d.outputs[1]
+        for item, var in zip(kw.value.items, labels):
+            vt = self.flow.vars[var]
+            if not vt.is_label:
+                raise error("E0518", f"`{var}` is {vt}, not class labels", item.span, "not labels", (),
+                            "pass `label[N]` values: the data's labels and a `categorical()` latent")
+            if t != TensorType((vt.classes,)):
+                raise error("E0518", f"`{d.name}`'s class head `{head}` is {t}, but `{var}` has {vt.classes} "
+                            "classes", item.span, f"label[{vt.classes}]", (),
+                            f"make `{head}` produce [{vt.classes}]: its logits, one per class")
+        for name in ("gp", "r1", "r2"):
+            if options[name] is not None:
+                raise error("E0518", f"`aux` cannot be combined with `{name}`", kw.name_span,
+                            "auxiliary classifier", ("the gradient penalties differentiate a discriminator "
+                                                     "that returns one score",),
+                            f"remove `{name}=` or `aux=`")
+        return labels
 
     def _add_term(self, label: str, reads: list[str], networks: list[str]) -> None:
         """Loss term `label` in the model graph, computed from the values `reads` and the networks called in it."""

@@ -60,8 +60,8 @@ class DataDecl:
 class LatentDecl:
     name: str
     type: TensorType
-    prior: str  # normal | uniform
-    prior_args: tuple[float, float]
+    prior: str  # normal | uniform | categorical (a label latent, drawn uniformly from its classes)
+    prior_args: tuple[float, ...]  # () for categorical
 
 
 # ---- the forward pass, resolved ----------------------------------------------------
@@ -129,6 +129,7 @@ class GanObjective:
     every: int = 1  # lazy regularisation: the penalties every N steps, N times as heavy
     weight: Weight = field(default_factory=Weight)  # scales the generator side only
     label: str = "gan"  # the term's name in the model graph
+    aux: tuple[str, str] | None = None  # ACGAN: labels of the real and generated batch for D's class head
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ RECON = ("mse", "l1", "bce", "bce_logits")
 @dataclass(frozen=True)
 class Generation:
     """The steps that make new samples from latents (and labels), and the value that holds them."""
-    latents: tuple[str, ...]  # the latents these steps read, in forward order
+    latents: tuple[str, ...]  # the latents these steps read and `prior` draws, in forward order
     steps: tuple[CallStep, ...]
     out: str
+    label: str | None = None  # the class labels `generate` takes: a label latent the steps read, or the data's
+    classes: int | None = None  # how many classes that label has
 
 
 def generation(model: CheckedModel) -> Generation | None:
@@ -42,7 +44,15 @@ def generation(model: CheckedModel) -> Generation | None:
         if needed & set(step.targets):
             kept.append(step)
             needed |= set(step.args)
-    return Generation(tuple(v for v in latents if v in needed), tuple(reversed(kept)), out)
+    drawn = [v for v in latents if v in needed]
+    sampled_labels = [v for v in drawn if model.variables[v].is_label]
+    if sampled_labels and (label is None or label not in needed):
+        # `latent y_fake: label[N] ~ categorical()` read instead of the data's labels: generate takes
+        # it as its condition (a second label latent, or one read beside the data's, is drawn by prior)
+        label = sampled_labels[0]
+        drawn.remove(label)
+    return Generation(tuple(drawn), tuple(reversed(kept)), out, label,
+                      model.variables[label].classes if label else None)
 
 
 @dataclass

@@ -130,6 +130,8 @@ def forward_expr(layer: Layer, attr: str | None, inplace: bool = False) -> str:
               "sigmoid": "torch.sigmoid"}
     if op in simple:
         return f"{simple[op]}({src})"
+    if op == "softmax":
+        return f"F.softmax({src}, dim=1)"
     if op == "leaky_relu":
         return f"F.leaky_relu({src}, {lit(a['slope'])}{', inplace=True' if inplace else ''})"
     if op == "elu":

@@ -199,6 +199,14 @@ DOMINATED_BELOW = {"minimax": 0.1, "non_saturating": 0.1, "max_likelihood": 0.1,
                    "hinge": 0.1}  # hinge: 2 at equilibrium (scores 0), 0 once every score is past its margin
 
 
+# `gan(..., aux=(y, y_fake))`: the auxiliary classifier's term, added to the discriminator's loss on
+# both batches and to the generator's on the generated one (ACGAN, Odena et al. 2017)
+AUXILIARY_LOSS = ('def auxiliary_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:\n'
+                  '    """The auxiliary classifier\'s loss: cross-entropy of the discriminator\'s class head, '
+                  'taken\n    as logits, against the labels the batch was made with (ACGAN)."""\n'
+                  '    return F.cross_entropy(logits, labels)')
+
+
 def objective_functions(kind: str, probabilities: bool, gp: bool, suffix: str = "") -> tuple[str, ...]:
     """The source of the objective's functions: discriminator_loss (or its two halves) and generator_loss,
     each name followed by `suffix` (a second objective of another kind in the same model)."""

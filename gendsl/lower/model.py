@@ -78,6 +78,8 @@ def draw(model: CheckedModel, latent: str, n: str, device: str) -> str:
     """An expression that draws `n` values of a latent from its prior."""
     decl = next(d for d in model.latents if d.name == latent)
     shape = ", ".join(map(str, decl.type.shape))
+    if decl.prior == "categorical":
+        return f"torch.randint({decl.type.classes}, ({n},), device={device})"
     a, b = decl.prior_args
     if decl.prior == "normal":
         if (a, b) == (0.0, 1.0):
@@ -133,7 +135,7 @@ def forward_method(model: CheckedModel) -> Method:
 
 
 def generative_methods(model: CheckedModel, gen: analysis.Generation) -> list[Method]:
-    label = model.labels.name if model.labels else None
+    label = gen.label
     draws = [Line(f"{v} = {draw(model, v, 'n', 'device')}") for v in gen.latents]
     names = ", ".join(gen.latents)
     prior = Method("prior", "n: int", "tuple[torch.Tensor, ...]",

@@ -120,6 +120,7 @@ class GanPlan:
     suffix: str = ""  # of its losses.csv columns: "" for the first term, `_<discriminator>` for the others
     functions: str = ""  # suffix of its objective's function names: "" for the first objective, `_<D>` after
     steps: int | None = None  # its own d_steps where fewer than D_STEPS: it updates on the last `steps` of each D_STEPS
+    aux: tuple[str, str] | None = None  # ACGAN: labels of the real and generated batch for D's class head
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ def lower_train(model: CheckedModel) -> TrainPlan:
 
     gan_plans = []
     objectives = {}  # (kind, probabilities, gp) -> the suffix of its functions' names: each written once
+    auxiliary_written = False  # auxiliary_loss, once for every term with `aux`
     discriminators = {g.discriminator for g in model.gans}
     generators = _unique(p.key for nets, p in optimizers if nets[0] not in discriminators)
     data = {d.name for d in model.data}
@@ -136,12 +137,15 @@ def lower_train(model: CheckedModel) -> TrainPlan:
             discriminator=g.discriminator, real=", ".join(g.real_args), fake=", ".join(g.fake_args),
             fake_detached=", ".join([f"{fake0}.detach()", *fake_rest]),
             gp_args=", ".join([g.real_args[0], f"{fake0}.detach()", *fake_rest]),
-            values=_unique(v for v in g.real_args + g.fake_args if v not in data),
+            values=_unique(v for v in g.real_args + g.fake_args + list(g.aux or ()) if v not in data),
             generators=generators, kind=g.kind, probabilities=g.probabilities, gp=g.gp, clip=g.clip,
-            objective=() if written else losses.objective_functions(g.kind, g.probabilities, bool(g.gp), functions),
+            objective=(() if written else losses.objective_functions(g.kind, g.probabilities, bool(g.gp), functions))
+            + ((losses.AUXILIARY_LOSS,) if g.aux and not auxiliary_written else ()),
             penalties=tuple(replace(p, column=p.column + suffix) for p in penalties), every=g.every,
             score_map=score_map(model, g.discriminator), weight=weight_code(g), suffix=suffix,
-            functions=functions, steps=steps[g.discriminator] if steps[g.discriminator] < d_steps else None))
+            functions=functions, steps=steps[g.discriminator] if steps[g.discriminator] < d_steps else None,
+            aux=g.aux))
+        auxiliary_written = auxiliary_written or bool(g.aux)
     gan_plan = gan_plans[0] if gan_plans else None
 
     recon = next((t for t in model.terms if t.kind in analysis.RECON and model.variables[t.args[0]] == x.type), None)
@@ -164,7 +168,9 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     if gan is not None:
         gan_cols = [c for g in gan_plans for c in
                     [f"loss_d{g.suffix}", f"d_real{g.suffix}", f"d_fake{g.suffix}"]
-                    + ([f"gradient_penalty{g.suffix}"] if g.gp else []) + [p.column for p in g.penalties]] + ["loss_g"]
+                    + ([f"gradient_penalty{g.suffix}"] if g.gp else [])
+                    + ([f"aux_real{g.suffix}", f"aux_fake{g.suffix}"] if g.aux else [])
+                    + [p.column for p in g.penalties]] + ["loss_g"]
         columns = _unique(gan_cols + term_cols + [c for c, _ in extra])
     else:
         columns = _unique(["loss"] + term_cols + [c for c, _ in extra])
@@ -200,6 +206,8 @@ def lower_train(model: CheckedModel) -> TrainPlan:
         recipe.append(("validate_with_grad", "True"))
     if gen is not None:
         recipe.append(("generative", "True"))
+        if gen.label is not None and (model.labels is None or gen.label != model.labels.name):
+            recipe.append(("sample_classes", repr(gen.classes)))  # generate reads sampled labels
     if gan is not None and gan.kind in losses.DOMINATED_BELOW:
         recipe.append(("dominated_below", repr(losses.DOMINATED_BELOW[gan.kind])))
     if recon is not None:

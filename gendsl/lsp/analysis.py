@@ -89,8 +89,8 @@ class Analysis:
                     return f"**data `{name}`**: {d.kind} {d.type}" + (f" from \"{d.source}\"" if d.source else ""), span
             for lat in model.latents:
                 if lat.name == name:
-                    a, b = lat.prior_args
-                    return f"**latent `{name}`**: {lat.type} ~ {lat.prior}({a:g}, {b:g})", span
+                    args = ", ".join(f"{a:g}" for a in lat.prior_args)
+                    return f"**latent `{name}`**: {lat.type} ~ {lat.prior}({args})", span
             if name in model.params:
                 return f"**param `{name}`** = {model.params[name]}", span
             if name in model.variables:

@@ -72,6 +72,9 @@ class Recipe:
     validate_with_grad: bool = False  # validate differentiates (a contractive penalty by autograd)
     # model.prior(n) and model.generate(*latents[, labels]) make new samples
     generative: bool = False
+    # the classes of the labels generate takes when they are a sampled latent (`label[N] ~
+    # categorical()`) rather than the data's (None: num_classes)
+    sample_classes: int | None = None
     # the discriminator has won when its loss stays under this for an epoch (None: no floor)
     dominated_below: float | None = None
     reconstruction: str | None = None  # the forward value that reconstructs the data
@@ -276,12 +279,16 @@ def evaluate(recipe: Recipe, model, dataset, args: argparse.Namespace,
     return {k: v / count for k, v in sums.items()}  # {} for an empty test split
 
 
+GRID_CLASSES = 20  # a conditional model's sample grid has a row for each of its first 20 classes
+
+
 def sample_labels(recipe: Recipe, n: int, device: torch.device, first: int = 0) -> list:
     """[] for an unconditional model; else [labels] cycling through the classes from sample
     `first` on."""
-    if recipe.num_classes is None:
+    classes = recipe.sample_classes or recipe.num_classes
+    if classes is None:
         return []
-    return [(torch.arange(n, device=device) + first) % recipe.num_classes]
+    return [(torch.arange(n, device=device) + first) % classes]
 
 
 @torch.no_grad()
@@ -328,6 +335,11 @@ def save_samples(recipe: Recipe, model, test_set, path: Path, args: argparse.Nam
             if recipe.generative:
                 latents = [t.to(device) for t in noise]
                 conditions = sample_labels(recipe, len(latents[0]), device)
+                classes = recipe.sample_classes or recipe.num_classes
+                if classes:  # a row per class (the first GRID_CLASSES), the same 8 draws in each
+                    rows = min(classes, GRID_CLASSES)
+                    latents = [t[:8].repeat(rows, *[1] * (t.dim() - 1)) for t in latents]
+                    conditions = [torch.arange(rows, device=device).repeat_interleave(8)]
                 shown.append(model.generate(*latents, *conditions).cpu())
             if recipe.reconstruction and len(test_set):  # a one-sample set has no test split
                 *inputs, labels = (t[:32].to(device) for t in test_set.tensors)
@@ -823,7 +835,8 @@ def train(recipe: Recipe, args: argparse.Namespace, procs: distributed.Processes
     write_files = not args.dry_run or args.out != f"runs/{recipe.name}"
     columns = ["step", "epoch", "split", *recipe.columns]
     if image_generator(recipe):
-        columns += QUALITY_COLUMNS[:4] + (QUALITY_COLUMNS[4:] if recipe.num_classes else ())
+        conditional = recipe.sample_classes or recipe.num_classes
+        columns += QUALITY_COLUMNS[:4] + (QUALITY_COLUMNS[4:] if conditional else ())
         columns += image_metrics.COLUMNS
     log = (CsvLog(out / "losses.csv", append=args.resume, fields=columns)
            if write_files and procs.main else None)

@@ -67,9 +67,10 @@ NN_INIT = {"normal_", "zeros_", "ones_", "constant_", "uniform_", "xavier_unifor
            "kaiming_uniform_", "kaiming_normal_", "orthogonal_"}
 TORCH_FUNCS = {"cat", "flatten", "sigmoid", "tanh", "zeros_like", "zeros_like().scatter",
                "zeros_like().scatter().view_as", "exp", "randn", "rand", "randn_like", "rand_like",
-               "where", "full_like", "zeros", "softmax", "bmm"}
+               "where", "full_like", "zeros", "softmax", "bmm", "randint"}
 F_FUNCS = {"relu", "selu", "gelu", "silu", "leaky_relu", "elu", "softplus", "dropout", "pixel_shuffle", "interpolate",
-           "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "one_hot", "one_hot().float", "pad", "dropout2d"}
+           "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "one_hot", "one_hot().float", "pad", "dropout2d",
+           "softmax"}
 MODEL_BUILTINS = {"super", "isinstance", "next"}
 MODULE_METHODS = {"parameters", "train", "eval", "requires_grad_", "requires_grad_().eval", "apply"}  # nn.Module's
 LOCAL_METHODS = {"reshape", "topk", "apply", "find", "view", "float", "size", "transpose"}
