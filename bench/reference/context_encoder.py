@@ -10,7 +10,10 @@ InstanceNorm2d after the first and LeakyReLU(0.2), and a 3x3 convolution to one 
 scores; MSE adversarial loss, the generator's loss 0.001 * adversarial + 0.999 * L1 on the
 block, the discriminator's 0.5 * (MSE(D(real), 1) + MSE(D(fake), 0)); Adam lr 2e-4, betas
 (0.5, 0.999). datasets.py cuts the block at a random place in training (np.random.randint(0,
-img_size - mask_size) per corner coordinate) and at the centre for evaluation, and fills it with 1.
+img_size - mask_size) per corner coordinate, anew each time it reads an image, so every epoch)
+and at the centre for evaluation, and fills it with 1. With `--data random_block:SET` this script
+reads its blocks from the runtime's data source, drawn afresh each epoch as there (from the seed,
+the epoch and the sample's index, where datasets.py draws from numpy's global stream).
 
 Departures from that code: 32x32 one-channel images and a 16x16 block (the script: 128 and 64),
 so the generator has the script's first three down blocks and its last two up blocks, the first
@@ -29,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from gendsl.runtime.data import fake_samples, load_samples
+from gendsl.runtime.data import fake_samples, load_samples, take
 
 CHANNELS = 1
 IMG_SIZE, MASK_SIZE = 32, 16
@@ -149,7 +152,6 @@ def main(argv=None):
         train = fake_samples(shapes, 4 * args.batch_size, None, [RANGE, RANGE], seed=args.seed)
     else:
         train, _ = load_samples([args.data, None], ["masked", "part"], shapes, [RANGE, RANGE], seed=args.seed)
-    masked, parts = train.tensors[0], train.tensors[1]
 
     nets = build_networks()
     generator, discriminator = nets["G"], nets["D"]
@@ -162,10 +164,11 @@ def main(argv=None):
         log = csv.writer(log_file)
         log.writerow(["step", "loss_d", "loss_g"])
         for epoch in range(10**9):
-            order = torch.randperm(len(masked), generator=torch.Generator().manual_seed(args.seed * 100003 + epoch))
-            for start in range(0, len(masked) - args.batch_size + 1, args.batch_size):
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed * 100003 + epoch))
+            for start in range(0, len(train) - args.batch_size + 1, args.batch_size):
                 index = order[start:start + args.batch_size]
-                masked_imgs, masked_parts = masked[index], parts[index]
+                # random_block: the blocks of this epoch (a new place each epoch, as datasets.py)
+                masked_imgs, masked_parts = take(train, index, epoch)[:2]
                 optimizer_G.zero_grad()
                 gen_parts = generator(masked_imgs)
                 g_loss = generator_loss(discriminator(gen_parts), gen_parts, masked_parts)

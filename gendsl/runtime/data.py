@@ -821,8 +821,10 @@ def load_samples(sources, names, shapes, value_ranges, *, label=None, classes=No
       images of ``SET`` with a block cut out and filled with the top of the range, the block
       (its size is the second tensor's height and width), and optionally the whole image. The
       block is the centre one, or for ``random_block`` a random one per training sample, drawn
-      once with the seed (the test samples keep the centre block, as PyTorch-GAN's
-      context encoder evaluates).
+      afresh every epoch (the training set is a ``Redrawn`` data set; its random places depend
+      only on the seed, the epoch and the sample's index), as PyTorch-GAN's context encoder
+      draws them each time it reads a sample. The test samples keep the centre block, as that
+      script evaluates.
     """
     k = len(names)
     if not (len(sources) == len(shapes) == len(value_ranges) == k) or k < 2:
@@ -997,23 +999,104 @@ def _masked_blocks(source, names, shapes, value_ranges, *, seed=0, **kw):
         raise DataError(f"{source!r}: the block {shapes[1]} must have the image's {c} channels "
                         f"and fit in it {shapes[0]}; the whole image, if read, is {shapes[0]}")
     value_range = value_ranges[0] or (0.0, 1.0)
-    sets = load_data(base, shapes[0], value_range, seed=seed, **kw)
-    gen = torch.Generator().manual_seed(seed + 1)
-    out = []
-    for split, s in zip(("train", "test"), sets):
-        x, y = s.tensors
-        top = torch.full((len(x),), (h - bh) // 2, dtype=torch.int64)
-        left = torch.full((len(x),), (w - bw) // 2, dtype=torch.int64)
-        if kind == "random_block" and split == "train":  # as np.random.randint(0, size - mask)
-            top = torch.randint(max(1, h - bh), (len(x),), generator=gen)
-            left = torch.randint(max(1, w - bw), (len(x),), generator=gen)
+    train, test = load_data(base, shapes[0], value_range, seed=seed, **kw)
+    centre = BlockCut((bh, bw), value_range[1], whole=len(names) == 3)
+    test = TensorDataset(*centre(test.tensors, torch.arange(len(test)), 0))  # always the centre
+    if kind == "random_block":
+        return Redrawn(train.tensors, BlockCut((bh, bw), value_range[1], whole=len(names) == 3,
+                                               random=(seed, len(train)))), test
+    return TensorDataset(*centre(train.tensors, torch.arange(len(train)), 0)), test
+
+
+# ---------------------------------------------------------------------------
+# Samples drawn afresh every epoch
+# ---------------------------------------------------------------------------
+
+class Redrawn(TensorDataset):
+    """An in-memory data set whose samples are made afresh every epoch from stored tensors.
+
+    ``make(stored, index, epoch)`` turns the stored tensors of samples ``index`` (a 1-D int64
+    tensor of their indices in the set) into ``(x_1, ..., x_k, y)`` as drawn in ``epoch``. It
+    must depend on nothing else (its seed is part of it), so that a sample is the same whatever
+    the batch it falls in, the number of processes it is dealt to (DistributedSampler), or a
+    resumed run: the loop needs no random state for it in checkpoints.
+
+    ``tensors`` holds epoch 0's samples, for what reads a data set as a whole (the data's
+    spread, image metrics, baselines); ``take(dataset, index, epoch)`` draws a batch, and
+    ``__getitem__`` draws from the epoch set by ``set_epoch`` (for a DataLoader, which calls it
+    as it calls DistributedSampler's)."""
+
+    def __init__(self, stored, make) -> None:
+        self.stored = tuple(stored)
+        self.make = make
+        self.epoch = 0
+        super().__init__(*make(self.stored, torch.arange(len(self.stored[0])), 0))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def draw(self, index, epoch: int) -> tuple:
+        index = torch.as_tensor(index, dtype=torch.int64).reshape(-1)
+        return self.make(tuple(t[index] for t in self.stored), index, int(epoch))
+
+    def __getitem__(self, i):
+        return tuple(t[0] for t in self.draw([int(i)], self.epoch))
+
+    def pin_memory(self) -> None:
+        self.stored = tuple(t.pin_memory() for t in self.stored)
+        self.tensors = tuple(t.pin_memory() for t in self.tensors)
+
+
+def take(dataset, index, epoch: int) -> tuple:
+    """Samples ``index`` of an in-memory data set as drawn in ``epoch``: ``(x_1, ..., x_k, y)``
+    (a TensorDataset's are the same every epoch; a ``Redrawn`` one's are drawn afresh)."""
+    if isinstance(dataset, Redrawn):
+        return dataset.draw(index, epoch)
+    return tuple(t[index] for t in dataset.tensors)
+
+
+# a salt that keeps the blocks' random stream apart from others drawn from the same seed
+BLOCK_STREAM = 0x626C6F636B  # "block"
+
+
+class BlockCut:
+    """``make`` for inpainting samples: from stored ``(image, y)``, ``(masked image, block[,
+    image], y)`` with a ``size`` block cut out of each image and filled with ``fill``.
+
+    The block is the centre one, or with ``random=(seed, n)`` (a set of ``n`` samples) at a
+    random place per sample and epoch: top and left each uniform in ``0 .. size - block - 1`` as
+    PyTorch-GAN's ``np.random.randint(0, img_size - mask_size)``, drawn for the whole set from
+    numpy's generator seeded by ``(seed, epoch)`` and looked up by sample index, so a sample's
+    block depends only on the seed, the epoch and its index."""
+
+    def __init__(self, size, fill, *, whole=False, random=None) -> None:
+        self.size, self.fill, self.whole, self.random = tuple(size), float(fill), whole, random
+        self._drawn = (None, None)  # (epoch, (tops, lefts)) of the last epoch drawn
+
+    def places(self, epoch: int, image_size):
+        """The top and left corners of every sample's block in ``epoch``: [n] each."""
+        if self._drawn[0] != epoch:
+            (seed, n), (bh, bw), (h, w) = self.random, self.size, image_size
+            rng = np.random.default_rng([seed % 2**64, epoch, BLOCK_STREAM])
+            tops = torch.from_numpy(rng.integers(0, max(1, h - bh), n))
+            lefts = torch.from_numpy(rng.integers(0, max(1, w - bw), n))
+            self._drawn = (epoch, (tops, lefts))
+        return self._drawn[1]
+
+    def __call__(self, stored, index, epoch: int):
+        x, y = stored
+        (c, h, w), (bh, bw) = x.shape[1:], self.size
+        if self.random is not None:
+            tops, lefts = self.places(epoch, (h, w))
+            top, left = tops[index], lefts[index]
+        else:
+            top = torch.full((len(x),), (h - bh) // 2, dtype=torch.int64)
+            left = torch.full((len(x),), (w - bw) // 2, dtype=torch.int64)
         rows = top[:, None] + torch.arange(bh)  # [N, bh]
         cols = left[:, None] + torch.arange(bw)  # [N, bw]
-        index = torch.arange(len(x))[:, None, None, None]
-        channel = torch.arange(c)[None, :, None, None]
-        block = x[index, channel, rows[:, None, :, None], cols[:, None, None, :]]
+        at = (torch.arange(len(x))[:, None, None, None], torch.arange(c)[None, :, None, None],
+              rows[:, None, :, None], cols[:, None, None, :])
+        block = x[at]
         masked = x.clone()
-        masked[index, channel, rows[:, None, :, None], cols[:, None, None, :]] = value_range[1]
-        tensors = [masked, block] + ([x] if len(names) == 3 else [])
-        out.append(TensorDataset(*tensors, y))
-    return out[0], out[1]
+        masked[at] = self.fill
+        return (masked, block) + ((x,) if self.whole else ()) + (y,)

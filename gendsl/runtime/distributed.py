@@ -38,6 +38,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DistributedSampler
 
+from .data import take
+
 # a signal no process received
 NO_SIGNAL = 0
 # seeds of the processes' own random streams: far from the seeds a user passes
@@ -65,7 +67,7 @@ class Shard:
     the one-process run's k-th batch."""
 
     def __init__(self, dataset, batch_size: int, seed: int, rank: int, world: int) -> None:
-        self.tensors = dataset.tensors  # (x, y), or (x_1, ..., x_k, y) for several data tensors
+        self.dataset = dataset  # (x, y), or (x_1, ..., x_k, y) for several data tensors
         self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
                                           seed=seed * 100003, drop_last=True)
         self.per_device = batch_size // world
@@ -73,7 +75,7 @@ class Shard:
     def epoch(self, epoch: int):
         self.sampler.set_epoch(epoch)
         for index in BatchSampler(self.sampler, self.per_device, drop_last=True):
-            yield tuple(t[index] for t in self.tensors)
+            yield take(self.dataset, torch.tensor(index), epoch)  # data.Redrawn: drawn per epoch
 
 
 @dataclass

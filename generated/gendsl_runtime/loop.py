@@ -22,8 +22,8 @@ from typing import Callable
 import torch
 
 from . import distributed, image_metrics
-from .data import (DataError, fake_data, fake_samples, load_data, load_samples,
-                   pretrained_features, toy_modes)
+from .data import (DataError, Redrawn, fake_data, fake_samples, load_data, load_samples,
+                   pretrained_features, take, toy_modes)
 from .digit_quality import ClassifierSettings, Stopped, digit_quality
 from .metrics import accuracy_per_class, mode_metrics
 from .outputs import (CsvLog, atomic_save, atomic_write_json, plot_losses, save_image_grid,
@@ -234,14 +234,15 @@ def pick_device(name: str) -> torch.device:
 
 
 def batches(dataset, batch_size: int, seed: int, epoch: int, drop_last: bool):
-    """Shuffled mini-batches of an in-memory data set; the order depends only on (seed, epoch)."""
-    tensors = dataset.tensors  # (x, y), or (x_1, ..., x_k, y) for several data tensors
-    n = len(tensors[0])
+    """Shuffled mini-batches of an in-memory data set, (x, y) or (x_1, ..., x_k, y); the order
+    depends only on (seed, epoch), and so do the samples of a data set drawn afresh every epoch
+    (data.Redrawn: random inpainting blocks)."""
+    n = len(dataset)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
     stop = n - batch_size + 1 if drop_last else n
     for start in range(0, max(stop, 0), batch_size):
         index = order[start:start + batch_size]
-        yield tuple(t[index] for t in tensors)
+        yield take(dataset, index, epoch)
 
 
 def floats(values: dict) -> dict:
@@ -785,7 +786,10 @@ def train(recipe: Recipe, args: argparse.Namespace, procs: distributed.Processes
         return 130
     train_set, test_set = sets
     if args.pin_memory and device.type == "cuda":
-        train_set.tensors = tuple(t.pin_memory() for t in train_set.tensors)
+        if isinstance(train_set, Redrawn):
+            train_set.pin_memory()
+        else:
+            train_set.tensors = tuple(t.pin_memory() for t in train_set.tensors)
 
     model = recipe.model()
     try:

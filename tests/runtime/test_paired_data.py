@@ -107,6 +107,176 @@ def test_blocks_are_cut_from_the_images():
         load_samples(["random_block:digits", None], ["m", "p"], [(1, 8, 8), (1, 9, 4)], [(0, 1)] * 2)
 
 
+BLOCKS = [(1, 8, 8), (1, 4, 4), (1, 8, 8)]
+
+
+def _random_blocks(seed=0, **kw):
+    return load_samples(["random_block:digits", None, None], ["m", "p", "x"], BLOCKS,
+                        [(-1.0, 1.0)] * 3, seed=seed, **kw)
+
+
+def _corners(masked, part, image):
+    """The (top, left) of each sample's block: where the block is the image's and the masked
+    image is the fill value (1), the masked image being the image everywhere else."""
+    def cut_at(k, t, c):
+        outside = torch.ones(8, 8, dtype=torch.bool)
+        outside[t:t + 4, c:c + 4] = False
+        return (torch.equal(image[k, :, t:t + 4, c:c + 4], part[k])
+                and bool((masked[k, :, t:t + 4, c:c + 4] == 1).all())
+                and torch.equal(masked[k, 0][outside], image[k, 0][outside]))
+
+    corners = []
+    for k in range(len(image)):
+        found = [(t, c) for t in range(5) for c in range(5) if cut_at(k, t, c)]
+        assert found, f"sample {k} has no block cut out"
+        corners.append(found[0])
+    return corners
+
+
+def test_random_blocks_are_drawn_afresh_every_epoch():
+    train, test = _random_blocks()
+    assert isinstance(train, D.Redrawn) and not isinstance(test, D.Redrawn)
+    index = torch.arange(len(train))
+    epochs = [D.take(train, index, epoch) for epoch in range(3)]
+    corners = [_corners(*drawn[:3]) for drawn in epochs]
+    for drawn in epochs:  # the same images and labels, only the blocks move
+        assert torch.equal(drawn[2], epochs[0][2]) and torch.equal(drawn[3], epochs[0][3])
+    for a, b in [(0, 1), (1, 2), (0, 2)]:
+        moved = sum(x != y for x, y in zip(corners[a], corners[b]))
+        assert moved > len(train) // 2, (a, b, moved)
+    # PyTorch-GAN's np.random.randint(0, img_size - mask_size): every corner in 0..3, each reached
+    seen = {c for cs in corners for c in cs}
+    assert seen == {(t, c) for t in range(4) for c in range(4)}
+    # `tensors` (what reads the set as a whole) is epoch 0's draw
+    for a, b in zip(train.tensors, epochs[0]):
+        assert torch.equal(a, b)
+
+
+def test_random_blocks_depend_only_on_the_seed_epoch_and_sample():
+    train, _ = _random_blocks(seed=3)
+    again, _ = _random_blocks(seed=3)  # a fresh load: another process, or a resumed run
+    other, _ = _random_blocks(seed=4)
+    everything = torch.arange(len(train))
+    for epoch in (0, 5):
+        whole = D.take(train, everything, epoch)
+        for a, b in zip(whole, D.take(again, everything, epoch)):
+            assert torch.equal(a, b)
+        assert not torch.equal(whole[0], D.take(other, everything, epoch)[0])
+        # any batch, in any order, after any other draw: the rows of the whole epoch's draw
+        D.take(train, everything[:7], epoch + 1)
+        index = torch.randperm(len(train), generator=torch.Generator().manual_seed(epoch))[:16]
+        for a, b in zip(D.take(train, index, epoch), whole):
+            assert torch.equal(a, b[index])
+        train.set_epoch(epoch)  # a DataLoader reads single samples of the epoch set
+        for i in (0, 9):
+            for a, b in zip(train[i], whole):
+                assert torch.equal(a, b[i])
+
+
+def test_loop_and_distributed_batches_draw_the_blocks_of_their_epoch():
+    """One process's batches (loop.batches) and two processes' shards (DistributedSampler) hold
+    the same samples with the same blocks in every epoch."""
+    from gendsl.runtime import distributed, loop
+
+    train, _ = _random_blocks(n=32)
+    for epoch in (0, 1):
+        whole = D.take(train, torch.arange(len(train)), epoch)
+        one = list(loop.batches(train, 8, 0, epoch, drop_last=True))
+        shards = [list(distributed.Shard(train, 8, 0, rank, 2).epoch(epoch)) for rank in (0, 1)]
+        for batch, half_a, half_b in zip(one, *shards):
+            assert len(half_a[0]) == len(half_b[0]) == 4
+            for got in (batch, half_a, half_b):
+                rows = [next(i for i in range(len(train)) if torch.equal(whole[2][i], image)
+                             and torch.equal(whole[0][i], masked))
+                        for masked, image in zip(got[0], got[2])]
+                for a, b in zip(got, whole):
+                    assert torch.equal(a, b[rows])
+            together = torch.cat([half_a[0], half_b[0]])
+            assert sorted(together.flatten(1).tolist()) == sorted(batch[0].flatten(1).tolist())
+
+
+def test_test_blocks_stay_at_the_centre():
+    _, test = _random_blocks()
+    m, p, x, _ = test.tensors
+    torch.testing.assert_close(p, x[:, :, 2:6, 2:6])
+    assert (m[:, :, 2:6, 2:6] == 1).all()
+    keep = torch.ones(8, 8, dtype=torch.bool)
+    keep[2:6, 2:6] = False
+    torch.testing.assert_close(m[:, :, keep], x[:, :, keep])
+
+
+TINY_INPAINTING = """\
+model tiny_inpaint
+
+data masked: image[1, 8, 8] in [-1, 1] from "random_block:digits"
+data part: image[1, 4, 4] in [-1, 1]
+
+generator G(masked) -> [1, 4, 4] {
+    conv2d(4, 4, 2, 1) -> leaky_relu(0.2)
+    conv2d(1, 3, 1, 1) -> tanh
+}
+
+discriminator D(part) -> [1, 2, 2] {
+    conv2d(4, 3, 2, 1) -> leaky_relu(0.2)
+    conv2d(1, 3, 1, 1)
+}
+
+forward {
+    fake = G(masked)
+}
+
+loss = gan(D(part), D(fake), least_squares) + 10 * l1(fake, part)
+
+train {
+    optimizer G = adam(lr=2e-4)
+    optimizer D = adam(lr=2e-4)
+    batch_size = 8
+    epochs = 2
+}
+"""
+
+
+def test_a_resumed_run_trains_on_the_blocks_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """6 steps, 4 batches an epoch; 3 steps then --resume to 6: the same batches, blocks
+    included, and the same losses; the second epoch's blocks are not the first's."""
+    import sys
+
+    from train_support import compile_to, imported, train_rows
+
+    folder = compile_to(tmp_path / "code", text=TINY_INPAINTING)
+    common = ["--quiet", "--n", "32", "--seed", "7", "--no-plots", "--no-report"]
+
+    def run(out, *args):
+        drawn = []
+        with imported(folder) as train:
+            loop = sys.modules["gendsl_runtime.loop"]
+            real_take = loop.take
+
+            def recording_take(dataset, index, epoch):
+                batch = real_take(dataset, index, epoch)
+                if isinstance(dataset, loop.Redrawn):  # the training set (not the test set's)
+                    drawn.append((epoch, index.clone(), batch[0].clone()))
+                return batch
+            monkeypatch.setattr(loop, "take", recording_take)
+            assert train.main([*common, *args, "--out", str(out)]) == 0
+            monkeypatch.undo()
+        return drawn
+
+    whole = run(tmp_path / "a", "--steps", "6")
+    first = run(tmp_path / "b", "--steps", "3")
+    rest = run(tmp_path / "b", "--steps", "6", "--resume")
+    assert [e for e, _, _ in whole] == [0, 0, 0, 0, 1, 1]
+    # the resumed run draws epoch 0's batches again up to where it stopped (and skips them)
+    for a, b in zip(whole, first + rest[3:]):
+        assert a[0] == b[0] and torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
+    assert len(rest) == 6
+    assert train_rows(tmp_path / "a" / "losses.csv") == train_rows(tmp_path / "b" / "losses.csv")
+    epoch_0 = {int(i): m for _, index, masked in whole[:4] for i, m in zip(index, masked)}
+    moved = [not torch.equal(epoch_0[int(i)], m) for _, index, masked in whole[4:]
+             for i, m in zip(index, masked)]
+    assert sum(moved) > len(moved) // 2
+
+
 def test_fake_samples_have_every_shape():
     s = fake_samples([(1, 4, 4), (3,)], 6, 10, [(-1.0, 1.0), None], seed=0)
     a, b, y = s.tensors
