@@ -1,7 +1,8 @@
 """Training on several processes (gendsl_runtime/distributed.py): torchrun, gloo on CPU.
 
-Two processes train a GAN with a gradient penalty and batch norm, a VAE and a deterministic
-autoencoder for a few steps on a few samples. Each process writes its parameters at the end
+Two processes train a GAN with a gradient penalty and batch norm, a VAE, a deterministic
+autoencoder and an inpainting network on random blocks (new places every epoch) for a few steps
+on a few samples. Each process writes its parameters at the end
 (tests/runtime/rank_dump.py), so the tests compare them; the checkpoint rank 0 wrote resumes
 in one plain process; the first losses equal those of one process at twice the per-device batch
 (`--batch-size` is the global batch) wherever nothing random or batch-wide enters them (see
@@ -59,6 +60,32 @@ loss = gan(C(x), C(fake), wasserstein_gp, gp=10)
 train {
     optimizer = adam(lr=1e-3, betas=(0.5, 0.9))
     d_steps = 2
+    batch_size = 16
+    epochs = 2
+}
+"""
+
+# inpainting by L1 alone (nothing random in the step, no batch statistics) on blocks that move
+# every epoch
+INPAINT_L1 = """\
+model inpaint_l1
+
+data masked: image[1, 8, 8] in [-1, 1] from "random_block:digits"
+data part: image[1, 4, 4] in [-1, 1]
+
+network G(masked) -> [1, 4, 4] {
+    conv2d(4, 4, 2, 1) -> leaky_relu(0.2)
+    conv2d(1, 3, 1, 1) -> tanh
+}
+
+forward {
+    fake = G(masked)
+}
+
+loss = l1(fake, part)
+
+train {
+    optimizer = adam(lr=1e-3)
     batch_size = 16
     epochs = 2
 }
@@ -127,6 +154,7 @@ def data_root(tmp_path_factory) -> str:
 def built(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("generated")
     compile_to(folder, text=GAN_GP_BN)
+    compile_to(folder, text=INPAINT_L1)
     for name in ("vae", "ae_mlp"):
         compile_to(folder, ROOT / "specs" / f"{name}.gen")
     return folder
@@ -183,6 +211,24 @@ def test_deterministic_autoencoder_trains_on_two_processes_as_on_one(built, data
     alone = torch.load(one / "checkpoints" / "last.pt", weights_only=True)["model"]
     for name, value in params.items():
         torch.testing.assert_close(value, alone[name], rtol=1e-5, atol=1e-6)
+
+
+def test_random_blocks_on_two_processes_are_those_of_one(built, tmp_path):
+    """random_block: each process cuts the blocks of its share of the batch, drawn from the seed,
+    the epoch and the sample: two processes train on one process's blocks, into the second
+    epoch (new places) and on after a resume in one process."""
+    train = built / "inpaint_l1" / "train.py"
+    common = ["--n", "64", "--batch-size", "16", "--quiet", "--no-plots", "--no-report",
+              "--seed", "3"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    torchrun(str(train), *common, "--steps", "6", "--out", str(two), cwd=built)
+    assert_ranks_identical(two)
+    assert_resumes_in_one_process(train, two, 8, *common)
+    one_process(str(train), *common, "--steps", "8", "--out", str(one), cwd=built)
+    rows_two, rows_one = train_rows(two), train_rows(one)
+    assert [r["epoch"] for r in rows_one] == ["0"] * 4 + ["1"] * 4
+    for a, b in zip(rows_two, rows_one, strict=True):
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
 
 
 def test_gendsl_run_nproc_stops_every_process_at_one_step_on_sigint(tmp_path):
