@@ -1023,8 +1023,8 @@ class Redrawn(TensorDataset):
 
     ``tensors`` holds epoch 0's samples, for what reads a data set as a whole (the data's
     spread, image metrics, baselines); ``take(dataset, index, epoch)`` draws a batch, and
-    ``__getitem__`` draws from the epoch set by ``set_epoch`` (for a DataLoader, which calls it
-    as it calls DistributedSampler's)."""
+    ``__getitem__`` draws from the epoch set by ``set_epoch`` (in a DataLoader: call it every
+    epoch, as a DistributedSampler's)."""
 
     def __init__(self, stored, make) -> None:
         self.stored = tuple(stored)
