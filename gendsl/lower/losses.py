@@ -195,7 +195,7 @@ GAN_OBJECTIVES = {
 # encoder) is on the generator's side and minimises the real half with its labels swapped, as the generator does
 # the generated half; the zero-sum kinds (minimax, Wasserstein) the negated real half. kind -> (docstring, expr)
 REAL_SIDE = {
-    "minimax": ("Minimax loss of the real side's encoder: E[log D(real)] (labels swapped).",
+    "minimax": ("Minimax loss of the real side's encoder: E[log D(real)], the real half negated.",
                 f"-{_BCE}(d_real, torch.ones_like(d_real))"),
     "non_saturating": ("Non-saturating loss of the real side's encoder: -E[log(1 - D(real))].",
                        f"{_BCE}(d_real, torch.zeros_like(d_real))"),
@@ -204,8 +204,6 @@ REAL_SIDE = {
     "wasserstein": ("Wasserstein loss of the real side's encoder: E[C(real)].", "d_real.mean()"),
     "hinge": ("Hinge loss of the real side's encoder: E[D(real)].", "d_real.mean()"),
 }
-
-
 
 # the discriminator's loss (both halves) under which it has won: a whole epoch under it is reported
 # as dominance. BCE objectives sum to 2 ln 2 = 1.39 at equilibrium, least squares to 0.25, hinge to 2;
