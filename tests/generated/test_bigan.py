@@ -140,3 +140,40 @@ def test_weighted_bigan_scales_both_halves(tmp_path):
         expected = 0.5 * (F.binary_cross_entropy_with_logits(d_real, torch.zeros_like(d_real))
                           + F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake)))
     assert row["loss_g"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_bigan_beside_a_second_critic_with_its_own_steps(tmp_path):
+    """A BiGAN term beside an image critic (several adversarial terms, `d_steps`): on the first of
+    two iterations only the critics update (the encoder's code detached); on the second E and G
+    too, their loss the weighted sum of both terms' generator sides."""
+    text = _tiny().replace("""discriminator D(""", """critic Dx(img: image[1, 28, 28]) -> [1] {
+    flatten -> linear(16) -> leaky_relu(0.2) -> linear(1)
+}
+
+discriminator D(""").replace("loss = gan(D(x, code), D(fake, z), non_saturating)",
+                             "loss = gan(D(x, code), D(fake, z), least_squares) + 0.1 * gan(Dx(x), Dx(fake), hinge)")
+    text = text.replace("    epochs = 100\n", "    epochs = 100\n    d_steps Dx = 2\n")
+    folder = compile_to(tmp_path, text=text)
+    with imported(folder) as train:
+        torch.manual_seed(0)
+        model = train.RECIPE.model()
+        optimizers = train.make_optimizers(model)
+        x = torch.rand(BATCH, 1, 28, 28)
+        before = {k: v.clone() for k, v in model.named_parameters()}
+        log = train.train_step(model, optimizers, x, None, 0, {})
+        changed = {k.split(".")[0] for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+        assert changed == {"Dx"} and set(log) == {"loss_d_Dx", "d_real_Dx", "d_fake_Dx"}
+        before = {k: v.clone() for k, v in model.named_parameters()}
+        log = train.train_step(model, optimizers, x, None, 1, {})
+        changed = {k.split(".")[0] for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+        assert changed == {"E", "G", "D", "Dx"} and "loss_g" in log
+        model.eval()
+        torch.manual_seed(2)
+        row = train.validate(model, x, None, {})
+        torch.manual_seed(2)
+        values = model(x)
+        d_real = model.D(x, values["code"]).view(-1)
+        d_fake = model.D(values["fake"], values["z"]).view(-1)
+        expected = 0.5 * d_real.pow(2).mean() + 0.5 * (d_fake - 1).pow(2).mean() \
+            - 0.1 * model.Dx(values["fake"]).mean()
+    assert row["loss_g"] == pytest.approx(expected.item(), rel=1e-5)
