@@ -94,7 +94,7 @@ CODES: dict[str, str] = {
     "E0512": "`gan` on a network that is not a discriminator",
     "E0513": "fake samples not produced by a network",
     "E0514": "`gan` term with a weight that is not positive",
-    "E0515": "real side of `gan` computed by a network",
+    "E0515": "`gan` option or objective that cannot train a real side computed by a network",
     "E0518": "auxiliary classifier of a `gan` objective",
     "E0520": "unknown schedule",
     "E0530": "trained network without an optimizer",

@@ -15,6 +15,15 @@ from gendsl.diagnostics import Cascade, CompileError, Reporter, choices_text, di
 
 RECONSTRUCTION = ("mse", "l1", "bce", "bce_logits")
 GAN_KINDS = ("minimax", "non_saturating", "max_likelihood", "least_squares", "wasserstein", "wasserstein_gp", "hinge")
+# objectives that cannot train a network computing the real side (BiGAN/ALI's `D(x, E(x))`, whose generator
+# side minimises the real side's loss with its labels swapped): why each is refused (E0515)
+REAL_SIDE_REFUSED = {
+    "max_likelihood": "its generator loss is a likelihood-ratio estimate for generated samples; a swapped-label "
+                      "version for the real side has no such meaning",
+    "wasserstein_gp": "the gradient penalty interpolates the first input only; between pairs computed on both "
+                      "sides (data and its code, a sample and its noise) the joint interpolate is not defined",
+}
+REAL_SIDE_KINDS = tuple(k for k in GAN_KINDS if k not in REAL_SIDE_REFUSED)
 TERMS = RECONSTRUCTION + ("cross_entropy", "kl", "l1_activity", "kl_sparsity", "contractive", "perceptual", "gan")
 # numeric options of loss terms -> (kind, default, valid range), checked like every other range (check/ranges.py):
 # a target activation is a probability inside (0, 1) (its log and log(1 - rho) are taken), and at least the
@@ -440,11 +449,7 @@ class LossChecker:
         computing = sorted({n for a in real_args for n in self.flow.depends(a)
                             if self.flow.networks.get(n) is not None})
         if computing:
-            raise error("E0515", f"the real side of `gan` is computed by `{computing[0]}`", real.span,
-                        f"computed by `{computing[0]}`",
-                        ("the generator side is trained through the generated side only: a network on the real side "
-                         "would get no adversarial gradient (BiGAN/ALI's `D(x, E(x))` is not in the language)",),
-                        "pass data or a draw from a prior as the real side: `z_prior ~ prior` in `forward`")
+            self._encoded_real(call, real, kind, options, aux_kw, computing)
         aux = self._aux(call, aux_kw, d_real, options) if aux_kw is not None or len(d_real.outputs) > 1 else None
         shaping = ("flatten", "reshape", "unflatten", "identity")
         head = d_real.outputs[0][0]  # with several heads, the score is the first: its own statement's layers
@@ -475,8 +480,35 @@ class LossChecker:
         label = "gan" if not self.gans else f"gan_{d_real.name}"
         self.gans.append(GanObjective(d_real.name, real_args, fake_args, kind, options["clip"], options["gp"],
                                       probabilities, options["r1"], options["r2"], options["every"] or 1,
-                                      weight, label, aux))
+                                      weight, label, aux, tuple(computing),
+                                      tuple(a for a in real_args if any(self.flow.networks.get(n) is not None
+                                                                        for n in self.flow.depends(a)))))
         self._add_term(label, real_args + fake_args + list(aux or ()), [d_real.name])
+
+    def _encoded_real(self, call: ir.Call, real: ir.Call, kind: str, options: dict, aux_kw,
+                      computing: list[str]) -> None:
+        """A real side computed by a network (BiGAN/ALI's `D(x, E(x))`): the network is trained on the generator
+        side with the real side's labels swapped. E0515 where that objective or option has no such reading."""
+        who = computing[0]
+        allowed = (f"allowed with a real side computed by a network: {', '.join(REAL_SIDE_KINDS)}, without "
+                   "`r1`, `r2` or `aux`",)
+        if kind in REAL_SIDE_REFUSED:
+            raise error("E0515", f"the `{kind}` objective cannot train `{who}`, which computes the real side",
+                        real.span, f"computed by `{who}`", (REAL_SIDE_REFUSED[kind],) + allowed,
+                        "use `non_saturating`, `minimax`, `least_squares`, `wasserstein` or `hinge`, or pass data "
+                        "or a draw from a prior as the real side")
+        for name in ("r1", "r2"):
+            if options[name] is not None:
+                raise error("E0515", f"`{name}` cannot be combined with a real side computed by a network (`{who}`)",
+                            _kw_span(call, name), "gradient penalty",
+                            ("the penalty differentiates the discriminator with respect to its first input only; "
+                             "on pairs computed on both sides (data and its code, a sample and its noise) it would "
+                             "leave the second input out",) + allowed, f"remove `{name}=`")
+        if aux_kw is not None:
+            raise error("E0515", f"`aux` cannot be combined with a real side computed by a network (`{who}`)",
+                        aux_kw.name_span, "auxiliary classifier",
+                        ("the classifier's real-batch term would reach the network computing the real side, and "
+                         "the language gives it no generator-side reading",) + allowed, "remove `aux=`")
 
     def _aux(self, call: ir.Call, kw: ir.Kwarg | None, d: CheckedNetwork, options: dict) -> tuple[str, str]:
         """`aux=(y, y_fake)`: the discriminator's second head classifies (ACGAN, Odena et al. 2017); the

@@ -130,6 +130,8 @@ class GanObjective:
     weight: Weight = field(default_factory=Weight)  # scales the generator side only
     label: str = "gan"  # the term's name in the model graph
     aux: tuple[str, str] | None = None  # ACGAN: labels of the real and generated batch for D's class head
+    encoders: tuple[str, ...] = ()  # networks computing the real side (BiGAN's E): trained with labels swapped
+    encoded: tuple[str, ...] = ()  # the real side's values they compute (`code`), detached in D's update
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,19 @@ GAN_OBJECTIVES = {
                                                  "{ml}")},
 }
 
+# A real side computed by a network (BiGAN/ALI, Donahue et al. 2017; Dumoulin et al. 2017): that network (the
+# encoder) is on the generator's side and minimises the real half with its labels swapped, as the generator does
+# the generated half; the zero-sum kinds (minimax, Wasserstein) the negated real half. kind -> (docstring, expr)
+REAL_SIDE = {
+    "minimax": ("Minimax loss of the real side's encoder: E[log D(real)], the real half negated.",
+                f"-{_BCE}(d_real, torch.ones_like(d_real))"),
+    "non_saturating": ("Non-saturating loss of the real side's encoder: -E[log(1 - D(real))].",
+                       f"{_BCE}(d_real, torch.zeros_like(d_real))"),
+    "least_squares": ("Least-squares loss of the real side's encoder: 1/2 E[D(real)^2].",
+                      "0.5 * d_real.pow(2).mean()"),
+    "wasserstein": ("Wasserstein loss of the real side's encoder: E[C(real)].", "d_real.mean()"),
+    "hinge": ("Hinge loss of the real side's encoder: E[D(real)].", "d_real.mean()"),
+}
 
 # the discriminator's loss (both halves) under which it has won: a whole epoch under it is reported
 # as dominance. BCE objectives sum to 2 ln 2 = 1.39 at equilibrium, least squares to 0.25, hinge to 2;
@@ -224,3 +237,11 @@ def objective_functions(kind: str, probabilities: bool, gp: bool, suffix: str = 
         fn("discriminator_loss_real", "d_real: torch.Tensor", "real"),
         fn("discriminator_loss_fake", "d_fake: torch.Tensor", "fake")]
     return (*parts, fn("generator_loss", "d_fake: torch.Tensor", "generator"))
+
+
+def real_side_function(kind: str, probabilities: bool, suffix: str = "") -> str:
+    """The source of `generator_loss_real`: the generator side's loss on a real side computed by a network."""
+    doc, expr = REAL_SIDE[kind]
+    p = "" if probabilities else "_with_logits"
+    return (f"def generator_loss_real{suffix}(d_real: torch.Tensor) -> torch.Tensor:\n"
+            f"    \"\"\"{doc}\"\"\"\n    return {expr.format(p=p)}")

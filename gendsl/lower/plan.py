@@ -121,6 +121,8 @@ class GanPlan:
     functions: str = ""  # suffix of its objective's function names: "" for the first objective, `_<D>` after
     steps: int | None = None  # its own d_steps where fewer than D_STEPS: it updates on the last `steps` of each D_STEPS
     aux: tuple[str, str] | None = None  # ACGAN: labels of the real and generated batch for D's class head
+    real_detached: str = ""  # D's arguments on the real batch, those computed by a network detached ("": as `real`)
+    encoders: tuple[str, ...] = ()  # networks computing the real side (BiGAN's E), trained with labels swapped
 
 
 @dataclass(frozen=True)

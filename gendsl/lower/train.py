@@ -115,6 +115,7 @@ def lower_train(model: CheckedModel) -> TrainPlan:
     gan_plans = []
     objectives = {}  # (kind, probabilities, gp) -> the suffix of its functions' names: each written once
     auxiliary_written = False  # auxiliary_loss, once for every term with `aux`
+    real_written = set()  # generator_loss_real<functions>, once for every term of its objective
     discriminators = {g.discriminator for g in model.gans}
     generators = _unique(p.key for nets, p in optimizers if nets[0] not in discriminators)
     data = {d.name for d in model.data}
@@ -140,12 +141,18 @@ def lower_train(model: CheckedModel) -> TrainPlan:
             values=_unique(v for v in g.real_args + g.fake_args + list(g.aux or ()) if v not in data),
             generators=generators, kind=g.kind, probabilities=g.probabilities, gp=g.gp, clip=g.clip,
             objective=(() if written else losses.objective_functions(g.kind, g.probabilities, bool(g.gp), functions))
-            + ((losses.AUXILIARY_LOSS,) if g.aux and not auxiliary_written else ()),
+            + ((losses.AUXILIARY_LOSS,) if g.aux and not auxiliary_written else ())
+            + ((losses.real_side_function(g.kind, g.probabilities, functions),)
+               if g.encoders and functions not in real_written else ()),
             penalties=tuple(replace(p, column=p.column + suffix) for p in penalties), every=g.every,
             score_map=score_map(model, g.discriminator), weight=weight_code(g), suffix=suffix,
             functions=functions, steps=steps[g.discriminator] if steps[g.discriminator] < d_steps else None,
-            aux=g.aux))
+            aux=g.aux, real_detached=", ".join(f"{a}.detach()" if a in g.encoded else a for a in g.real_args)
+            if g.encoders else "",
+            encoders=g.encoders))
         auxiliary_written = auxiliary_written or bool(g.aux)
+        if g.encoders:
+            real_written.add(functions)
     gan_plan = gan_plans[0] if gan_plans else None
 
     recon = next((t for t in model.terms if t.kind in analysis.RECON and model.variables[t.args[0]] == x.type), None)

@@ -29,6 +29,10 @@ def test_gan_objectives():
     for kind, parts in losses.GAN_OBJECTIVES.items():
         # the generator's loss, and the discriminator's whole and halves (penalty or two passes)
         assert {"both", "real", "fake", "generator"} <= set(parts), kind
+    # a real side computed by a network (BiGAN): the objectives the check accepts there have a
+    # generator-side loss of the real side, the others a reason for E0515
+    assert set(check_loss.REAL_SIDE_KINDS) == set(losses.REAL_SIDE)
+    assert set(check_loss.REAL_SIDE_KINDS) | set(check_loss.REAL_SIDE_REFUSED) == set(check_loss.GAN_KINDS)
 
 
 def test_optimizers():
