@@ -16,13 +16,16 @@ gendsl.runtime.data.load_data, batches, epochs, Adam lr and loss convention: BCE
 over pixels + analytic KL, both averaged over the batch), over several seeds; the figure
 is the test negative ELBO in nats (`reference_vae` below adds the test evaluation).
 
-Digit images (--images SPEC...): each spec is compiled into a temporary folder, its train.py
+Digit images (--images SPEC[@DATA]...): each spec is compiled into a temporary folder, its train.py
 trained per seed (for --epochs/--steps, and stopped by SIGTERM once its process has used --minutes
 of CPU time; train.py then writes its checkpoint), and the final checkpoint's generator or
 decoder measured by gendsl.runtime.digit_quality on --samples samples: recognisable share,
 classes covered, KL to uniform, classifier-feature Frechet distance, class accuracy (conditional
 models), beside the same figures for real held-out images. The table goes to docs/training.md
-(section `images`), the first seed's sample grid to docs/img/<model>_digits.png.
+(section `images`), the first seed's sample grid to docs/img/<model>_digits.png and the top row
+of its sample grids over the epochs to docs/img/<model>_epochs.png. `SPEC@DATA` trains that spec
+on another data set (`specs/dcgan.gen@mnist5k`: CelebA is not offline); --keep-runs DIR keeps
+every run's folder.
 
 Every run is the committed generated/<model>/train.py (or the reference script) in its
 own process, with OMP_NUM_THREADS=--threads, so that the figures are what a user gets
@@ -391,6 +394,7 @@ def measure_run(gen_dir: Path, out: Path, data: str | None, root: str, samples: 
             labels += wanted
     fake = torch.cat(fake)
     result = {"steps": state["step"], "epochs": state["epoch"], "data": quality.info["data"],
+              "image_size": int(fake.shape[-2]),
               "classifier_train_cpu_s": quality.info["train_seconds"]}
     result.update(quality.score(fake, recipe.data_range, torch.cat(labels) if labels else None))
     result.update(quality.reference())
@@ -400,20 +404,27 @@ def measure_run(gen_dir: Path, out: Path, data: str | None, root: str, samples: 
     return result
 
 
-def image_jobs(specs: list[Path], seeds: list[int], args, tmp: Path) -> list[Job]:
+def spec_and_data(item: str, default: str | None) -> tuple[Path, str | None]:
+    """`SPEC` or `SPEC@DATA`: a spec and the data set to train it on (None: the spec's own)."""
+    spec, at, data = item.rpartition("@") if "@" in Path(item).name else (item, "", default)
+    return Path(spec), data
+
+
+def image_jobs(specs: list[str], seeds: list[int], args, tmp: Path) -> list[Job]:
     jobs = []
-    for spec in specs:
+    for item in specs:
+        spec, data = spec_and_data(item, args.data)
         gen_dir = compile_spec(spec, tmp / "generated")
         for seed in seeds:
             out = tmp / "runs" / f"{gen_dir.name}-{seed}"
             command = [sys.executable, str(gen_dir / "train.py"), "--seed", str(seed), "--out", str(out), "--quiet",
                        "--no-plots", "--no-quality", "--root", args.root]
             for flag, value in (("--epochs", args.epochs), ("--steps", args.steps), ("--n", args.n),
-                                ("--data", args.data), ("--batch-size", args.batch_size), ("--lr", args.lr)):
+                                ("--data", data), ("--batch-size", args.batch_size), ("--lr", args.lr)):
                 if value is not None:
                     command += [flag, str(value)]
-            job = Job(str(spec), seed, command, out)
-            job.result = {"gen_dir": str(gen_dir), "model": gen_dir.name}
+            job = Job(item, seed, command, out)
+            job.result = {"gen_dir": str(gen_dir), "model": gen_dir.name, "data_arg": data}
             jobs.append(job)
     return jobs
 
@@ -427,8 +438,8 @@ def measure_jobs(jobs: list[Job], args, log) -> None:
             continue
         command = [sys.executable, "-m", "bench.quality", "--measure", job.result["gen_dir"], str(job.out),
                    "--root", args.root, "--samples", str(args.samples), "--seed", str(job.seed)]
-        if args.data:
-            command += ["--data", args.data]
+        if job.result.get("data_arg"):
+            command += ["--data", job.result["data_arg"]]
         if args.classifier_steps:
             command += ["--classifier-steps", str(args.classifier_steps)]
         proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -483,7 +494,33 @@ def image_table(jobs: list[Job], threads: int) -> str:
     return "\n".join(lines)
 
 
+def epochs_strip(run: Path, dest: Path, image_size: int, rows: int = 8, padding: int = 2) -> int | None:
+    """One picture of a run's training: the top row of its sample grids (OUT/samples/epoch_NNN.png, the
+    same latent draws every epoch) at up to `rows` epochs spread over the run, the first at the top and
+    the last at the bottom. image_size is a sample's height in pixels (the grid's cells are that plus
+    `padding`, as make_grid lays them out). Returns how many epochs it shows; None without grids."""
+    import torch
+    from PIL import Image
+    from torchvision.transforms.v2.functional import pil_to_tensor
+    from torchvision.utils import save_image
+
+    grids = sorted((run / "samples").glob("epoch_*.png"))
+    if not grids:
+        return None
+    picked = sorted({round(i * (len(grids) - 1) / max(rows - 1, 1)) for i in range(min(rows, len(grids)))})
+    strips = []
+    for i in picked:
+        with Image.open(grids[i]) as png:
+            image = pil_to_tensor(png.convert("RGB"))
+        strips.append(image[:, : image_size + 2 * padding])
+    width = min(s.shape[2] for s in strips)
+    save_image(torch.cat([s[:, :, :width] for s in strips], dim=1).float() / 255, dest)
+    return len(picked)
+
+
 def keep_grids(jobs: list[Job]) -> list[str]:
+    """docs/img/<model>_digits.png (the first seed's measured samples) and <model>_epochs.png (its
+    sample grids' top rows over the epochs, epochs_strip)."""
     kept = []
     IMG.mkdir(parents=True, exist_ok=True)
     for spec in dict.fromkeys(j.group for j in jobs):
@@ -492,6 +529,9 @@ def keep_grids(jobs: list[Job]) -> list[str]:
             name = f"{runs[0].result['model']}_digits.png"
             shutil.copyfile(runs[0].out / "digits.png", IMG / name)
             kept.append(name)
+            strip = IMG / f"{runs[0].result['model']}_epochs.png"
+            if epochs_strip(runs[0].out, strip, runs[0].result.get("image_size", 28)):
+                kept.append(strip.name)
     return kept
 
 
@@ -530,7 +570,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--write", action="store_true", help="write docs/training.md even with --quick")
     p.add_argument("--no-write", action="store_true", help="print the tables only")
-    p.add_argument("--images", nargs="+", type=Path, metavar="SPEC", default=None,
+    p.add_argument("--images", nargs="+", metavar="SPEC[@DATA]", default=None,
                    help="digit-image specs to train and measure with runtime/digit_quality (only these run)")
     p.add_argument("--minutes", type=float, default=None,
                    help="--images: stop each run (SIGTERM, checkpoint kept) after this many CPU minutes")
@@ -541,6 +581,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=None, help="--images: train on this many images only")
     p.add_argument("--data", default=None, help="--images: train.py --data (default: the spec's data set)")
     p.add_argument("--root", default="data", help="--images: data folder, where the classifier is cached too")
+    p.add_argument("--keep-runs", type=Path, default=None, metavar="DIR",
+                   help="--images: copy every run's --out folder (checkpoints, sample grids, losses.csv) here")
     p.add_argument("--samples", type=int, default=2000, help="--images: samples measured per run")
     p.add_argument("--classifier-steps", type=int, default=None,
                    help="--images: train the digit classifier for this many steps only (smoke tests)")
@@ -572,6 +614,9 @@ def main(argv=None) -> int:
             sections = {"images": f"{image_table(jobs, args.threads)}\n\n{sections.pop('machine')}"}
             if write:
                 print(f"kept grids: {', '.join(keep_grids(jobs))}", file=sys.stderr)
+            if args.keep_runs:
+                shutil.copytree(tmp / "runs", args.keep_runs, dirs_exist_ok=True)
+                print(f"kept the runs' folders in {args.keep_runs}", file=sys.stderr)
             status |= any(j.result.get("rc") for j in jobs)
         if args.only in (None, "gan") and not args.images:
             seeds = list(range(args.seeds or (1 if args.quick else 3)))

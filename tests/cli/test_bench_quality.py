@@ -62,21 +62,63 @@ def test_images_smoke_trains_measures_and_tabulates(tmp_path, capsys):
     are not asserted, only that every column is filled from the run and its measurement.
     """
     pytest.importorskip("sklearn")
-    status = quality.main(["--images", "specs/dcgan_mnist.gen", "specs/cdcgan.gen", "--steps", "2", "--n", "200",
-                           "--batch-size", "32", "--data", "digits", "--classifier-steps", "20", "--samples", "100",
-                           "--seeds", "1", "--jobs", "1", "--no-write", "--root", str(tmp_path)])
+    # dcgan_mnist on the --data of every spec, cdcgan on its own `@digits` (its spec says mnist5k)
+    status = quality.main(["--images", "specs/dcgan_mnist.gen", "specs/cdcgan.gen@digits", "--steps", "2",
+                           "--n", "200", "--batch-size", "32", "--data", "digits", "--classifier-steps", "20",
+                           "--samples", "100", "--seeds", "1", "--jobs", "1", "--no-write", "--root", str(tmp_path),
+                           "--keep-runs", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert status == 0
     rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in out.splitlines()
             if line.startswith("| `specs/")}
-    assert set(rows) == {"`specs/dcgan_mnist.gen`", "`specs/cdcgan.gen`"}
+    assert set(rows) == {"`specs/dcgan_mnist.gen`", "`specs/cdcgan.gen@digits`"}
     for spec, cells in rows.items():
         data, seeds, steps = (c.strip() for c in cells[:3])
         assert (data, seeds, steps) == ("digits", "1", "2"), spec
         assert all(c.strip() for c in cells), cells
     assert rows["`specs/dcgan_mnist.gen`"][-1].strip() == "n/a"  # unconditional: no class accuracy
-    assert "(" in rows["`specs/cdcgan.gen`"][-1]  # conditional: samples' and real images' accuracy
+    assert "(" in rows["`specs/cdcgan.gen@digits`"][-1]  # conditional: samples' and real images' accuracy
     assert (tmp_path / "digits-classifier.pt").is_file()
+    assert not (tmp_path / "mnist5k-classifier.pt").exists()
+
+    # the kept run: its sample grid's top row at each epoch, stacked (8x8 digits resized to 28x28)
+
+    run = tmp_path / "runs" / "cdcgan-0"
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "digits.png").is_file()
+    shown = quality.epochs_strip(run, tmp_path / "strip.png", image_size=28)
+    assert shown == len(list((run / "samples").glob("epoch_*.png"))) >= 1
+    assert read_image(str(tmp_path / "strip.png")).shape[1] == shown * (28 + 4)
+
+
+def read_image(path):
+    from PIL import Image
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    with Image.open(path) as png:
+        return pil_to_tensor(png.convert("RGB"))
+
+
+def test_spec_and_data():
+    assert quality.spec_and_data("specs/dcgan.gen@mnist5k", None) == (Path("specs/dcgan.gen"), "mnist5k")
+    assert quality.spec_and_data("specs/dcgan.gen", "digits") == (Path("specs/dcgan.gen"), "digits")
+    assert quality.spec_and_data("specs/dcgan.gen", None) == (Path("specs/dcgan.gen"), None)
+    assert quality.spec_and_data("a@b/x.gen", None) == (Path("a@b/x.gen"), None)  # an @ in a folder name
+
+
+def test_epochs_strip_spreads_its_rows_over_the_run(tmp_path):
+    """Ten epochs, five rows: the first, the last and three between; each row is the grid's top strip."""
+    import torch
+    from torchvision.utils import save_image
+
+    (tmp_path / "samples").mkdir()
+    for epoch in range(1, 11):  # a 2x2 grid of 4x4 images, all pixels at epoch / 10
+        save_image(torch.full((4, 1, 4, 4), epoch / 10), tmp_path / "samples" / f"epoch_{epoch:03d}.png", nrow=2)
+    assert quality.epochs_strip(tmp_path, tmp_path / "strip.png", image_size=4, rows=5) == 5
+    strip = read_image(str(tmp_path / "strip.png"))
+    assert strip.shape[1:] == (5 * 8, 2 * 6 + 2)
+    inside = strip[0, 2::8, 2]  # a pixel inside the first image of each row
+    assert [round(v / 255 * 10) for v in inside.tolist()] == [1, 3, 5, 8, 10]
+    assert quality.epochs_strip(tmp_path / "none", tmp_path / "x.png", image_size=4) is None
 
 
 def test_run_budgeted_stops_a_run_at_its_cpu_budget(tmp_path):

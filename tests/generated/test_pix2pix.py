@@ -86,9 +86,9 @@ def test_same_outputs_after_copying_weights(generated, reference, mode):
         torch.testing.assert_close(model(a, b)["fake"].shape, fake.shape)
 
 
-def test_same_losses_up_to_the_stated_factor(spec, tmp_path, reference):
-    """The spec's least-squares generator loss is half the script's MSE, and its pixel weight half
-    of lambda_pixel = 100: the generator's loss is half the script's; the discriminator's equal."""
+def test_same_losses_as_the_script(spec, tmp_path, reference):
+    """`2 * gan(..., least_squares)` is the script's MSE on the generator's side, `100 * l1` its
+    lambda_pixel: the generator's loss is the script's; the discriminator's, unweighted, too."""
     from train_support import compile_to, imported
 
     folder = compile_to(tmp_path / "pix2pix", spec=ROOT / "specs" / "pix2pix.gen")
@@ -101,8 +101,9 @@ def test_same_losses_up_to_the_stated_factor(spec, tmp_path, reference):
         a, b = torch.rand(4, 1, 32, 32), torch.rand(4, 1, 32, 32)
         values = model(a, b)
         extra, _ = train.loss_terms(model, values, {})
-        ours_g = train.generator_loss(fake.view(-1)) + extra
-        torch.testing.assert_close(2 * ours_g, reference.generator_loss(fake, values["fake"], b))
+        assert "loss_g = 2.0 * generator_loss(d_fake)" in (folder / "train.py").read_text()
+        ours_g = 2.0 * train.generator_loss(fake.view(-1)) + extra
+        torch.testing.assert_close(ours_g, reference.generator_loss(fake, values["fake"], b))
         optimizers = train.make_optimizers(model)
     for opt in optimizers.values():
         assert opt.defaults["lr"] == 2e-4 and opt.defaults["betas"] == (0.5, 0.999)
