@@ -8,11 +8,14 @@ import os
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gendsl.check.result import CheckedModel
 from gendsl.diagnostics import MAX_ERRORS, Diagnostic, Reporter, TooManyErrors
 from gendsl.compose import Composition
 from gendsl.source import SourceFile, SourceMap
+
+if TYPE_CHECKING:  # the checker (and its networkx) is imported by compile_source, when a spec is checked
+    from gendsl.check.result import CheckedModel
 
 MAX_SOURCE_BYTES = 1_000_000  # a spec is a page or two; 1 MB is surely not one
 

@@ -17,8 +17,6 @@ import networkx as nx
 
 from gendsl.check.result import CallStep, CheckedModel, CorruptStep, SampleStep
 
-FORMATS = ("dot", "mermaid", "svg", "png")
-RENDERERS = ("auto", "dot", "matplotlib")
 
 # node kind -> (DOT shape, fill colour)
 _STYLE = {"data": ("cylinder", "#dbeafe"), "latent": ("ellipse", "#ede9fe"), "input": ("plaintext", "#ffffff"),

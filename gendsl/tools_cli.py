@@ -13,6 +13,10 @@ import tempfile
 from pathlib import Path
 
 EXIT_OK, EXIT_USER = 0, 1
+# `gendsl graph`'s choices live here, not in graph_view, so that building the parser does not
+# import networkx (graph_view's) for commands that never draw a graph, such as `fmt`
+GRAPH_FORMATS = ("dot", "mermaid", "svg", "png")
+GRAPH_RENDERERS = ("auto", "dot", "matplotlib")
 
 
 def add_tool_commands(sub) -> None:
@@ -24,16 +28,14 @@ def add_tool_commands(sub) -> None:
     p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
     p.set_defaults(fn=cmd_fmt)
 
-    from gendsl.graph_view import FORMATS, RENDERERS
-
     p = sub.add_parser("graph", help="draw a spec's model: data, latents, networks, values and losses",
                        description="Print the model of a spec as a graph (DOT or Mermaid text), or draw it as "
                                    "SVG or PNG with Graphviz's `dot` (or networkx + matplotlib without it).")
     p.add_argument("spec", metavar="SPEC", help="a .gen spec")
     p.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output; the format "
                                                           "follows the suffix when --format is not given)")
-    p.add_argument("--format", choices=FORMATS, default=None, help="dot (default), mermaid, svg or png")
-    p.add_argument("--renderer", choices=RENDERERS, default="auto",
+    p.add_argument("--format", choices=GRAPH_FORMATS, default=None, help="dot (default), mermaid, svg or png")
+    p.add_argument("--renderer", choices=GRAPH_RENDERERS, default="auto",
                    help="for svg and png: Graphviz's dot, matplotlib, or auto (dot when installed)")
     p.set_defaults(fn=cmd_graph)
 
@@ -108,12 +110,12 @@ def _replace(path: Path, text: str) -> None:
 def cmd_graph(args) -> int:
     from gendsl.formats import print_diagnostics as _print_diagnostics
     from gendsl.driver import compile_path
-    from gendsl.graph_view import FORMATS, GraphError, graph_output
+    from gendsl.graph_view import GraphError, graph_output
 
     fmt = args.format
     if fmt is None:
         suffix = Path(args.output).suffix.lstrip(".").lower() if args.output else ""
-        fmt = {"gv": "dot", "mmd": "mermaid"}.get(suffix, suffix) if suffix in FORMATS + ("gv", "mmd") else "dot"
+        fmt = {"gv": "dot", "mmd": "mermaid"}.get(suffix, suffix) if suffix in GRAPH_FORMATS + ("gv", "mmd") else "dot"
     result = compile_path(args.spec, emit_files=False)
     _print_diagnostics(result)
     if not result.ok:

@@ -138,6 +138,21 @@ def test_compiling_does_not_import_torch(tmp_path):
     assert proc.stdout.strip() == "ok"
 
 
+def test_formatting_imports_neither_networkx_nor_jinja2():
+    """`gendsl fmt` (a pre-commit hook) parses and prints: the checker's networkx and emit's
+    jinja2 stay unimported, whatever the parser of the other commands names."""
+    code = ("import sys\n"
+            "from gendsl.cli import main\n"
+            "rc = main(['fmt', '--check', 'specs/dcgan.gen'])\n"
+            "assert rc == 0, rc\n"
+            "heavy = sorted(m for m in ('networkx', 'jinja2', 'torch') if m in sys.modules)\n"
+            "assert not heavy, heavy\n"
+            "print('ok')\n")
+    proc = _run("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
 def test_python_dash_m_gendsl_works():
     proc = _run("-m", "gendsl", "--version")
     assert proc.returncode == 0 and proc.stdout.startswith("gendsl ")
