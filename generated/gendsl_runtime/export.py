@@ -3,11 +3,15 @@ torch.export programs, for serving without the training code.
 
     python train.py export                                    # both formats, from runs/NAME
     python train.py export --onnx --checkpoint runs/NAME/checkpoints/last.pt --out exported/
+    python train.py export --network G                        # one network (pix2pix's translator)
 
 Each of the model's methods that exist among `generate` (latents [, labels] -> samples), `encode`
 (data -> code) and `decode` (code -> reconstruction) is traced once by `torch.export.export` with
 a dynamic batch dimension; that program is saved as OUT/<method>.pt2 (`torch.export.save`) and
-converted to OUT/<method>.onnx (`torch.onnx.export`, its dynamo exporter, with onnxscript). Then
+converted to OUT/<method>.onnx (`torch.onnx.export`, its dynamo exporter, with onnxscript). With
+`--network NAME` the named networks are exported instead, whatever they take (an image-to-image
+generator's image, a discriminator's pair): their example inputs are what the model hands them
+on a batch of random data in the spec's shapes and ranges, in the generated `validate`. Then
 each file is checked: onnx's checker, onnxruntime's output against torch's (when onnxruntime is
 installed), the reloaded program's output against torch's, both at another batch size than the
 traced one. OUT/export.json lists the files, their inputs and outputs and the checks' figures.
@@ -43,6 +47,12 @@ class Method(torch.nn.Module):
         return getattr(self.model, self.name)(*inputs)
 
 
+def networks_of(model) -> list[str]:
+    """The model's networks: its trained submodules (not a frozen pretrained feature network)."""
+    return [name for name, m in model.named_children()
+            if any(p.requires_grad for p in m.parameters()) or not any(True for _ in m.parameters())]
+
+
 def parse_args(recipe: loop.Recipe, argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="train.py export",
@@ -57,6 +67,9 @@ def parse_args(recipe: loop.Recipe, argv) -> argparse.Namespace:
                    help="write METHOD.pt2, a torch.export program (default: both formats)")
     p.add_argument("--opset", type=int, default=None,
                    help="ONNX opset (default: torch.onnx's)")
+    p.add_argument("--network", action="append", default=None, metavar="NAME",
+                   help="export this network (e.g. an image-to-image generator) instead of the model's "
+                   "methods; repeat for several")
     p.add_argument("--seed", type=int, default=0, help="seed of the example inputs")
     args = p.parse_args(argv)
     if not args.onnx and not args.torch_export:
@@ -84,6 +97,37 @@ def input_names(model, name: str) -> list[str]:
     return list(inspect.signature(getattr(model, name)).parameters)
 
 
+def network_inputs(recipe: loop.Recipe, model, name: str, n: int, seed: int) -> tuple:
+    """n inputs of the network `model.<name>`: what the generated `validate` hands it first on a
+    batch of random data (the spec's shapes and ranges, labels cycling through the classes)."""
+    from .data import fake_data, fake_samples
+
+    if recipe.inputs:
+        _, shapes, ranges, _ = zip(*recipe.inputs)
+        dataset = fake_samples(shapes, n, recipe.num_classes, ranges, seed)
+    else:
+        dataset = fake_data(recipe.data_shape, n, recipe.num_classes, recipe.data_range, seed)
+    *data, labels = dataset.tensors
+    if recipe.num_classes:
+        labels = torch.arange(n) % recipe.num_classes
+    seen = []
+    hook = getattr(model, name).register_forward_pre_hook(lambda _, inputs: seen.append(inputs) if not seen else None)
+    try:
+        torch.manual_seed(seed)
+        with torch.set_grad_enabled(recipe.validate_with_grad):
+            recipe.validate(model, *data, labels, loop.final_weights(recipe))
+    finally:
+        hook.remove()
+    if not seen:
+        raise SystemExit(f"error: {recipe.name}'s {name} is not called on a held-out batch, so its inputs are "
+                         "unknown; export the model's generate/encode/decode instead")
+    return tuple(t.detach() for t in seen[0])
+
+
+def as_tuple(output) -> tuple:
+    return tuple(output) if isinstance(output, (tuple, list)) else (output,)
+
+
 def name_batch_dimension(path: Path) -> None:
     """Call the dynamic first dimension of the ONNX file's inputs and outputs `batch` (the
     exporter names it after its symbol, e.g. s21), everywhere the symbol appears."""
@@ -101,38 +145,61 @@ def name_batch_dimension(path: Path) -> None:
 
 def export_method(recipe: loop.Recipe, model, name: str, args: argparse.Namespace,
                   out: Path) -> dict:
-    """Write OUT/<name>.pt2 and/or .onnx, check them, and say what was done."""
+    """Write OUT/<name>.pt2 and/or .onnx of the method model.<name>, check them, and say what was done."""
     torch.manual_seed(args.seed)
     inputs = example_inputs(recipe, model, name, TRACE_BATCH)
-    batch = torch.export.Dim("batch")
-    program = torch.export.export(Method(model, name), inputs,
-                                  dynamic_shapes={"inputs": tuple({0: batch} for _ in inputs)})
-    names = input_names(model, name)
     check = example_inputs(recipe, model, name, CHECK_BATCH)
+    return export_program(Method(model, name), inputs, check, input_names(model, name), [OUTPUTS[name]],
+                          name, args, out)
+
+
+def export_network(recipe: loop.Recipe, model, name: str, args: argparse.Namespace, out: Path) -> dict:
+    """Write OUT/<name>.pt2 and/or .onnx of the network model.<name>, check them, and say what was done."""
+    network = getattr(model, name)
+    inputs = network_inputs(recipe, model, name, TRACE_BATCH, args.seed)
+    check = network_inputs(recipe, model, name, CHECK_BATCH, args.seed + 1)
     with torch.no_grad():
-        expected = getattr(model, name)(*check)
+        outputs = len(as_tuple(network(*check)))
+    names = list(inspect.signature(network.forward).parameters)
+    return export_program(network, inputs, check, names,
+                          ["output"] if outputs == 1 else [f"output_{i}" for i in range(outputs)], name, args, out)
+
+
+def export_program(module: torch.nn.Module, inputs: tuple, check: tuple, names: list[str], output_names: list[str],
+                   stem: str, args: argparse.Namespace, out: Path) -> dict:
+    """Trace module on inputs (batch dimension dynamic), write OUT/<stem>.pt2 and/or .onnx, and check
+    each file's outputs at the batch size of `check`."""
+    batch = torch.export.Dim("batch")
+    per_input = tuple({0: batch} for _ in inputs)
+    first = next(iter(inspect.signature(module.forward).parameters.values()))
+    # Method.forward(*inputs) takes them as one argument; a network's forward one by one
+    dynamic = {first.name: per_input} if first.kind is inspect.Parameter.VAR_POSITIONAL else per_input
+    program = torch.export.export(module, inputs, dynamic_shapes=dynamic)
+    with torch.no_grad():
+        expected = as_tuple(module(*check))
     entry = {
         "inputs": [{"name": n, "shape": ["batch", *t.shape[1:]], "dtype": str(t.dtype)}
                    for n, t in zip(names, inputs)],
-        "output": {"name": OUTPUTS[name], "shape": ["batch", *expected.shape[1:]],
-                   "dtype": str(expected.dtype)},
         "files": [],
     }
+    shapes = [{"name": n, "shape": ["batch", *e.shape[1:]], "dtype": str(e.dtype)}
+              for n, e in zip(output_names, expected)]
+    entry.update({"output": shapes[0]} if len(shapes) == 1 else {"outputs": shapes})
     if args.torch_export:
-        path = out / f"{name}.pt2"
+        path = out / f"{stem}.pt2"
         torch.export.save(program, str(path))
         with torch.no_grad():
-            got = torch.export.load(str(path)).module()(*check)
+            got = as_tuple(torch.export.load(str(path)).module()(*check))
         entry["files"].append(path.name)
-        entry["torch_export_max_abs_diff"] = (got - expected).abs().max().item()
-        if not torch.allclose(got, expected, **TOLERANCE):
+        entry["torch_export_max_abs_diff"] = max((g - e).abs().max().item() for g, e in zip(got, expected))
+        if not all(torch.allclose(g, e, **TOLERANCE) for g, e in zip(got, expected)):
             raise SystemExit(f"error: {path} reloaded gives other outputs than the model "
                              f"(max difference {entry['torch_export_max_abs_diff']:.3g})")
     if args.onnx:
         import onnx
-        path = out / f"{name}.onnx"
+        path = out / f"{stem}.onnx"
         torch.onnx.export(program, f=str(path), dynamo=True, external_data=False,
-                          input_names=names, output_names=[OUTPUTS[name]],
+                          input_names=names, output_names=output_names,
                           opset_version=args.opset, verbose=False)
         name_batch_dimension(path)
         onnx.checker.check_model(str(path), full_check=True)
@@ -143,19 +210,20 @@ def export_method(recipe: loop.Recipe, model, name: str, args: argparse.Namespac
 
 
 def onnxruntime_difference(path: Path, names: list, inputs: tuple,
-                           expected: torch.Tensor) -> float | None:
+                           expected: tuple) -> float | None:
     """The largest difference between onnxruntime's outputs and torch's (None: no onnxruntime)."""
     try:
         import onnxruntime
     except ImportError:
         return None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
-    got = torch.from_numpy(got)
-    difference = (got - expected).abs().max().item()
-    if got.shape != expected.shape or not torch.allclose(got, expected, **TOLERANCE):
-        raise SystemExit(f"error: onnxruntime's outputs of {path} differ from the model's "
-                         f"(shape {tuple(got.shape)}, max difference {difference:.3g})")
+    outputs = [torch.from_numpy(o) for o in session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})]
+    difference = 0.0
+    for got, want in zip(outputs, expected):
+        difference = max(difference, (got - want).abs().max().item() if got.shape == want.shape else float("inf"))
+        if got.shape != want.shape or not torch.allclose(got, want, **TOLERANCE):
+            raise SystemExit(f"error: onnxruntime's outputs of {path} differ from the model's "
+                             f"(shape {tuple(got.shape)}, max difference {difference:.3g})")
     return difference
 
 
@@ -168,15 +236,23 @@ def export_all(recipe: loop.Recipe, args: argparse.Namespace) -> dict:
         except ImportError as e:
             raise SystemExit(f"error: --onnx needs {e.name}: {INSTALL}")
     model = loop.load_model(recipe, Path(args.checkpoint), torch.device("cpu"))
+    networks = networks_of(model)
     methods = [m for m in METHODS if callable(getattr(model, m, None))]
-    if not methods:
-        raise SystemExit(f"error: {recipe.name} has none of {', '.join(METHODS)} to export")
+    unknown = [n for n in args.network or () if n not in networks]
+    if unknown:
+        raise SystemExit(f"error: {recipe.name} has no network {unknown[0]!r}; its networks: {', '.join(networks)}")
+    if not methods and not args.network:
+        raise SystemExit(f"error: {recipe.name} has none of {', '.join(METHODS)} to export; export one of its "
+                         f"networks with --network NAME ({', '.join(networks)})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"model": recipe.name, "spec": recipe.spec, "checkpoint": str(args.checkpoint),
-              "torch": torch.__version__, "methods": {}}
-    for name in methods:
-        report["methods"][name] = export_method(recipe, model, name, args, out)
+              "torch": torch.__version__}
+    if args.network:
+        report["networks"] = {name: export_network(recipe, model, name, args, out)
+                              for name in dict.fromkeys(args.network)}
+    else:
+        report["methods"] = {name: export_method(recipe, model, name, args, out) for name in methods}
     atomic_write_json(report, out / "export.json")
     return report
 
@@ -184,7 +260,7 @@ def export_all(recipe: loop.Recipe, args: argparse.Namespace) -> dict:
 def main(recipe: loop.Recipe, argv=None) -> int:
     args = parse_args(recipe, argv)
     report = export_all(recipe, args)
-    for name, entry in report["methods"].items():
+    for name, entry in {**report.get("methods", {}), **report.get("networks", {})}.items():
         checks = []
         if "torch_export_max_abs_diff" in entry:
             checks.append(f"reloaded program max |diff| {entry['torch_export_max_abs_diff']:.2g}")

@@ -110,3 +110,49 @@ def test_torch_export_only_and_a_missing_checkpoint(trained, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "generate.pt2"]
     with pytest.raises(SystemExit, match="does not exist"):
         export(folder, "--checkpoint", tmp_path / "absent.pt", "--out", out)
+
+
+def test_image_to_image_generator_exports_as_a_network(trained, tmp_path, capsys):
+    """pix2pix has no generate/encode/decode: export says so and names its networks; `--network G`
+    exports the translator, whose example input is what validate hands it (the edge image `a`)."""
+    folder, checkpoint = trained("pix2pix")
+    out = tmp_path / "export"
+    with pytest.raises(SystemExit, match=r"none of generate, encode, decode .* --network NAME \(G, D\)"):
+        export(folder, "--checkpoint", checkpoint, "--out", out)
+    with pytest.raises(SystemExit, match="no network 'E'; its networks: G, D"):
+        export(folder, "--checkpoint", checkpoint, "--out", out, "--network", "E")
+    assert export(folder, "--checkpoint", checkpoint, "--out", out, "--network", "G") == 0
+    assert "G: " in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["G.onnx", "G.pt2", "export.json"]
+    report = json.loads((out / "export.json").read_text())
+    assert "methods" not in report
+    assert report["networks"]["G"]["inputs"] == [{"name": "a", "shape": ["batch", 1, 32, 32],
+                                                  "dtype": "torch.float32"}]
+    assert report["networks"]["G"]["output"] == {"name": "output", "shape": ["batch", 1, 32, 32],
+                                                 "dtype": "torch.float32"}
+    model, _ = model_of(folder, checkpoint)
+    a = torch.rand(7, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        want = model.G(a)
+        got = torch.export.load(str(out / "G.pt2")).module()(a)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    session = onnxruntime.InferenceSession(str(out / "G.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["a"]
+    torch.testing.assert_close(torch.from_numpy(session.run(None, {"a": a.numpy()})[0]), want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_network_of_several_outputs_and_inputs(trained, tmp_path):
+    """cvae's encoder takes (x, y) and returns (mu, logvar): two named inputs, two outputs."""
+    folder, checkpoint = trained("cvae")
+    out = tmp_path / "export"
+    assert export(folder, "--checkpoint", checkpoint, "--out", out, "--network", "enc", "--onnx") == 0
+    entry = json.loads((out / "export.json").read_text())["networks"]["enc"]
+    assert [i["name"] for i in entry["inputs"]] == ["x", "y"] and entry["inputs"][1]["dtype"] == "torch.int64"
+    assert [o["name"] for o in entry["outputs"]] == ["output_0", "output_1"]
+    model, _ = model_of(folder, checkpoint)
+    x, y = torch.rand(6, 1, 28, 28), torch.arange(6) % 10
+    session = onnxruntime.InferenceSession(str(out / "enc.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"x": x.numpy(), "y": y.numpy()})
+    with torch.no_grad():
+        for g, w in zip(got, model.enc(x, y)):
+            torch.testing.assert_close(torch.from_numpy(g), w, rtol=1e-4, atol=1e-5)
