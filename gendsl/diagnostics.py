@@ -116,6 +116,7 @@ CODES: dict[str, str] = {
     "W0501": "Wasserstein critic ends in `sigmoid`",
     "W0502": "gradient penalty through batchnorm",
     "W0503": "contractive penalty through batchnorm",
+    "W0504": "auxiliary class head ends in `softmax`",
 }
 
 

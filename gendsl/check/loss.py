@@ -539,6 +539,16 @@ class LossChecker:
                 raise error("E0518", f"`{d.name}`'s class head `{head}` is {t}, but `{var}` has {vt.classes} "
                             "classes", item.span, f"label[{vt.classes}]", (),
                             f"make `{head}` produce [{vt.classes}]: its logits, one per class")
+        shaping = ("flatten", "reshape", "unflatten", "identity")
+        last = next((layer for layer in reversed(d.layers) if layer.statement == head and layer.op not in shaping),
+                    None)
+        if last is not None and last.op == "softmax":
+            self.reporter.warning("W0504", f"`{d.name}`'s class head `{head}` ends in `softmax`", last.span,
+                                  "probabilities, not logits",
+                                  ("the auxiliary cross-entropy takes logits and applies log-softmax itself; after "
+                                   "a softmax its inputs lie in (0, 1), so its gradient is small and the class "
+                                   "head learns slowly",),
+                                  "remove the final `softmax`")
         for name in ("gp", "r1", "r2"):
             if options[name] is not None:
                 raise error("E0518", f"`aux` cannot be combined with `{name}`", kw.name_span,
