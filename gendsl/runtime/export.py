@@ -47,10 +47,11 @@ class Method(torch.nn.Module):
         return getattr(self.model, self.name)(*inputs)
 
 
-def networks_of(model) -> list[str]:
-    """The model's networks: its trained submodules (not a frozen pretrained feature network)."""
-    return [name for name, m in model.named_children()
-            if any(p.requires_grad for p in m.parameters()) or not any(True for _ in m.parameters())]
+def networks_of(recipe: loop.Recipe, model) -> list[str]:
+    """The model's networks (an `ema` average too), not the frozen pretrained feature networks of
+    a `perceptual` term."""
+    pretrained = {name for name, _, _ in recipe.pretrained}
+    return [name for name, _ in model.named_children() if name not in pretrained]
 
 
 def parse_args(recipe: loop.Recipe, argv) -> argparse.Namespace:
@@ -68,8 +69,8 @@ def parse_args(recipe: loop.Recipe, argv) -> argparse.Namespace:
     p.add_argument("--opset", type=int, default=None,
                    help="ONNX opset (default: torch.onnx's)")
     p.add_argument("--network", action="append", default=None, metavar="NAME",
-                   help="export this network (e.g. an image-to-image generator) instead of the model's "
-                   "methods; repeat for several")
+                   help="export this network (e.g. an image-to-image generator) instead of the "
+                   "model's methods; repeat for several")
     p.add_argument("--seed", type=int, default=0, help="seed of the example inputs")
     args = p.parse_args(argv)
     if not args.onnx and not args.torch_export:
@@ -111,7 +112,11 @@ def network_inputs(recipe: loop.Recipe, model, name: str, n: int, seed: int) -> 
     if recipe.num_classes:
         labels = torch.arange(n) % recipe.num_classes
     seen = []
-    hook = getattr(model, name).register_forward_pre_hook(lambda _, inputs: seen.append(inputs) if not seen else None)
+
+    def first_call(_, inputs):
+        if not seen:
+            seen.append(inputs)
+    hook = getattr(model, name).register_forward_pre_hook(first_call)
     try:
         torch.manual_seed(seed)
         with torch.set_grad_enabled(recipe.validate_with_grad):
@@ -119,8 +124,9 @@ def network_inputs(recipe: loop.Recipe, model, name: str, n: int, seed: int) -> 
     finally:
         hook.remove()
     if not seen:
-        raise SystemExit(f"error: {recipe.name}'s {name} is not called on a held-out batch, so its inputs are "
-                         "unknown; export the model's generate/encode/decode instead")
+        raise SystemExit(f"error: {recipe.name}'s {name} is not called on a held-out batch, so "
+                         "its inputs are unknown; export the model's generate/encode/decode "
+                         "instead")
     return tuple(t.detach() for t in seen[0])
 
 
@@ -145,35 +151,40 @@ def name_batch_dimension(path: Path) -> None:
 
 def export_method(recipe: loop.Recipe, model, name: str, args: argparse.Namespace,
                   out: Path) -> dict:
-    """Write OUT/<name>.pt2 and/or .onnx of the method model.<name>, check them, and say what was done."""
+    """Write OUT/<name>.pt2 and/or .onnx of the method model.<name>, check them, and say what
+    was done."""
     torch.manual_seed(args.seed)
     inputs = example_inputs(recipe, model, name, TRACE_BATCH)
     check = example_inputs(recipe, model, name, CHECK_BATCH)
-    return export_program(Method(model, name), inputs, check, input_names(model, name), [OUTPUTS[name]],
-                          name, args, out)
+    return export_program(Method(model, name), inputs, check, input_names(model, name),
+                          [OUTPUTS[name]], name, args, out)
 
 
-def export_network(recipe: loop.Recipe, model, name: str, args: argparse.Namespace, out: Path) -> dict:
-    """Write OUT/<name>.pt2 and/or .onnx of the network model.<name>, check them, and say what was done."""
+def export_network(recipe: loop.Recipe, model, name: str, args: argparse.Namespace,
+                   out: Path) -> dict:
+    """Write OUT/<name>.pt2 and/or .onnx of the network model.<name>, check them, and say what
+    was done."""
     network = getattr(model, name)
     inputs = network_inputs(recipe, model, name, TRACE_BATCH, args.seed)
     check = network_inputs(recipe, model, name, CHECK_BATCH, args.seed + 1)
     with torch.no_grad():
         outputs = len(as_tuple(network(*check)))
     names = list(inspect.signature(network.forward).parameters)
-    return export_program(network, inputs, check, names,
-                          ["output"] if outputs == 1 else [f"output_{i}" for i in range(outputs)], name, args, out)
+    output_names = ["output"] if outputs == 1 else [f"output_{i}" for i in range(outputs)]
+    return export_program(network, inputs, check, names, output_names, name, args, out)
 
 
-def export_program(module: torch.nn.Module, inputs: tuple, check: tuple, names: list[str], output_names: list[str],
-                   stem: str, args: argparse.Namespace, out: Path) -> dict:
-    """Trace module on inputs (batch dimension dynamic), write OUT/<stem>.pt2 and/or .onnx, and check
-    each file's outputs at the batch size of `check`."""
+def export_program(module: torch.nn.Module, inputs: tuple, check: tuple, names: list[str],
+                   output_names: list[str], stem: str, args: argparse.Namespace,
+                   out: Path) -> dict:
+    """Trace module on inputs (batch dimension dynamic), write OUT/<stem>.pt2 and/or .onnx,
+    and check each file's outputs at the batch size of `check`."""
     batch = torch.export.Dim("batch")
     per_input = tuple({0: batch} for _ in inputs)
     first = next(iter(inspect.signature(module.forward).parameters.values()))
     # Method.forward(*inputs) takes them as one argument; a network's forward one by one
-    dynamic = {first.name: per_input} if first.kind is inspect.Parameter.VAR_POSITIONAL else per_input
+    varargs = first.kind is inspect.Parameter.VAR_POSITIONAL
+    dynamic = {first.name: per_input} if varargs else per_input
     program = torch.export.export(module, inputs, dynamic_shapes=dynamic)
     with torch.no_grad():
         expected = as_tuple(module(*check))
@@ -191,7 +202,8 @@ def export_program(module: torch.nn.Module, inputs: tuple, check: tuple, names: 
         with torch.no_grad():
             got = as_tuple(torch.export.load(str(path)).module()(*check))
         entry["files"].append(path.name)
-        entry["torch_export_max_abs_diff"] = max((g - e).abs().max().item() for g, e in zip(got, expected))
+        entry["torch_export_max_abs_diff"] = max((g - e).abs().max().item()
+                                                 for g, e in zip(got, expected))
         if not all(torch.allclose(g, e, **TOLERANCE) for g, e in zip(got, expected)):
             raise SystemExit(f"error: {path} reloaded gives other outputs than the model "
                              f"(max difference {entry['torch_export_max_abs_diff']:.3g})")
@@ -217,10 +229,12 @@ def onnxruntime_difference(path: Path, names: list, inputs: tuple,
     except ImportError:
         return None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    outputs = [torch.from_numpy(o) for o in session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})]
+    feed = {n: t.numpy() for n, t in zip(names, inputs)}
+    outputs = [torch.from_numpy(o) for o in session.run(None, feed)]
     difference = 0.0
     for got, want in zip(outputs, expected):
-        difference = max(difference, (got - want).abs().max().item() if got.shape == want.shape else float("inf"))
+        gap = (got - want).abs().max().item() if got.shape == want.shape else float("inf")
+        difference = max(difference, gap)
         if got.shape != want.shape or not torch.allclose(got, want, **TOLERANCE):
             raise SystemExit(f"error: onnxruntime's outputs of {path} differ from the model's "
                              f"(shape {tuple(got.shape)}, max difference {difference:.3g})")
@@ -236,14 +250,16 @@ def export_all(recipe: loop.Recipe, args: argparse.Namespace) -> dict:
         except ImportError as e:
             raise SystemExit(f"error: --onnx needs {e.name}: {INSTALL}")
     model = loop.load_model(recipe, Path(args.checkpoint), torch.device("cpu"))
-    networks = networks_of(model)
+    networks = networks_of(recipe, model)
     methods = [m for m in METHODS if callable(getattr(model, m, None))]
     unknown = [n for n in args.network or () if n not in networks]
     if unknown:
-        raise SystemExit(f"error: {recipe.name} has no network {unknown[0]!r}; its networks: {', '.join(networks)}")
+        raise SystemExit(f"error: {recipe.name} has no network {unknown[0]!r}; its networks: "
+                         f"{', '.join(networks)}")
     if not methods and not args.network:
-        raise SystemExit(f"error: {recipe.name} has none of {', '.join(METHODS)} to export; export one of its "
-                         f"networks with --network NAME ({', '.join(networks)})")
+        raise SystemExit(f"error: {recipe.name} has none of {', '.join(METHODS)} to export; "
+                         f"export one of its networks with --network NAME "
+                         f"({', '.join(networks)})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"model": recipe.name, "spec": recipe.spec, "checkpoint": str(args.checkpoint),
@@ -252,7 +268,8 @@ def export_all(recipe: loop.Recipe, args: argparse.Namespace) -> dict:
         report["networks"] = {name: export_network(recipe, model, name, args, out)
                               for name in dict.fromkeys(args.network)}
     else:
-        report["methods"] = {name: export_method(recipe, model, name, args, out) for name in methods}
+        report["methods"] = {name: export_method(recipe, model, name, args, out)
+                             for name in methods}
     atomic_write_json(report, out / "export.json")
     return report
 
