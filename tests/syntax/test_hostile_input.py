@@ -288,7 +288,8 @@ def test_a_closed_output_pipe_exits_quietly_with_the_real_status(tmp_path, spec)
 
 
 def test_summary_piped_into_head_exits_quietly():
-    """`gendsl summary specs/*.gen | head -1`: the reader stops after one line; gendsl exits 0, quietly."""
+    """`gendsl summary specs/*.gen | head -1`: the reader stops after one line; gendsl exits 0 without a
+    traceback or error (a spec's warnings, such as acgan's W0504, still go to stderr)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     specs = sorted(str(p) for p in (ROOT / "specs").glob("*.gen"))
     proc = subprocess.Popen([sys.executable, "-m", "gendsl", "summary", *specs], cwd=ROOT, env=env,
@@ -297,7 +298,8 @@ def test_summary_piped_into_head_exits_quietly():
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 0, err
-    assert err == ""
+    for noise in ("Traceback", "BrokenPipe", "internal error", "error["):
+        assert noise not in err, err
 
 
 # ---- permissions and stale files ---------------------------------------------------------------
